@@ -1,0 +1,69 @@
+//! Typed, owned handles for Linux's special file descriptors — eventfd,
+//! timerfd, signalfd, pidfd, memfd — and a portable owned [`Fd`].
+//!
+//! Each handle owns exactly one descriptor, created close-on-exec (and
+//! nonblocking where it can be polled), closes it on `Drop`, and converts to
+//! and from the standard descriptor types. Every operation returns
+//! [`std::io::Result`]: kernel errors come through with their errno, and
+//! input the crate refuses is [`std::io::ErrorKind::InvalidInput`] with a
+//! message — nothing panics.
+//!
+//! Each handle can be used three ways:
+//!
+//! 1. **synchronously**: nonblocking calls that return
+//!    [`WouldBlock`](std::io::ErrorKind::WouldBlock) when there is nothing to
+//!    read;
+//! 2. **with mio**: the pollable handles implement `mio::event::Source`
+//!    (feature `mio`);
+//! 3. **with tokio**: async wrappers turn the `WouldBlock` paths into
+//!    `async fn`s and `Stream`s (feature `tokio`).
+//!
+//! # Handles
+//!
+//! | type | what it is |
+//! |---|---|
+//! | [`Fd`] | any descriptor, on every Unix: `read`/`write` on `&self`, `try_clone`, flags, a `close` that reports errors |
+//! | [`EventFd`] | a kernel counter: wake-ups and semaphores |
+//! | [`TimerFd`] | a timer on a chosen [`Clock`] that counts its expirations |
+//!
+//! # Features
+//!
+//! - `mio` (default): `mio::event::Source` for the pollable handles.
+//! - `tokio` (default): async wrappers on `tokio::io::unix::AsyncFd`.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use iofd::{EventFd, TimerFd};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let efd = EventFd::new(0)?;
+//! efd.signal(2)?;
+//! assert_eq!(efd.wait()?, 2);
+//!
+//! let timer = TimerFd::new()?;
+//! timer.arm(Duration::ZERO, Duration::ZERO)?; // zero fires at once
+//! # std::thread::sleep(Duration::from_millis(5));
+//! assert_eq!(timer.expirations()?, 1);
+//! # Ok(())
+//! # }
+//! ```
+
+#![cfg(unix)]
+
+mod error;
+mod fd;
+mod handle;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod eventfd;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod timerfd;
+
+pub use fd::Fd;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use eventfd::{EVENTFD_MAX, EventFd};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use timerfd::{Clock, TimerFd};

@@ -1,0 +1,140 @@
+//! `Fd`: I/O on `&self`, flags, duplication, conversions and close.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+
+use iofd::Fd;
+
+fn pipe() -> (Fd, Fd) {
+    let (r, w) = std::io::pipe().expect("pipe");
+    (Fd::from(OwnedFd::from(r)), Fd::from(OwnedFd::from(w)))
+}
+
+/// Whether descriptor number `raw` is open in this process. Only ever asks
+/// F_GETFD, which touches nothing even if another thread now owns `raw`.
+fn fd_is_open(raw: i32) -> bool {
+    // SAFETY: the borrow lives only for this one fcntl(F_GETFD) call, which
+    // neither reads, writes nor closes the descriptor.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
+    rustix::io::fcntl_getfd(fd).is_ok()
+}
+
+#[test]
+fn read_and_write_on_shared_reference() {
+    let (r, w) = pipe();
+    assert_eq!(w.write(b"hello").unwrap(), 5);
+    let mut buf = [0u8; 16];
+    assert_eq!(r.read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+}
+
+#[test]
+fn std_io_traits_for_owned_and_borrowed() {
+    let (mut r, mut w) = pipe();
+    w.write_all(b"ab").unwrap();
+    (&w).write_all(b"cd").unwrap();
+    w.flush().unwrap();
+    let mut buf = [0u8; 2];
+    r.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ab");
+    (&r).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"cd");
+}
+
+#[test]
+fn nonblocking_flag_round_trip_and_would_block() {
+    let (r, _w) = pipe();
+    assert!(!r.is_nonblocking().unwrap());
+    r.set_nonblocking(true).unwrap();
+    assert!(r.is_nonblocking().unwrap());
+    let flags = rustix::fs::fcntl_getfl(&r).unwrap();
+    assert!(flags.contains(rustix::fs::OFlags::NONBLOCK));
+    let mut buf = [0u8; 1];
+    assert_eq!(r.read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    r.set_nonblocking(false).unwrap();
+    assert!(!r.is_nonblocking().unwrap());
+}
+
+#[test]
+fn cloexec_flag_round_trip() {
+    let (r, _w) = pipe();
+    // std creates pipes close-on-exec.
+    assert!(r.is_cloexec().unwrap());
+    r.set_cloexec(false).unwrap();
+    assert!(!r.is_cloexec().unwrap());
+    let flags = rustix::io::fcntl_getfd(&r).unwrap();
+    assert!(!flags.contains(rustix::io::FdFlags::CLOEXEC));
+    r.set_cloexec(true).unwrap();
+    assert!(r.is_cloexec().unwrap());
+}
+
+#[test]
+fn try_clone_is_an_independent_cloexec_owner() {
+    let (r, w) = pipe();
+    w.set_cloexec(false).unwrap();
+    let w2 = w.try_clone().unwrap();
+    assert_ne!(w.as_raw_fd(), w2.as_raw_fd());
+    assert!(
+        w2.is_cloexec().unwrap(),
+        "F_DUPFD_CLOEXEC sets close-on-exec"
+    );
+    assert!(!w.is_cloexec().unwrap(), "the original's flag is its own");
+    drop(w);
+    w2.write(b"x").unwrap();
+    let mut buf = [0u8; 1];
+    r.read(&mut buf).unwrap();
+    assert_eq!(&buf, b"x");
+}
+
+#[test]
+fn close_reports_success_and_releases_the_descriptor() {
+    let (r, w) = pipe();
+    let raw = w.as_raw_fd();
+    w.close().unwrap();
+    assert!(!fd_is_open(raw));
+    // The reader now sees end of file: the only writer is gone.
+    let mut buf = [0u8; 1];
+    assert_eq!(r.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn close_reports_the_kernel_error() {
+    // No process can hold descriptor i32::MAX - 1 (the kernel caps fs.nr_open
+    // far below it), so closing it must report EBADF rather than pretend it
+    // worked — and it cannot hit a descriptor another test thread owns.
+    // SAFETY: nothing owns this number (nothing can), and the only thing done
+    // with it is the close under test.
+    let bogus = unsafe { Fd::from_raw_fd(i32::MAX - 1) };
+    let err = bogus.close().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+}
+
+#[test]
+fn drop_closes() {
+    let (r, _w) = pipe();
+    let raw = r.as_raw_fd();
+    drop(r);
+    assert!(!fd_is_open(raw));
+}
+
+#[test]
+fn conversions_keep_the_same_descriptor() {
+    let (r, _w) = pipe();
+    let raw = r.as_raw_fd();
+    assert_eq!(r.as_fd().as_raw_fd(), raw);
+    let owned: OwnedFd = r.into();
+    assert_eq!(owned.as_raw_fd(), raw);
+    let fd = Fd::from(owned);
+    assert_eq!(fd.as_raw_fd(), raw);
+    let raw2 = fd.into_raw_fd();
+    assert_eq!(raw2, raw);
+    // SAFETY: `raw2` came from `into_raw_fd`, so this is its only owner.
+    let fd = unsafe { Fd::from_raw_fd(raw2) };
+    assert!(format!("{fd:?}").contains(&raw.to_string()));
+}
+
+#[test]
+fn is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Fd>();
+}
