@@ -15,3 +15,9 @@ use std::io;
 pub(crate) fn invalid_input(message: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
+
+/// An [`io::ErrorKind::InvalidInput`] error with a message built at run time.
+#[cold]
+pub(crate) fn invalid_input_owned(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}

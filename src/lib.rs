@@ -25,6 +25,7 @@
 //! | [`Fd`] | any descriptor, on every Unix: `read`/`write` on `&self`, `try_clone`, flags, a `close` that reports errors |
 //! | [`EventFd`] | a kernel counter: wake-ups and semaphores |
 //! | [`TimerFd`] | a timer on a chosen [`Clock`] that counts its expirations |
+//! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]) |
 //!
 //! # Features
 //!
@@ -59,11 +60,22 @@ mod handle;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod eventfd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
+mod signal;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod signalfd;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod timerfd;
 
 pub use fd::Fd;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use eventfd::{EVENTFD_MAX, EventFd};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use signal::{
+    SigSet, SigSetIter, Signal, SignalCode, SignalInfo, SignalMaskGuard, UnblockedThread,
+    ensure_blocked_in_all_threads, reset_signal_mask_on_exec, threads_not_blocking,
+};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use signalfd::SignalFd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use timerfd::{Clock, TimerFd};

@@ -1,0 +1,209 @@
+//! [`SignalFd`]: signals read as data, with full sender information.
+//!
+//! rustix has no signalfd, so this module (with [`crate::signal`]) is where
+//! the crate calls libc directly.
+//!
+//! # References
+//!  - [`signalfd(2)`](https://man7.org/linux/man-pages/man2/signalfd.2.html)
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::handle::impl_owned_fd_conversions;
+use crate::signal::{SigSet, SignalInfo, empty_batch};
+#[cfg(doc)]
+use crate::signal::{
+    SignalMaskGuard, ensure_blocked_in_all_threads, reset_signal_mask_on_exec, threads_not_blocking,
+};
+
+/// An owned signalfd: the signals of its mask, read as [`SignalInfo`]
+/// records instead of running handlers.
+///
+/// The descriptor is nonblocking and close-on-exec, and readable while one
+/// of its signals is pending for the reading thread or the process.
+///
+/// A signal reaches a signalfd only if it is **blocked in every thread** that
+/// could otherwise receive it; an unblocked thread gets it first, runs a
+/// handler or the default action (which for most signals kills the
+/// process), and the signalfd never sees it. The crate makes this
+/// discipline easy to follow and possible to check:
+///
+/// - [`SignalMaskGuard`] blocks a set on the calling thread and restores the
+///   previous mask when dropped (or [`keep`](SignalMaskGuard::keep)s it);
+/// - [`threads_not_blocking`] and [`ensure_blocked_in_all_threads`] read
+///   `/proc/self/task/*/status` and name the threads that would steal a
+///   signal;
+/// - [`reset_signal_mask_on_exec`] gives children started with
+///   [`std::process::Command`] an empty mask, since a blocked mask survives
+///   `exec` (and `std` does not reset it).
+///
+/// # Caveats
+///
+/// - **Block before any thread exists.** New threads inherit their creator's
+///   mask, so block in `main` before starting a runtime or a thread pool.
+///   With a multi-threaded tokio runtime, build the runtime by hand:
+///
+///   ```no_run
+///   use iofd::{SigSet, Signal, SignalMaskGuard};
+///
+///   fn main() -> std::io::Result<()> {
+///       let set: SigSet = [Signal::TERM, Signal::INT].into_iter().collect();
+///       // Block on the main thread first: every runtime thread inherits it.
+///       SignalMaskGuard::block(&set)?.keep();
+///       let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+///       runtime.block_on(async {
+///           iofd::ensure_blocked_in_all_threads(&set)?; // nobody will steal them
+///           // ... create the SignalFd / AsyncSignalFd here ...
+///           Ok(())
+///       })
+///   }
+///   ```
+///
+///   `#[tokio::main]` starts the runtime before your code runs, so it cannot
+///   be used this way: its worker threads would not block the set.
+/// - **Standard signals coalesce, real-time signals queue.** Two `SIGUSR1`
+///   sent before a read arrive as one record; each of `SIGRTMIN..=SIGRTMAX`
+///   is queued with its `sigqueue` value (up to `RLIMIT_SIGPENDING`).
+/// - **Synchronous signals never reach a signalfd.** `SIGSEGV`, `SIGBUS`,
+///   `SIGFPE`, `SIGILL`, `SIGSYS` (and `SIGTRAP`) raised by a faulting
+///   instruction are delivered to the faulting thread, blocked or not.
+/// - `SIGKILL` and `SIGSTOP` cannot be blocked or read; the C library
+///   reserves the two signals below `SIGRTMIN` (32 and 33 with glibc) for
+///   itself. Sets holding them are refused with `InvalidInput` where they
+///   would be silently ignored.
+///
+/// A signalfd reads the signals pending for the *calling thread* as well as
+/// for the process: a signal sent with `tgkill` to another thread stays
+/// pending on that thread.
+///
+/// # Examples
+///
+/// ```
+/// use iofd::{SigSet, Signal, SignalFd, SignalMaskGuard};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let set = SigSet::from(Signal::USR1);
+/// let _blocked = SignalMaskGuard::block(&set)?; // this thread only: see the caveats
+/// let sfd = SignalFd::new(&set)?;
+/// assert_eq!(sfd.read_info().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+///
+/// // SAFETY: raise(3) sends to this thread, which blocks SIGUSR1, so the
+/// // signal stays pending for the signalfd instead of killing the process.
+/// unsafe { libc::raise(libc::SIGUSR1) };
+/// let info = sfd.read_info()?;
+/// assert_eq!(info.signal(), Some(Signal::USR1));
+/// assert_eq!(info.pid(), std::process::id() as i32);
+/// # Ok(())
+/// # }
+/// ```
+pub struct SignalFd {
+    fd: OwnedFd,
+    /// The mask last given to the kernel, as `SigSet` bits.
+    mask: AtomicU64,
+}
+
+impl SignalFd {
+    /// Creates a signalfd for the signals of `mask`.
+    ///
+    /// Creating it does not block the signals: do that first (see the type
+    /// docs), or they keep their usual disposition.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` if `mask` holds `SIGKILL`, `SIGSTOP` or a signal the
+    ///   C library reserves (the kernel would silently leave them out).
+    /// - `EMFILE`/`ENFILE` when out of descriptors, `ENOMEM`.
+    pub fn new(mask: &SigSet) -> io::Result<SignalFd> {
+        let raw_mask = mask.to_blockable_libc()?;
+        // SAFETY: -1 asks for a new descriptor; `raw_mask` is an initialised
+        // sigset_t and the flags are valid signalfd flags.
+        let raw = unsafe { libc::signalfd(-1, &raw_mask, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: signalfd returned a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(SignalFd {
+            fd,
+            mask: AtomicU64::new(mask.bits()),
+        })
+    }
+
+    /// Replaces the set of signals this signalfd reads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an unblockable or reserved signal, as
+    /// [`SignalFd::new`]; the mask is then unchanged.
+    pub fn set_mask(&self, mask: &SigSet) -> io::Result<()> {
+        let raw_mask = mask.to_blockable_libc()?;
+        // SAFETY: the descriptor is a signalfd we own; `raw_mask` is an
+        // initialised sigset_t. Given an existing signalfd, the call only
+        // replaces its mask (it returns the same descriptor).
+        let rc = unsafe { libc::signalfd(self.fd.as_raw_fd(), &raw_mask, 0) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.mask.store(mask.bits(), Ordering::Release);
+        Ok(())
+    }
+
+    /// The set of signals this signalfd reads.
+    pub fn mask(&self) -> SigSet {
+        SigSet::from_bits(self.mask.load(Ordering::Acquire))
+    }
+
+    /// Reads one pending signal.
+    ///
+    /// One `read` syscall, no allocation.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when none of the mask's signals is pending.
+    #[inline]
+    pub fn read_info(&self) -> io::Result<SignalInfo> {
+        let mut info = [SignalInfo::default()];
+        self.read_batch(&mut info)?;
+        let [info] = info;
+        Ok(info)
+    }
+
+    /// Reads as many pending signals as fit in `buf` with **one** `read`
+    /// syscall, and returns how many it read (at least one). Records come
+    /// in the kernel's order: standard signals by number, then real-time
+    /// signals by number and, for each, in the order sent.
+    ///
+    /// No allocation.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` if `buf` is empty.
+    /// - `WouldBlock` when none of the mask's signals is pending.
+    pub fn read_batch(&self, buf: &mut [SignalInfo]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Err(empty_batch());
+        }
+        let len = std::mem::size_of_val(buf);
+        // SAFETY: `SignalInfo` is `repr(C)`, 128 bytes of plain integers with
+        // explicit padding fields, so every byte pattern is a valid value and
+        // it has no padding bytes; viewing the slice as `len` bytes for the
+        // duration of the read is therefore sound, and the mutable borrow of
+        // `buf` keeps anyone else from looking meanwhile.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), len) };
+        let n = rustix::io::read(&self.fd, bytes)?;
+        Ok(n / std::mem::size_of::<SignalInfo>())
+    }
+}
+
+impl_owned_fd_conversions!(SignalFd);
+
+impl fmt::Debug for SignalFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignalFd")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("mask", &self.mask())
+            .finish()
+    }
+}

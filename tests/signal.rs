@@ -1,0 +1,258 @@
+//! `Signal`, `SigSet`, `SignalInfo` and the mask helpers — everything that
+//! needs no signal to be delivered (delivery is in tests/signalfd_delivery.rs,
+//! its own binary).
+
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+
+use iofd::{
+    SigSet, Signal, SignalFd, SignalInfo, SignalMaskGuard, reset_signal_mask_on_exec,
+    threads_not_blocking,
+};
+
+#[test]
+fn signal_new_accepts_1_to_64_only() {
+    for n in 1..=64 {
+        assert_eq!(Signal::new(n).unwrap().as_raw(), n);
+    }
+    for n in [0, 65, -1, i32::MIN, i32::MAX] {
+        let err = Signal::new(n).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{n}");
+        assert!(err.to_string().contains(&n.to_string()), "{err}");
+    }
+    assert_eq!(Signal::try_from(10).unwrap(), Signal::USR1);
+    assert_eq!(i32::from(Signal::TERM), 15);
+}
+
+#[test]
+fn named_constants_match_libc() {
+    let pairs = [
+        (Signal::HUP, libc::SIGHUP),
+        (Signal::INT, libc::SIGINT),
+        (Signal::QUIT, libc::SIGQUIT),
+        (Signal::ILL, libc::SIGILL),
+        (Signal::TRAP, libc::SIGTRAP),
+        (Signal::ABRT, libc::SIGABRT),
+        (Signal::BUS, libc::SIGBUS),
+        (Signal::FPE, libc::SIGFPE),
+        (Signal::KILL, libc::SIGKILL),
+        (Signal::USR1, libc::SIGUSR1),
+        (Signal::SEGV, libc::SIGSEGV),
+        (Signal::USR2, libc::SIGUSR2),
+        (Signal::PIPE, libc::SIGPIPE),
+        (Signal::ALRM, libc::SIGALRM),
+        (Signal::TERM, libc::SIGTERM),
+        (Signal::STKFLT, libc::SIGSTKFLT),
+        (Signal::CHLD, libc::SIGCHLD),
+        (Signal::CONT, libc::SIGCONT),
+        (Signal::STOP, libc::SIGSTOP),
+        (Signal::TSTP, libc::SIGTSTP),
+        (Signal::TTIN, libc::SIGTTIN),
+        (Signal::TTOU, libc::SIGTTOU),
+        (Signal::URG, libc::SIGURG),
+        (Signal::XCPU, libc::SIGXCPU),
+        (Signal::XFSZ, libc::SIGXFSZ),
+        (Signal::VTALRM, libc::SIGVTALRM),
+        (Signal::PROF, libc::SIGPROF),
+        (Signal::WINCH, libc::SIGWINCH),
+        (Signal::IO, libc::SIGIO),
+        (Signal::PWR, libc::SIGPWR),
+        (Signal::SYS, libc::SIGSYS),
+    ];
+    for (signal, raw) in pairs {
+        assert_eq!(signal.as_raw(), raw, "{signal}");
+        assert!(!signal.is_realtime());
+        assert!(signal.name().is_some());
+    }
+}
+
+#[test]
+fn display_names() {
+    assert_eq!(Signal::USR1.to_string(), "SIGUSR1");
+    assert_eq!(Signal::TERM.to_string(), "SIGTERM");
+    assert_eq!(Signal::STKFLT.to_string(), "SIGSTKFLT");
+    assert_eq!(Signal::rt(0).unwrap().to_string(), "SIGRTMIN");
+    assert_eq!(Signal::rt(3).unwrap().to_string(), "SIGRTMIN+3");
+    assert_eq!(format!("{:?}", Signal::USR1), "SIGUSR1(10)");
+    // The C library's reserved real-time signals (glibc: 32 and 33).
+    if libc::SIGRTMIN() > 32 {
+        assert_eq!(Signal::new(32).unwrap().to_string(), "SIG32");
+    }
+}
+
+#[test]
+fn rt_is_relative_to_the_c_librarys_sigrtmin() {
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    assert_eq!(Signal::rt(0).unwrap().as_raw(), min);
+    let last = (max - min) as u32;
+    assert_eq!(Signal::rt(last).unwrap().as_raw(), max);
+    assert!(Signal::rt(last).unwrap().is_realtime());
+    for past in [last + 1, u32::MAX] {
+        let err = Signal::rt(past).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("SIGRTMAX"), "{err}");
+    }
+}
+
+#[test]
+fn sigset_operations() {
+    let mut set = SigSet::empty();
+    assert!(set.is_empty());
+    assert!(set.add(Signal::USR1));
+    assert!(!set.add(Signal::USR1), "already there");
+    set.add(Signal::TERM);
+    assert_eq!(set.len(), 2);
+    assert!(set.contains(Signal::USR1) && !set.contains(Signal::USR2));
+    assert_eq!(set.iter().collect::<Vec<_>>(), [Signal::USR1, Signal::TERM]);
+    assert!(set.remove(Signal::USR1));
+    assert!(!set.remove(Signal::USR1));
+    assert_eq!(set, SigSet::from(Signal::TERM));
+    assert_eq!(set.bits(), 1 << 14);
+    assert_eq!(SigSet::from_bits(1 << 9), SigSet::from(Signal::USR1));
+
+    let a: SigSet = [Signal::INT, Signal::TERM].into_iter().collect();
+    let b = SigSet::empty().with(Signal::TERM).with(Signal::HUP);
+    assert_eq!((a | b).len(), 3);
+    assert_eq!(a & b, SigSet::from(Signal::TERM));
+    assert_eq!(a - b, SigSet::from(Signal::INT));
+    assert_eq!((!a).len(), 62);
+    assert!(!(!a).contains(Signal::INT));
+    let mut c = a;
+    c |= b;
+    c &= a;
+    c -= SigSet::from(Signal::INT);
+    assert_eq!(c, SigSet::from(Signal::TERM));
+    let mut d = SigSet::empty();
+    d.extend([Signal::rt(1).unwrap(), Signal::new(64).unwrap()]);
+    assert_eq!(d.iter().last(), Some(Signal::new(64).unwrap()));
+    assert_eq!(SigSet::full().len(), 64);
+    assert_eq!((&SigSet::full()).into_iter().len(), 64);
+    assert_eq!(format!("{:?}", a), "{SIGINT(2), SIGTERM(15)}");
+    let blockable = SigSet::blockable();
+    assert!(!blockable.contains(Signal::KILL) && !blockable.contains(Signal::STOP));
+    assert!(blockable.contains(Signal::rt(0).unwrap()));
+    assert_eq!(blockable.len(), 64 - 2 - (libc::SIGRTMIN() - 32) as usize);
+}
+
+#[test]
+fn signalfd_refuses_what_cannot_be_blocked() {
+    for bad in [Signal::KILL, Signal::STOP] {
+        let err = SignalFd::new(&SigSet::from(bad)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains(&bad.to_string()), "{err}");
+        let err = SignalMaskGuard::block(&SigSet::from(bad)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+    if libc::SIGRTMIN() > 32 {
+        let reserved = SigSet::from(Signal::new(32).unwrap());
+        let err = SignalFd::new(&reserved).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("reserved"), "{err}");
+    }
+    // A refused set_mask leaves the mask as it was.
+    let sfd = SignalFd::new(&SigSet::from(Signal::USR1)).unwrap();
+    let err = sfd.set_mask(&SigSet::from(Signal::KILL)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(sfd.mask(), SigSet::from(Signal::USR1));
+}
+
+#[test]
+fn signalfd_basics_without_delivery() {
+    let set = SigSet::from(Signal::USR2);
+    let sfd = SignalFd::new(&set).unwrap();
+    assert_eq!(sfd.mask(), set);
+    assert_eq!(sfd.read_info().unwrap_err().kind(), ErrorKind::WouldBlock);
+    let mut buf = [SignalInfo::default(); 4];
+    assert_eq!(
+        sfd.read_batch(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    let err = sfd.read_batch(&mut []).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("at least one"), "{err}");
+    let other = SigSet::from(Signal::HUP) | SigSet::from(Signal::rt(2).unwrap());
+    sfd.set_mask(&other).unwrap();
+    assert_eq!(sfd.mask(), other);
+    assert!(
+        rustix::fs::fcntl_getfl(&sfd)
+            .unwrap()
+            .contains(rustix::fs::OFlags::NONBLOCK)
+    );
+    assert!(
+        rustix::io::fcntl_getfd(&sfd)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC)
+    );
+    let dbg = format!("{sfd:?}");
+    assert!(dbg.contains("SignalFd") && dbg.contains("SIGHUP"), "{dbg}");
+    assert!(sfd.as_raw_fd() >= 0);
+    let _: std::os::fd::OwnedFd = sfd.into();
+}
+
+#[test]
+fn guard_blocks_and_restores_the_previous_mask() {
+    // Runs on its own test thread; delivers nothing.
+    std::thread::spawn(|| {
+        let before = SigSet::thread_blocked().unwrap();
+        assert!(!before.contains(Signal::WINCH));
+        let set = SigSet::from(Signal::WINCH) | SigSet::from(Signal::URG);
+        {
+            let guard = SignalMaskGuard::block(&set).unwrap();
+            assert_eq!(guard.previous(), before);
+            let now = SigSet::thread_blocked().unwrap();
+            assert_eq!(now, before | set);
+            // The thread check sees this thread blocking them.
+            let me = rustix::thread::gettid().as_raw_nonzero().get();
+            let stealers = threads_not_blocking(&set).unwrap();
+            assert!(stealers.iter().all(|t| t.tid != me), "{stealers:?}");
+            assert!(format!("{guard:?}").contains("SignalMaskGuard"));
+        }
+        assert_eq!(SigSet::thread_blocked().unwrap(), before);
+        // keep() leaves the block in place for the thread's life.
+        SignalMaskGuard::block(&SigSet::from(Signal::URG))
+            .unwrap()
+            .keep();
+        assert!(SigSet::thread_blocked().unwrap().contains(Signal::URG));
+    })
+    .join()
+    .unwrap();
+}
+
+/// The `SigBlk:` mask of a child started from `command`.
+fn child_sigblk(mut command: Command) -> u64 {
+    let out = command
+        .args(["SigBlk", "/proc/self/status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = text.trim().strip_prefix("SigBlk:").unwrap().trim();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+#[test]
+fn children_get_a_clean_mask_with_the_helper() {
+    std::thread::spawn(|| {
+        let set = SigSet::from(Signal::USR2) | SigSet::from(Signal::TERM);
+        let _guard = SignalMaskGuard::block(&set).unwrap();
+        // Without the helper the child inherits the block: the hazard.
+        let inherited = child_sigblk(Command::new("grep"));
+        assert_eq!(inherited & set.bits(), set.bits(), "{inherited:#x}");
+        // With it, the child starts with nothing blocked.
+        let mut command = Command::new("grep");
+        reset_signal_mask_on_exec(&mut command);
+        assert_eq!(child_sigblk(command), 0);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn types_are_send_sync_and_signal_info_is_128_bytes() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SignalFd>();
+    assert_send_sync::<SigSet>();
+    assert_send_sync::<SignalInfo>();
+    assert_send_sync::<Signal>();
+    assert_eq!(std::mem::size_of::<SignalInfo>(), 128);
+}

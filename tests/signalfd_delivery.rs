@@ -1,0 +1,292 @@
+//! Signal delivery through a `SignalFd`.
+//!
+//! `harness = false`: `main` blocks every signal these tests send before any
+//! other thread exists, so no thread can take one and die of its default
+//! action. The tests then run one after another on the main thread.
+
+use std::io::ErrorKind;
+use std::process::Command;
+use std::sync::mpsc;
+
+use iofd::{
+    SigSet, Signal, SignalCode, SignalFd, SignalInfo, SignalMaskGuard,
+    ensure_blocked_in_all_threads, reset_signal_mask_on_exec, threads_not_blocking,
+};
+
+fn sent() -> SigSet {
+    let mut set: SigSet = [Signal::USR1, Signal::USR2, Signal::TERM]
+        .into_iter()
+        .collect();
+    set.add(Signal::rt(0).unwrap());
+    set.add(Signal::rt(1).unwrap());
+    set
+}
+
+fn pid() -> i32 {
+    std::process::id() as i32
+}
+
+fn uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+/// Sends `signal` to this thread (tgkill), where it stays pending.
+fn raise(signal: Signal) {
+    // SAFETY: raise(3) only sends a signal to the calling thread, which
+    // blocks every signal these tests send.
+    assert_eq!(unsafe { libc::raise(signal.as_raw()) }, 0);
+}
+
+/// Sends `signal` to the process (kill).
+fn kill_self(signal: Signal) {
+    // SAFETY: kill(2) with our own pid; every thread blocks the signal.
+    assert_eq!(unsafe { libc::kill(pid(), signal.as_raw()) }, 0);
+}
+
+/// Sends `signal` to the process with a value (sigqueue).
+fn sigqueue_self(signal: Signal, value: i32) {
+    // sival_int shares its storage with the low bits of sival_ptr.
+    let sigval = libc::sigval {
+        sival_ptr: value as usize as *mut libc::c_void,
+    };
+    // SAFETY: sigqueue(3) with our own pid; every thread blocks the signal.
+    assert_eq!(unsafe { libc::sigqueue(pid(), signal.as_raw(), sigval) }, 0);
+}
+
+fn assert_nothing_pending(sfd: &SignalFd) {
+    assert_eq!(sfd.read_info().unwrap_err().kind(), ErrorKind::WouldBlock);
+}
+
+fn thread_directed_delivery_has_sender_details() {
+    let sfd = SignalFd::new(&sent()).unwrap();
+    raise(Signal::USR1);
+    let info = sfd.read_info().unwrap();
+    assert_eq!(info.signal(), Some(Signal::USR1));
+    assert_eq!(info.pid(), pid());
+    assert_eq!(info.uid(), uid());
+    assert_eq!(info.code(), SignalCode::Tkill);
+    assert_nothing_pending(&sfd);
+}
+
+fn process_directed_delivery_has_sender_details() {
+    let sfd = SignalFd::new(&sent()).unwrap();
+    kill_self(Signal::USR2);
+    let info = sfd.read_info().unwrap();
+    assert_eq!(info.signal(), Some(Signal::USR2));
+    assert_eq!(info.pid(), pid());
+    assert_eq!(info.uid(), uid());
+    assert_eq!(info.code(), SignalCode::User);
+    assert_nothing_pending(&sfd);
+}
+
+fn hundred_realtime_signals_arrive_in_order_with_values() {
+    let rt = Signal::rt(1).unwrap();
+    let sfd = SignalFd::new(&SigSet::from(rt)).unwrap();
+    for value in 0..100 {
+        sigqueue_self(rt, value);
+    }
+    let mut got = Vec::new();
+    let mut buf = [SignalInfo::default(); 16];
+    loop {
+        match sfd.read_batch(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("read_batch: {e}"),
+        }
+    }
+    assert_eq!(got.len(), 100, "none lost");
+    for (i, info) in got.iter().enumerate() {
+        assert_eq!(info.signal(), Some(rt));
+        assert_eq!(info.code(), SignalCode::Queue);
+        assert_eq!(info.value_int(), i as i32, "in order");
+        assert_eq!(info.value_ptr(), i as u64);
+        assert_eq!(info.pid(), pid());
+        assert_eq!(info.uid(), uid());
+    }
+}
+
+fn standard_signals_coalesce() {
+    let sfd = SignalFd::new(&sent()).unwrap();
+    kill_self(Signal::USR1);
+    kill_self(Signal::USR1);
+    let info = sfd.read_info().unwrap();
+    assert_eq!(info.signal(), Some(Signal::USR1));
+    assert_nothing_pending(&sfd);
+}
+
+fn read_batch_drains_several_records_in_one_call() {
+    let sfd = SignalFd::new(&sent()).unwrap();
+    raise(Signal::TERM);
+    raise(Signal::USR2);
+    raise(Signal::USR1);
+    let rt = Signal::rt(0).unwrap();
+    sigqueue_self(rt, 7);
+    sigqueue_self(rt, 8);
+    let mut buf = [SignalInfo::default(); 8];
+    let n = sfd.read_batch(&mut buf).unwrap();
+    assert_eq!(n, 5, "one read returned every pending record");
+    let signals: Vec<_> = buf[..n].iter().map(|i| i.signal().unwrap()).collect();
+    // Standard signals by number first, then real-time ones in send order.
+    assert_eq!(signals, [Signal::USR1, Signal::USR2, Signal::TERM, rt, rt]);
+    assert_eq!((buf[3].value_int(), buf[4].value_int()), (7, 8));
+    assert_eq!(buf[5], SignalInfo::default(), "records past n untouched");
+    assert_nothing_pending(&sfd);
+
+    // A short buffer takes only what fits; the rest stays pending.
+    raise(Signal::USR1);
+    raise(Signal::USR2);
+    let mut one = [SignalInfo::default(); 1];
+    assert_eq!(sfd.read_batch(&mut one).unwrap(), 1);
+    assert_eq!(one[0].signal(), Some(Signal::USR1));
+    assert_eq!(sfd.read_info().unwrap().signal(), Some(Signal::USR2));
+}
+
+fn set_mask_changes_what_is_read() {
+    let sfd = SignalFd::new(&SigSet::from(Signal::USR1)).unwrap();
+    raise(Signal::USR2);
+    assert_nothing_pending(&sfd);
+    sfd.set_mask(&SigSet::from(Signal::USR2)).unwrap();
+    assert_eq!(sfd.mask(), SigSet::from(Signal::USR2));
+    assert_eq!(sfd.read_info().unwrap().signal(), Some(Signal::USR2));
+    raise(Signal::USR1);
+    assert_nothing_pending(&sfd);
+    sfd.set_mask(&sent()).unwrap();
+    assert_eq!(sfd.mask(), sent());
+    assert_eq!(sfd.read_info().unwrap().signal(), Some(Signal::USR1));
+}
+
+fn thread_check_names_a_thread_that_does_not_block() {
+    let set = sent();
+    ensure_blocked_in_all_threads(&set).unwrap();
+    assert_eq!(threads_not_blocking(&set).unwrap(), []);
+
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let stealer = std::thread::Builder::new()
+        .name("stealer".into())
+        .spawn(move || {
+            // Unblock SIGUSR1 on this thread only (no signal is sent while
+            // it lives).
+            let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            // SAFETY: sigemptyset/sigaddset initialise and fill `raw`;
+            // pthread_sigmask reads it.
+            unsafe {
+                libc::sigemptyset(raw.as_mut_ptr());
+                libc::sigaddset(raw.as_mut_ptr(), libc::SIGUSR1);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, raw.as_ptr(), std::ptr::null_mut());
+            }
+            ready_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            done_rx.recv().unwrap();
+        })
+        .unwrap();
+    let tid = ready_rx.recv().unwrap();
+
+    let found = threads_not_blocking(&set).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].tid, tid);
+    assert_eq!(found[0].name, "stealer");
+    assert_eq!(found[0].unblocked, SigSet::from(Signal::USR1));
+    let err = ensure_blocked_in_all_threads(&set).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let message = err.to_string();
+    assert!(
+        message.contains("stealer") && message.contains(&tid.to_string()),
+        "{message}"
+    );
+    assert!(message.contains("SIGUSR1"), "{message}");
+    // A set the stealer does block passes.
+    ensure_blocked_in_all_threads(&SigSet::from(Signal::USR2)).unwrap();
+
+    done_tx.send(()).unwrap();
+    stealer.join().unwrap();
+    ensure_blocked_in_all_threads(&set).unwrap();
+}
+
+fn guard_restores_the_mask_on_the_main_thread() {
+    let before = SigSet::thread_blocked().unwrap();
+    assert_eq!(before & sent(), sent());
+    let extra = SigSet::from(Signal::HUP);
+    {
+        let _guard = SignalMaskGuard::block(&extra).unwrap();
+        assert_eq!(SigSet::thread_blocked().unwrap(), before | extra);
+    }
+    assert_eq!(SigSet::thread_blocked().unwrap(), before);
+}
+
+fn child_does_not_inherit_the_block_with_the_helper() {
+    let mut command = Command::new("grep");
+    command.args(["SigBlk", "/proc/self/status"]);
+    reset_signal_mask_on_exec(&mut command);
+    let out = command.output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim(), "SigBlk:\t0000000000000000");
+}
+
+fn main() {
+    // Before anything else, and before any thread: block what we send.
+    SignalMaskGuard::block(&(sent() | SigSet::from(Signal::HUP)))
+        .expect("block the test signals")
+        .keep();
+
+    let tests: &[(&str, fn())] = &[
+        (
+            "thread_directed_delivery_has_sender_details",
+            thread_directed_delivery_has_sender_details,
+        ),
+        (
+            "process_directed_delivery_has_sender_details",
+            process_directed_delivery_has_sender_details,
+        ),
+        (
+            "hundred_realtime_signals_arrive_in_order_with_values",
+            hundred_realtime_signals_arrive_in_order_with_values,
+        ),
+        ("standard_signals_coalesce", standard_signals_coalesce),
+        (
+            "read_batch_drains_several_records_in_one_call",
+            read_batch_drains_several_records_in_one_call,
+        ),
+        (
+            "set_mask_changes_what_is_read",
+            set_mask_changes_what_is_read,
+        ),
+        (
+            "thread_check_names_a_thread_that_does_not_block",
+            thread_check_names_a_thread_that_does_not_block,
+        ),
+        (
+            "guard_restores_the_mask_on_the_main_thread",
+            guard_restores_the_mask_on_the_main_thread,
+        ),
+        (
+            "child_does_not_inherit_the_block_with_the_helper",
+            child_does_not_inherit_the_block_with_the_helper,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        match std::panic::catch_unwind(test) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
