@@ -2,10 +2,18 @@
 //!
 //! Run it with `cargo run --example tour`.
 
+#![allow(
+    clippy::zombie_processes,
+    reason = "children are reaped through their PidFd, which clippy cannot see"
+)]
+
 use std::io;
 use std::time::{Duration, Instant};
 
-use iofd::{EventFd, Fd, SigSet, Signal, SignalFd, SignalInfo, SignalMaskGuard, TimerFd};
+use iofd::{
+    EventFd, Fd, MemFd, PidFd, Protection, Seals, SigSet, Signal, SignalFd, SignalInfo,
+    SignalMaskGuard, TimerFd,
+};
 
 fn main() -> io::Result<()> {
     println!("iofd tour");
@@ -13,6 +21,8 @@ fn main() -> io::Result<()> {
     eventfd_section()?;
     timerfd_section()?;
     signalfd_section()?;
+    pidfd_section()?;
+    memfd_section()?;
     println!("tour finished");
     Ok(())
 }
@@ -111,6 +121,41 @@ fn signalfd_section() -> io::Result<()> {
          SIGUSR1 sent twice coalesced, real-time signals queued with values",
         read.join(", "),
         batch[0].pid()
+    );
+    Ok(())
+}
+
+fn pidfd_section() -> io::Result<()> {
+    let child = std::process::Command::new("sleep").arg("30").spawn()?;
+    let pidfd = PidFd::from_child(&child)?;
+    let running = pidfd.try_wait()?.is_none();
+    pidfd.send_signal(Signal::TERM)?;
+    let status = pidfd.wait()?;
+    let exit = std::process::Command::new("sh")
+        .args(["-c", "exit 3"])
+        .spawn()?;
+    let code = PidFd::from_child(&exit)?.wait()?.code();
+    println!(
+        "PidFd:   `sleep 30` (pid {}) running={running}, sent SIGTERM -> {status}; `exit 3` -> code {code:?}",
+        pidfd.pid()
+    );
+    Ok(())
+}
+
+fn memfd_section() -> io::Result<()> {
+    let memfd = MemFd::new_sealable("tour")?;
+    memfd.write_all_at(b"sealed bytes", 0)?;
+    memfd.seal(Seals::WRITE | Seals::SHRINK | Seals::GROW | Seals::SEAL)?;
+    let region = memfd.mmap(12, Protection::Read)?;
+    let text = region
+        .as_slice()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let refused = memfd.write_at(b"x", 0).unwrap_err();
+    println!(
+        "MemFd:   mapped {:?} as a safe slice (seals {:?}); a write is refused: {refused}",
+        text,
+        memfd.seals()?
     );
     Ok(())
 }

@@ -25,6 +25,8 @@
 //! | [`Fd`] | any descriptor, on every Unix: `read`/`write` on `&self`, `try_clone`, flags, a `close` that reports errors |
 //! | [`EventFd`] | a kernel counter: wake-ups and semaphores |
 //! | [`TimerFd`] | a timer on a chosen [`Clock`] that counts its expirations |
+//! | [`PidFd`] | a process handle immune to pid reuse: signal it, await its exit, take its descriptors |
+//! | [`MemFd`] | sealable anonymous shared memory, mapped as a [`MappedRegion`] |
 //! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]) |
 //!
 //! # Features
@@ -60,6 +62,10 @@ mod handle;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod eventfd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
+mod memfd;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod pidfd;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod signal;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod signalfd;
@@ -70,6 +76,10 @@ pub use fd::Fd;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use eventfd::{EVENTFD_MAX, EventFd};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use memfd::{MEMFD_NAME_MAX, MappedRegion, MemFd, MemFdOptions, NotMemFd, Protection, Seals};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use pidfd::PidFd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use signal::{
     SigSet, SigSetIter, Signal, SignalCode, SignalInfo, SignalMaskGuard, UnblockedThread,

@@ -1,0 +1,252 @@
+//! [`PidFd`]: a process handle that cannot be confused by pid reuse.
+//!
+//! # References
+//!  - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+//!  - [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
+//!  - [`pidfd_getfd(2)`](https://man7.org/linux/man-pages/man2/pidfd_getfd.2.html)
+//!  - [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html)
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ExitStatus};
+
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::process::{
+    Pid, PidfdFlags, PidfdGetfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_getfd, pidfd_open,
+    pidfd_send_signal,
+};
+
+use crate::Fd;
+use crate::error::{invalid_input, invalid_input_owned};
+use crate::handle::impl_owned_fd_conversions;
+use crate::signal::Signal;
+
+/// An owned pidfd: a handle on one process that stays bound to it even after
+/// its pid is reused.
+///
+/// The descriptor is close-on-exec, nonblocking unless opened with
+/// [`open_blocking`](PidFd::open_blocking), and becomes readable when the
+/// process exits — for any process, child or not; only children can be
+/// reaped with [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait).
+///
+/// # Examples
+///
+/// ```
+/// use std::process::Command;
+/// use iofd::{PidFd, Signal};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let child = Command::new("sleep").arg("30").spawn()?;
+/// let pidfd = PidFd::from_child(&child)?;
+/// assert_eq!(pidfd.try_wait()?, None);
+/// pidfd.send_signal(Signal::TERM)?;
+/// let status = pidfd.wait()?;
+/// use std::os::unix::process::ExitStatusExt;
+/// assert_eq!(status.signal(), Some(libc::SIGTERM));
+/// # Ok(())
+/// # }
+/// ```
+pub struct PidFd {
+    fd: OwnedFd,
+    pid: i32,
+}
+
+impl PidFd {
+    /// Opens a nonblocking pidfd for process `pid`.
+    ///
+    /// For a process that is **not** your child this is racy: between
+    /// learning the pid and opening it, the process may exit, be reaped by
+    /// its parent, and its pid be given to an unrelated process, which you
+    /// would then hold. For a child, use [`from_child`](PidFd::from_child).
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` if `pid <= 0` (those name groups, not processes).
+    /// - `ESRCH` (`NotFound` is not used: the raw errno is kept) if no such
+    ///   process exists; `EMFILE`/`ENFILE`; `ENOSYS` on kernels before 5.3.
+    pub fn open(pid: i32) -> io::Result<PidFd> {
+        PidFd::open_with(pid, PidfdFlags::NONBLOCK)
+    }
+
+    /// Opens a pidfd for `pid` in blocking mode: [`wait`](PidFd::wait) and
+    /// `waitid` then sleep in the kernel. Racy for non-children, as
+    /// [`open`](PidFd::open).
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::open`].
+    pub fn open_blocking(pid: i32) -> io::Result<PidFd> {
+        PidFd::open_with(pid, PidfdFlags::empty())
+    }
+
+    /// Opens a nonblocking pidfd for a child started with
+    /// [`std::process::Command`].
+    ///
+    /// This is race-free as long as nothing has reaped the child yet: an
+    /// exited child stays a zombie, holding its pid, until its parent waits
+    /// for it, so the pid cannot name another process. Call it before any
+    /// `Child::wait`/`try_wait` (which reap), and do not set `SIGCHLD` to
+    /// `SIG_IGN` (which makes the kernel reap children at once).
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::open`].
+    pub fn from_child(child: &Child) -> io::Result<PidFd> {
+        let pid = i32::try_from(child.id())
+            .map_err(|_| invalid_input("child pid does not fit in pid_t"))?;
+        PidFd::open(pid)
+    }
+
+    fn open_with(pid: i32, flags: PidfdFlags) -> io::Result<PidFd> {
+        // Check the sign before `Pid::from_raw`, which asserts on negatives.
+        let Some(raw_pid) = (pid > 0).then(|| Pid::from_raw(pid)).flatten() else {
+            return Err(invalid_input_owned(format!(
+                "pid {pid} is not a process id: it must be greater than 0"
+            )));
+        };
+        let fd = pidfd_open(raw_pid, flags)?;
+        Ok(PidFd { fd, pid })
+    }
+
+    /// The process id this pidfd was opened for.
+    #[inline]
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends `signal` to the process (`pidfd_send_signal(2)`): it reaches
+    /// this process even if its pid has been reused since.
+    ///
+    /// One syscall, no allocation.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` for a signal the C library reserves for itself
+    ///   (glibc: 32 and 33).
+    /// - `ESRCH` if the process has exited (even if not yet reaped by
+    ///   `wait`, once it is gone from the kernel's process table);
+    ///   `EPERM` without permission to signal it.
+    #[inline]
+    pub fn send_signal(&self, signal: Signal) -> io::Result<()> {
+        let signo = signal.as_raw();
+        if signal.is_realtime() && signo < libc::SIGRTMIN() {
+            return Err(invalid_input(
+                "signals below SIGRTMIN are reserved by the C library",
+            ));
+        }
+        // SAFETY: `signo` is 1..=64 (a `Signal`), so valid and non-zero, and
+        // not one of the C library's reserved signals (checked above), which
+        // is the contract of `from_raw_unchecked`.
+        let signal = unsafe { rustix::process::Signal::from_raw_unchecked(signo) };
+        pidfd_send_signal(&self.fd, signal)?;
+        Ok(())
+    }
+
+    /// Duplicates descriptor `target` of the process into this one
+    /// (`pidfd_getfd(2)`); the copy is close-on-exec.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` if `target` is negative.
+    /// - `EPERM` without `PTRACE_MODE_ATTACH_REALCREDS` rights over the
+    ///   process (returned as is); `EBADF` if it has no such descriptor;
+    ///   `ESRCH` if it has exited; `ENOSYS` before Linux 5.6.
+    pub fn get_fd(&self, target: RawFd) -> io::Result<Fd> {
+        if target < 0 {
+            return Err(invalid_input(
+                "pidfd_getfd target descriptor must not be negative",
+            ));
+        }
+        Ok(Fd::from(pidfd_getfd(
+            &self.fd,
+            target,
+            PidfdGetfdFlags::empty(),
+        )?))
+    }
+
+    /// Reaps the child if it has exited: `Some(status)`, or `None` while it
+    /// runs (`waitid(P_PIDFD, WEXITED | WNOHANG)`).
+    ///
+    /// One syscall, no allocation.
+    ///
+    /// # Errors
+    ///
+    /// `ECHILD` if the process is not a child of this one, or was already
+    /// reaped.
+    #[inline]
+    pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+        match rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), options) {
+            Ok(status) => Ok(status.map(exit_status)),
+            // A nonblocking pidfd answers EAGAIN instead of sleeping.
+            Err(rustix::io::Errno::AGAIN) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits for the child to exit and reaps it, blocking the thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_wait`](PidFd::try_wait).
+    pub fn wait(&self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(status);
+            }
+            self.poll_exit(None)?;
+        }
+    }
+
+    /// Whether the process has exited (its pidfd is readable). Works for
+    /// any process, child or not, and reaps nothing.
+    ///
+    /// # Errors
+    ///
+    /// The error of `poll(2)`.
+    pub fn has_exited(&self) -> io::Result<bool> {
+        self.poll_exit(Some(&rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        }))
+    }
+
+    /// Polls the pidfd for readability, retrying on `EINTR`.
+    fn poll_exit(&self, timeout: Option<&rustix::time::Timespec>) -> io::Result<bool> {
+        loop {
+            let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+            match poll(&mut fds, timeout) {
+                Ok(n) => return Ok(n > 0),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// The `ExitStatus` for what `waitid(WEXITED)` reported, in the `wait(2)`
+/// status encoding that `ExitStatusExt::from_raw` takes.
+pub(crate) fn exit_status(status: WaitIdStatus) -> ExitStatus {
+    let raw = if let Some(code) = status.exit_status() {
+        (code & 0xff) << 8
+    } else if let Some(signal) = status.terminating_signal() {
+        signal | if status.dumped() { 0x80 } else { 0 }
+    } else {
+        // WEXITED reports only exits and deaths by signal.
+        0
+    };
+    ExitStatus::from_raw(raw)
+}
+
+impl_owned_fd_conversions!(PidFd);
+
+impl fmt::Debug for PidFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PidFd")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("pid", &self.pid)
+            .finish()
+    }
+}

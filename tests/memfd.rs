@@ -1,0 +1,340 @@
+//! `MemFd`, `Seals` and `MappedRegion`: I/O, seals, mappings, sharing.
+
+use std::ffi::OsStr;
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::process::Command;
+
+use iofd::{Fd, MEMFD_NAME_MAX, MemFd, Protection, Seals};
+
+fn page() -> usize {
+    rustix::param::page_size()
+}
+
+/// Seals every new memfd starts with: `EXEC` where the kernel knows
+/// `MFD_NOEXEC_SEAL` (6.3+), none before.
+fn initial(memfd: &MemFd) -> Seals {
+    let seals = memfd.seals().unwrap();
+    assert!(seals == Seals::EMPTY || seals == Seals::EXEC, "{seals:?}");
+    seals
+}
+
+#[test]
+fn write_then_read_back_through_read_at_and_a_mapping() {
+    let memfd = MemFd::new("roundtrip").unwrap();
+    assert_eq!(memfd.name(), "roundtrip");
+    assert_eq!(memfd.size().unwrap(), 0);
+    memfd.write_all_at(b"hello memfd", 0).unwrap();
+    assert_eq!(memfd.size().unwrap(), 11);
+    let mut buf = [0u8; 5];
+    assert_eq!(memfd.read_at(&mut buf, 6).unwrap(), 5);
+    assert_eq!(&buf, b"memfd");
+    let region = memfd.mmap(11, Protection::Read).unwrap();
+    let mut copy = [0u8; 11];
+    assert_eq!(region.read_at(&mut copy, 0).unwrap(), 11);
+    assert_eq!(&copy, b"hello memfd");
+    assert_eq!(region.as_slice(), None, "not sealed: no safe slice");
+    assert_eq!(region.len(), 11);
+    region.unmap().unwrap();
+}
+
+#[test]
+fn writes_through_a_writable_mapping_are_visible_to_read_at() {
+    let memfd = MemFd::new("shared").unwrap();
+    memfd.set_len(page() as u64).unwrap();
+    let mut region = memfd.mmap(page(), Protection::ReadWrite).unwrap();
+    assert_eq!(region.write_at(b"via mmap", 100).unwrap(), 8);
+    let mut buf = [0u8; 8];
+    memfd.read_at(&mut buf, 100).unwrap();
+    assert_eq!(&buf, b"via mmap");
+    // And the other way round.
+    memfd.write_all_at(b"via pwrite", 0).unwrap();
+    let mut buf = [0u8; 10];
+    region.read_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf, b"via pwrite");
+    // Copies stop at the end of the region.
+    assert_eq!(region.write_at(b"abcdef", page() - 2).unwrap(), 2);
+    assert_eq!(region.read_at(&mut buf, page() - 2).unwrap(), 2);
+    assert_eq!(
+        region.read_at(&mut buf, page() + 1).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
+#[test]
+fn read_only_region_refuses_write_at() {
+    let memfd = MemFd::new("ro").unwrap();
+    memfd.set_len(16).unwrap();
+    let mut region = memfd.mmap(16, Protection::Read).unwrap();
+    assert_eq!(
+        region.write_at(b"x", 0).unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+    assert_eq!(region.protection(), Protection::Read);
+}
+
+#[test]
+fn seal_write_then_write_is_eperm() {
+    let memfd = MemFd::new_sealable("sealed-write").unwrap();
+    memfd.write_all_at(b"fixed", 0).unwrap();
+    memfd.seal(Seals::WRITE).unwrap();
+    let err = memfd.write_at(b"changed", 0).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    // A writable mapping is refused too.
+    let err = memfd.mmap(5, Protection::ReadWrite).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+}
+
+#[test]
+fn seal_write_while_writably_mapped_is_ebusy() {
+    let memfd = MemFd::new_sealable("busy").unwrap();
+    memfd.set_len(16).unwrap();
+    let region = memfd.mmap(16, Protection::ReadWrite).unwrap();
+    assert_eq!(
+        memfd.seal(Seals::WRITE).unwrap_err().raw_os_error(),
+        Some(libc::EBUSY)
+    );
+    drop(region);
+    memfd.seal(Seals::WRITE).unwrap();
+}
+
+#[test]
+fn seal_grow_then_growing_is_eperm() {
+    let memfd = MemFd::new_sealable("sealed-grow").unwrap();
+    memfd.set_len(100).unwrap();
+    memfd.seal(Seals::GROW).unwrap();
+    assert_eq!(
+        memfd.set_len(200).unwrap_err().raw_os_error(),
+        Some(libc::EPERM)
+    );
+    memfd.set_len(50).unwrap(); // shrinking is still allowed
+    assert_eq!(memfd.size().unwrap(), 50);
+    memfd.seal(Seals::SHRINK).unwrap();
+    assert_eq!(
+        memfd.set_len(10).unwrap_err().raw_os_error(),
+        Some(libc::EPERM)
+    );
+}
+
+#[test]
+fn seals_reports_exactly_what_was_applied() {
+    let memfd = MemFd::new_sealable("exact").unwrap();
+    let base = initial(&memfd);
+    memfd.seal(Seals::GROW).unwrap();
+    assert_eq!(memfd.seals().unwrap(), base | Seals::GROW);
+    memfd.seal(Seals::SHRINK | Seals::FUTURE_WRITE).unwrap();
+    assert_eq!(
+        memfd.seals().unwrap(),
+        base | Seals::GROW | Seals::SHRINK | Seals::FUTURE_WRITE
+    );
+    memfd.seal(Seals::SEAL).unwrap();
+    let all = base | Seals::GROW | Seals::SHRINK | Seals::FUTURE_WRITE | Seals::SEAL;
+    assert_eq!(memfd.seals().unwrap(), all);
+    // SEAL forbids any further seal.
+    assert_eq!(
+        memfd.seal(Seals::WRITE).unwrap_err().raw_os_error(),
+        Some(libc::EPERM)
+    );
+    assert_eq!(memfd.seals().unwrap(), all);
+    assert!(format!("{all:?}").contains("SEAL"));
+}
+
+#[test]
+fn seal_on_a_non_sealable_memfd_is_eperm() {
+    let memfd = MemFd::new("plain").unwrap();
+    assert!(memfd.seals().unwrap().contains(Seals::SEAL));
+    assert_eq!(
+        memfd.seal(Seals::GROW).unwrap_err().raw_os_error(),
+        Some(libc::EPERM)
+    );
+}
+
+#[test]
+fn sealed_region_hands_out_a_safe_slice() {
+    let memfd = MemFd::new_sealable("frozen").unwrap();
+    memfd.write_all_at(b"immutable bytes", 0).unwrap();
+    // WRITE alone is not enough: the file could still shrink under us.
+    memfd.seal(Seals::WRITE).unwrap();
+    assert_eq!(memfd.mmap(15, Protection::Read).unwrap().as_slice(), None);
+    memfd.seal(Seals::SHRINK).unwrap();
+    let region = memfd.mmap(15, Protection::Read).unwrap();
+    assert!(region.is_immutable());
+    assert_eq!(region.as_slice(), Some(&b"immutable bytes"[..]));
+    // The mapping outlives the descriptor.
+    drop(memfd);
+    assert_eq!(region.as_slice().unwrap()[..9], *b"immutable");
+}
+
+#[test]
+fn mmap_bad_input_is_invalid_input() {
+    let memfd = MemFd::new("bad-map").unwrap();
+    memfd.set_len(2 * page() as u64).unwrap();
+    let cases: [(usize, u64, &str); 4] = [
+        (0, 0, "0 bytes"),
+        (16, 1, "page size"),
+        (16, page() as u64 / 2, "page size"),
+        (3 * page(), 0, "past the end"),
+    ];
+    for (len, offset, message) in cases {
+        let err = memfd.mmap_at(len, Protection::Read, offset).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{len} at {offset}");
+        assert!(err.to_string().contains(message), "{err}");
+    }
+    let err = memfd
+        .mmap_at(page(), Protection::Read, u64::MAX - 10)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    // The second page, mapped at an aligned offset, works.
+    memfd.write_all_at(b"page two", page() as u64).unwrap();
+    let region = memfd
+        .mmap_at(page(), Protection::Read, page() as u64)
+        .unwrap();
+    let mut buf = [0u8; 8];
+    region.read_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf, b"page two");
+}
+
+#[test]
+fn names_are_checked() {
+    let err = MemFd::new("a\0b").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("NUL"), "{err}");
+    let long = "x".repeat(MEMFD_NAME_MAX + 1);
+    let err = MemFd::new(&long).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("249"), "{err}");
+    let longest = "y".repeat(MEMFD_NAME_MAX);
+    assert_eq!(MemFd::new(&longest).unwrap().name(), longest.as_str());
+    let odd = OsStr::from_bytes(b"non-utf8-\xff");
+    assert_eq!(MemFd::new(odd).unwrap().name(), odd);
+    assert_eq!(MemFd::new("").unwrap().name(), "");
+}
+
+#[test]
+fn read_write_seek_and_file_conversion() {
+    let mut memfd = MemFd::new("stream").unwrap();
+    memfd.write_all(b"0123456789").unwrap();
+    memfd.flush().unwrap();
+    assert_eq!(memfd.seek(SeekFrom::Start(3)).unwrap(), 3);
+    let mut buf = [0u8; 4];
+    memfd.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"3456");
+    assert_eq!((&memfd).seek(SeekFrom::End(-1)).unwrap(), 9);
+    let mut file = std::fs::File::from(memfd);
+    let mut rest = String::new();
+    file.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "9");
+}
+
+#[test]
+fn options_builder_and_flags() {
+    let memfd = MemFd::options()
+        .close_on_exec(false)
+        .create("inheritable")
+        .unwrap();
+    assert!(
+        !rustix::io::fcntl_getfd(&memfd)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC)
+    );
+    let memfd = MemFd::new("default").unwrap();
+    assert!(
+        rustix::io::fcntl_getfd(&memfd)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC)
+    );
+    let clone = memfd.try_clone().unwrap();
+    assert_eq!(clone.name(), "default");
+    clone.write_all_at(b"shared", 0).unwrap();
+    assert_eq!(memfd.size().unwrap(), 6);
+    assert!(format!("{memfd:?}").contains("default"));
+}
+
+#[test]
+fn try_from_owned_fd_adopts_memfds_and_hands_back_others() {
+    let memfd = MemFd::new("adopt me").unwrap();
+    let owned: OwnedFd = memfd.into();
+    let raw = owned.as_raw_fd();
+    let back = MemFd::try_from(owned).unwrap();
+    assert_eq!(back.name(), "adopt me");
+    assert_eq!(back.as_raw_fd(), raw);
+
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let owned = OwnedFd::from(reader);
+    let raw = owned.as_raw_fd();
+    let err = MemFd::try_from(owned).unwrap_err();
+    assert!(err.to_string().contains("not a memfd"));
+    let handed_back = err.into_fd();
+    assert_eq!(
+        handed_back.as_raw_fd(),
+        raw,
+        "the descriptor came back open"
+    );
+}
+
+#[test]
+fn a_child_reads_the_memfd_through_an_inherited_descriptor() {
+    let memfd = MemFd::new_sealable("for-the-child").unwrap();
+    memfd.write_all_at(b"shared with a child\n", 0).unwrap();
+    memfd
+        .seal(Seals::WRITE | Seals::SHRINK | Seals::GROW | Seals::SEAL)
+        .unwrap();
+    // Deliberately pass one descriptor: a clone without close-on-exec.
+    let passed = Fd::from(OwnedFd::from(memfd.try_clone().unwrap()));
+    passed.set_cloexec(false).unwrap();
+    let n = passed.as_raw_fd();
+    let out = Command::new("sh")
+        .args(["-c", &format!("cat <&{n}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"shared with a child\n");
+}
+
+#[test]
+fn huge_pages_or_a_clear_skip() {
+    let hugepages = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("HugePages_Free:")
+                .map(|v| v.trim().parse::<u64>().unwrap())
+        })
+        .unwrap_or(0);
+    let memfd = match MemFd::new_hugetlb("huge") {
+        Ok(memfd) => memfd,
+        Err(e) => {
+            eprintln!("skipped: this kernel has no hugetlbfs for memfd ({e})");
+            return;
+        }
+    };
+    let huge = 2 * 1024 * 1024;
+    if let Err(e) = memfd.set_len(huge as u64) {
+        eprintln!("skipped: cannot size a huge-page memfd here ({e})");
+        return;
+    }
+    match memfd.mmap(huge, Protection::ReadWrite) {
+        Ok(mut region) => {
+            region.write_at(b"huge", 0).unwrap();
+            let mut buf = [0u8; 4];
+            memfd.read_at(&mut buf, 0).unwrap();
+            assert_eq!(&buf, b"huge");
+        }
+        Err(e) if hugepages == 0 => {
+            eprintln!("skipped: no free huge pages on this machine (HugePages_Free: 0): {e}");
+        }
+        Err(e) => panic!("mmap of a huge-page memfd with {hugepages} free huge pages: {e}"),
+    }
+}
+
+#[test]
+fn is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<MemFd>();
+    assert_send_sync::<iofd::MappedRegion>();
+}

@@ -1,0 +1,226 @@
+//! `PidFd`: opening, signalling, waiting, `pidfd_getfd`, and error paths.
+
+#![allow(
+    clippy::zombie_processes,
+    reason = "children are reaped through their PidFd, which clippy cannot see"
+)]
+
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use iofd::{Fd, PidFd, Signal};
+
+fn sleeper() -> std::process::Child {
+    Command::new("sleep").arg("30").spawn().unwrap()
+}
+
+#[test]
+fn send_term_then_status_reports_the_signal() {
+    let child = sleeper();
+    let pidfd = PidFd::from_child(&child).unwrap();
+    assert_eq!(pidfd.pid(), child.id() as i32);
+    assert_eq!(pidfd.try_wait().unwrap(), None, "running");
+    assert!(!pidfd.has_exited().unwrap());
+    pidfd.send_signal(Signal::TERM).unwrap();
+    let status = pidfd.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    assert_eq!(status.code(), None);
+    assert!(!status.core_dumped());
+}
+
+#[test]
+fn exit_code_is_reported() {
+    let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+    let pidfd = PidFd::from_child(&child).unwrap();
+    let status = pidfd.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    assert!(!status.success());
+    // Reaped: a second wait has nothing left to reap.
+    assert_eq!(
+        pidfd.try_wait().unwrap_err().raw_os_error(),
+        Some(libc::ECHILD)
+    );
+}
+
+#[test]
+fn zero_exit_is_success() {
+    let child = Command::new("true").spawn().unwrap();
+    let pidfd = PidFd::from_child(&child).unwrap();
+    assert!(pidfd.wait().unwrap().success());
+}
+
+#[test]
+fn try_wait_polls_until_exit() {
+    let child = Command::new("sh")
+        .args(["-c", "sleep 0.05; exit 7"])
+        .spawn()
+        .unwrap();
+    let pidfd = PidFd::from_child(&child).unwrap();
+    let mut polls = 0;
+    let status = loop {
+        if let Some(status) = pidfd.try_wait().unwrap() {
+            break status;
+        }
+        polls += 1;
+        assert!(polls < 30_000, "child never exited");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(status.code(), Some(7));
+    assert!(
+        polls > 0,
+        "try_wait returned None at least once while it ran"
+    );
+}
+
+#[test]
+fn blocking_pidfd_waits_too() {
+    let child = Command::new("sh").args(["-c", "exit 5"]).spawn().unwrap();
+    let pidfd = PidFd::open_blocking(child.id() as i32).unwrap();
+    assert!(
+        !rustix::fs::fcntl_getfl(&pidfd)
+            .unwrap()
+            .contains(rustix::fs::OFlags::NONBLOCK)
+    );
+    assert_eq!(pidfd.wait().unwrap().code(), Some(5));
+}
+
+#[test]
+fn created_nonblocking_and_cloexec() {
+    let child = sleeper();
+    let pidfd = PidFd::from_child(&child).unwrap();
+    assert!(
+        rustix::fs::fcntl_getfl(&pidfd)
+            .unwrap()
+            .contains(rustix::fs::OFlags::NONBLOCK)
+    );
+    assert!(
+        rustix::io::fcntl_getfd(&pidfd)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC)
+    );
+    let dbg = format!("{pidfd:?}");
+    assert!(dbg.contains(&format!("pid: {}", child.id())), "{dbg}");
+    pidfd.send_signal(Signal::KILL).unwrap();
+    assert_eq!(pidfd.wait().unwrap().signal(), Some(libc::SIGKILL));
+    let _: OwnedFd = pidfd.into();
+}
+
+#[test]
+fn non_positive_pids_are_invalid_input() {
+    for pid in [0, -1, i32::MIN] {
+        let err = PidFd::open(pid).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{pid}");
+        assert!(err.to_string().contains(&pid.to_string()), "{err}");
+        assert_eq!(
+            PidFd::open_blocking(pid).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+}
+
+#[test]
+fn nonexistent_pid_is_esrch() {
+    // Above the kernel's pid_max limit (at most 2^22), so it never exists.
+    let err = PidFd::open(i32::MAX).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
+}
+
+#[test]
+fn signal_to_an_exited_and_reaped_child_is_esrch() {
+    let child = Command::new("true").spawn().unwrap();
+    let pidfd = PidFd::from_child(&child).unwrap();
+    assert!(pidfd.wait().unwrap().success());
+    let err = pidfd.send_signal(Signal::TERM).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
+    assert!(pidfd.has_exited().unwrap());
+}
+
+#[test]
+fn reserved_signals_are_invalid_input() {
+    if libc::SIGRTMIN() <= 32 {
+        return; // no reserved signals with this C library
+    }
+    let child = sleeper();
+    let pidfd = PidFd::from_child(&child).unwrap();
+    let err = pidfd.send_signal(Signal::new(32).unwrap()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    pidfd.send_signal(Signal::KILL).unwrap();
+    pidfd.wait().unwrap();
+}
+
+#[test]
+fn non_child_can_be_watched_but_not_reaped() {
+    // Our own process: not our child.
+    let me = PidFd::open(std::process::id() as i32).unwrap();
+    assert!(!me.has_exited().unwrap());
+    assert_eq!(
+        me.try_wait().unwrap_err().raw_os_error(),
+        Some(libc::ECHILD)
+    );
+}
+
+#[test]
+fn get_fd_duplicates_a_pipe_end_of_our_own_process() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let me = PidFd::open(std::process::id() as i32).unwrap();
+    let copy: Fd = match me.get_fd(writer.as_raw_fd()) {
+        Ok(copy) => copy,
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            eprintln!("skipped: pidfd_getfd needs ptrace rights here ({e})");
+            return;
+        }
+        Err(e) => panic!("pidfd_getfd: {e}"),
+    };
+    assert_ne!(copy.as_raw_fd(), writer.as_raw_fd());
+    assert!(copy.is_cloexec().unwrap());
+    drop(writer);
+    copy.write(b"through the copy").unwrap();
+    drop(copy);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut &reader, &mut text).unwrap();
+    assert_eq!(text, "through the copy");
+}
+
+#[test]
+fn get_fd_errors() {
+    let me = PidFd::open(std::process::id() as i32).unwrap();
+    assert_eq!(me.get_fd(-1).unwrap_err().kind(), ErrorKind::InvalidInput);
+    let err = me.get_fd(i32::MAX - 1).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+}
+
+#[test]
+fn get_fd_on_another_users_process_is_eperm_or_works_as_root() {
+    // pid 1 belongs to another security context unless we are root.
+    let Ok(init) = PidFd::open(1) else { return };
+    match init.get_fd(0) {
+        Ok(_) => eprintln!("pidfd_getfd on pid 1 worked: we have ptrace rights (root)"),
+        Err(e) => assert!(
+            matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EBADF)),
+            "{e}"
+        ),
+    }
+}
+
+#[test]
+fn child_output_is_untouched_by_the_pidfd() {
+    let child = Command::new("echo")
+        .arg("hi")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pidfd = PidFd::from_child(&child).unwrap();
+    assert!(pidfd.wait().unwrap().success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.unwrap(), &mut out).unwrap();
+    assert_eq!(out, "hi\n");
+}
+
+#[test]
+fn is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PidFd>();
+}
