@@ -23,6 +23,8 @@ fn main() -> io::Result<()> {
     signalfd_section()?;
     pidfd_section()?;
     memfd_section()?;
+    #[cfg(feature = "mio")]
+    mio_section()?;
     println!("tour finished");
     Ok(())
 }
@@ -157,5 +159,39 @@ fn memfd_section() -> io::Result<()> {
         text,
         memfd.seals()?
     );
+    Ok(())
+}
+
+#[cfg(feature = "mio")]
+fn mio_section() -> io::Result<()> {
+    use mio::{Events, Interest, Poll, Token};
+
+    let mut poll = Poll::new()?;
+    let mut wake = EventFd::new(0)?;
+    let mut timer = TimerFd::new()?;
+    poll.registry()
+        .register(&mut wake, Token(0), Interest::READABLE)?;
+    poll.registry()
+        .register(&mut timer, Token(1), Interest::READABLE)?;
+    timer.arm(Duration::from_millis(2), Duration::ZERO)?;
+    wake.signal(1)?;
+    let mut seen = Vec::new();
+    let mut events = Events::with_capacity(4);
+    while seen.len() < 2 {
+        poll.poll(&mut events, Some(Duration::from_secs(5)))?;
+        if events.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "mio saw nothing in 5 s",
+            ));
+        }
+        for event in events.iter() {
+            match event.token() {
+                Token(0) => seen.push(format!("eventfd={}", wake.wait()?)),
+                _ => seen.push(format!("timerfd={}", timer.expirations()?)),
+            }
+        }
+    }
+    println!("mio:     one Poll reported [{}]", seen.join(", "));
     Ok(())
 }
