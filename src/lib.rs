@@ -117,6 +117,8 @@ mod signal;
 mod signalfd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod timerfd;
+#[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
+mod tokio;
 
 pub use fd::Fd;
 
@@ -135,3 +137,5 @@ pub use signal::{
 pub use signalfd::SignalFd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use timerfd::{Clock, TimerFd};
+#[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
+pub use tokio::{AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd, RegisterError};

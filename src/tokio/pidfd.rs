@@ -1,0 +1,165 @@
+//! [`AsyncPidFd`].
+
+use std::io;
+use std::process::{Child, ExitStatus};
+use std::task::{Context, Poll, ready};
+
+use ::tokio::io::Interest;
+use ::tokio::io::unix::AsyncFd;
+
+use super::{RegisterError, register, would_block};
+use crate::PidFd;
+
+/// A [`PidFd`] for tokio: `wait().await` reaps a child and gives its
+/// [`ExitStatus`]; `exited().await` waits for any process to end.
+///
+/// Readiness that turns out to be spurious (the reactor says readable but
+/// `waitid` finds nothing) goes back to waiting; it is never reported as an
+/// exit.
+///
+/// # Examples
+///
+/// ```
+/// use std::process::Command;
+/// use iofd::AsyncPidFd;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let child = Command::new("sh").args(["-c", "exit 4"]).spawn()?;
+/// let pidfd = AsyncPidFd::from_child(&child)?;
+/// assert_eq!(pidfd.wait().await?.code(), Some(4));
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncPidFd {
+    inner: AsyncFd<PidFd>,
+}
+
+impl AsyncPidFd {
+    /// Opens a pidfd for `child` ([`PidFd::from_child`]) and registers it.
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::from_child`]; an error when no tokio runtime is current.
+    pub fn from_child(child: &Child) -> io::Result<AsyncPidFd> {
+        Ok(AsyncPidFd::try_from(PidFd::from_child(child)?)?)
+    }
+
+    /// Waits for the child to exit and reaps it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the child is reaped only in the poll that returns its
+    /// status; a dropped `wait` leaves it to a later one.
+    ///
+    /// # Errors
+    ///
+    /// `ECHILD` if the process is not a child of this one or was already
+    /// reaped.
+    pub async fn wait(&self) -> io::Result<ExitStatus> {
+        // Ask once before waiting: an exited child needs no reactor round
+        // trip, and a non-child fails at once with ECHILD instead of after
+        // it exits.
+        if let Some(status) = self.get_ref().try_wait()? {
+            return Ok(status);
+        }
+        self.inner
+            .async_io(Interest::READABLE, reap_if_exited)
+            .await
+    }
+
+    /// The poll form of [`wait`](AsyncPidFd::wait). One `waitid` syscall
+    /// when the reactor says readable; no allocation. Unlike `wait`, a
+    /// non-child is reported (`ECHILD`) only once it has exited.
+    ///
+    /// Like `AsyncFd::poll_read_ready`, this keeps one waker: only the task
+    /// that polled last is woken. Several tasks sharing the handle should
+    /// use the `async fn`, which wakes them all.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](AsyncPidFd::wait).
+    pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
+        loop {
+            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
+            // Readable but not reapable yet is spurious: WouldBlock clears
+            // the readiness and we wait again.
+            let reaped = guard.try_io(|fd| reap_if_exited(fd.get_ref()));
+            if let Ok(result) = reaped {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
+    /// Waits for the process to exit, child or not, without reaping it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only observes.
+    ///
+    /// # Errors
+    ///
+    /// The error of `poll(2)` (none is expected).
+    pub async fn exited(&self) -> io::Result<()> {
+        self.inner
+            .async_io(Interest::READABLE, exited_or_would_block)
+            .await
+    }
+
+    /// The poll form of [`exited`](AsyncPidFd::exited).
+    ///
+    /// Like `AsyncFd::poll_read_ready`, this keeps one waker: only the task
+    /// that polled last is woken. Several tasks sharing the handle should
+    /// use the `async fn`, which wakes them all.
+    ///
+    /// # Errors
+    ///
+    /// As [`exited`](AsyncPidFd::exited).
+    pub fn poll_exited(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
+            let exited = guard.try_io(|fd| exited_or_would_block(fd.get_ref()));
+            if let Ok(result) = exited {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
+    /// The synchronous handle (for `pid`, `send_signal`, `get_fd`, …).
+    pub fn get_ref(&self) -> &PidFd {
+        self.inner.get_ref()
+    }
+
+    /// Deregisters from the reactor and gives back the synchronous handle.
+    pub fn into_inner(self) -> PidFd {
+        self.inner.into_inner()
+    }
+}
+
+/// The status if the child has exited; `WouldBlock` (readiness was
+/// spurious, wait again) if not.
+fn reap_if_exited(pidfd: &PidFd) -> io::Result<ExitStatus> {
+    pidfd.try_wait()?.ok_or_else(would_block)
+}
+
+/// `Ok` if the process has exited; `WouldBlock` if the readiness was
+/// spurious.
+fn exited_or_would_block(pidfd: &PidFd) -> io::Result<()> {
+    if pidfd.has_exited()? {
+        Ok(())
+    } else {
+        Err(would_block())
+    }
+}
+
+impl TryFrom<PidFd> for AsyncPidFd {
+    type Error = RegisterError<PidFd>;
+
+    /// Registers `pidfd` with the current runtime; on failure hands it
+    /// back. A pidfd from [`PidFd::open_blocking`] works as well: the
+    /// wrapper only ever calls `waitid` with `WNOHANG`.
+    fn try_from(pidfd: PidFd) -> Result<AsyncPidFd, RegisterError<PidFd>> {
+        let inner = register(pidfd, Interest::READABLE)?;
+        Ok(AsyncPidFd { inner })
+    }
+}

@@ -1,0 +1,182 @@
+//! [`AsyncTimerFd`].
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use ::tokio::io::Interest;
+use ::tokio::io::unix::AsyncFd;
+use futures_core::Stream;
+
+use super::{RegisterError, register};
+use crate::error::invalid_input;
+use crate::{Clock, TimerFd};
+
+/// A [`TimerFd`] for tokio: `expirations().await` returns how many times the
+/// timer fired since the last read, so a late task loses no tick. Also a
+/// `Stream` of those counts.
+///
+/// The kernel timer has nanosecond resolution (tokio's own timer wheel has
+/// millisecond granularity), so sub-millisecond periods work.
+///
+/// The timer can be re-armed, disarmed and queried ([`arm`](Self::arm),
+/// [`disarm`](Self::disarm), [`get_time`](Self::get_time)) through `&self`
+/// while a task awaits it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use iofd::AsyncTimerFd;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let timer = AsyncTimerFd::interval(Duration::from_micros(500))?;
+/// let mut ticks = 0;
+/// while ticks < 10 {
+///     ticks += timer.expirations().await?; // counts every tick, even late ones
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncTimerFd {
+    inner: AsyncFd<TimerFd>,
+}
+
+impl AsyncTimerFd {
+    /// A monotonic timer that fires every `period`, first one `period` from
+    /// now.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero `period`; as [`TimerFd::new`] and
+    /// [`TimerFd::arm`]; and an error when no tokio runtime is current.
+    pub fn interval(period: Duration) -> io::Result<AsyncTimerFd> {
+        AsyncTimerFd::interval_with_clock(period, Clock::Monotonic)
+    }
+
+    /// A timer on `clock` that fires every `period`, first one `period` from
+    /// now.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncTimerFd::interval`], and [`TimerFd::with_clock`].
+    pub fn interval_with_clock(period: Duration, clock: Clock) -> io::Result<AsyncTimerFd> {
+        if period.is_zero() {
+            return Err(invalid_input("an interval needs a non-zero period"));
+        }
+        let timer = TimerFd::with_clock(clock)?;
+        timer.arm(period, period)?;
+        Ok(AsyncTimerFd::try_from(timer)?)
+    }
+
+    /// Waits until the timer has fired, then returns the number of
+    /// expirations since the last read (at least 1).
+    ///
+    /// A disarmed timer never fires: the future stays pending until someone
+    /// arms it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the count is read only in the poll that returns it, so
+    /// a dropped future loses no expiration; the next call returns them.
+    ///
+    /// # Errors
+    ///
+    /// `ECANCELED` for a cancel-on-set timer whose clock was set (see
+    /// [`TimerFd::is_clock_changed`]).
+    pub async fn expirations(&self) -> io::Result<u64> {
+        self.inner
+            .async_io(Interest::READABLE, TimerFd::expirations)
+            .await
+    }
+
+    /// The poll form of [`expirations`](AsyncTimerFd::expirations). One
+    /// `read` syscall when the reactor says readable; no allocation.
+    ///
+    /// Like `AsyncFd::poll_read_ready`, this keeps one waker: only the task
+    /// that polled last is woken. Several tasks sharing the handle should
+    /// use the `async fn`, which wakes them all.
+    ///
+    /// # Errors
+    ///
+    /// As [`expirations`](AsyncTimerFd::expirations).
+    pub fn poll_expirations(&self, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        loop {
+            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
+            if let Ok(result) = guard.try_io(|fd| fd.get_ref().expirations()) {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
+    /// Re-arms the timer: [`TimerFd::arm`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TimerFd::arm`].
+    pub fn arm(&self, initial: Duration, interval: Duration) -> io::Result<()> {
+        self.get_ref().arm(initial, interval)
+    }
+
+    /// Arms the timer at an absolute deadline: [`TimerFd::arm_at`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TimerFd::arm_at`].
+    pub fn arm_at(&self, deadline: Duration, interval: Duration) -> io::Result<()> {
+        self.get_ref().arm_at(deadline, interval)
+    }
+
+    /// Stops the timer: [`TimerFd::disarm`]. A task awaiting it stays
+    /// pending.
+    ///
+    /// # Errors
+    ///
+    /// As [`TimerFd::disarm`].
+    pub fn disarm(&self) -> io::Result<()> {
+        self.get_ref().disarm()
+    }
+
+    /// `(remaining, interval)`: [`TimerFd::get_time`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TimerFd::get_time`].
+    pub fn get_time(&self) -> io::Result<(Duration, Duration)> {
+        self.get_ref().get_time()
+    }
+
+    /// The synchronous handle.
+    pub fn get_ref(&self) -> &TimerFd {
+        self.inner.get_ref()
+    }
+
+    /// Deregisters from the reactor and gives back the synchronous handle
+    /// (still armed).
+    pub fn into_inner(self) -> TimerFd {
+        self.inner.into_inner()
+    }
+}
+
+impl Stream for AsyncTimerFd {
+    type Item = io::Result<u64>;
+
+    /// Each item is the number of expirations since the previous one. The
+    /// stream never ends.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<u64>>> {
+        self.poll_expirations(cx).map(Some)
+    }
+}
+
+impl TryFrom<TimerFd> for AsyncTimerFd {
+    type Error = RegisterError<TimerFd>;
+
+    /// Registers `timer` (armed or not) with the current runtime; on
+    /// failure hands it back.
+    fn try_from(timer: TimerFd) -> Result<AsyncTimerFd, RegisterError<TimerFd>> {
+        let inner = register(timer, Interest::READABLE)?;
+        Ok(AsyncTimerFd { inner })
+    }
+}

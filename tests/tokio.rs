@@ -1,0 +1,364 @@
+//! The tokio wrappers (except signal delivery, which has its own binary,
+//! tests/tokio_signal.rs): poll semantics, cancel safety, both runtime
+//! flavours, conversions, and errors without a runtime.
+
+#![cfg(feature = "tokio")]
+#![allow(
+    clippy::zombie_processes,
+    reason = "children are reaped through their PidFd, which clippy cannot see"
+)]
+
+use std::future::{Future, poll_fn};
+use std::io::ErrorKind;
+use std::pin::Pin;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_core::Stream;
+use iofd::{
+    AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd, Clock, EventFd, PidFd, SigSet, Signal,
+    SignalFd, TimerFd,
+};
+use tokio_test::task;
+use tokio_test::{assert_pending, assert_ready};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs `test` to completion on a current_thread and on a multi_thread
+/// runtime.
+fn on_both_runtimes<F, Fut>(test: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    current.block_on(test());
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    multi.block_on(test());
+}
+
+/// Lets the runtime poll its I/O driver until `woken()` or a generous
+/// limit; `yield_now` defers the task until after the driver has run.
+async fn until(mut woken: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !woken() {
+        assert!(start.elapsed() < LIMIT, "never woken");
+        tokio::task::yield_now().await;
+        if start.elapsed() > Duration::from_millis(50) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+async fn within<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, fut).await.expect("timed out")
+}
+
+fn next<S: Stream + Unpin>(stream: &mut S) -> impl Future<Output = Option<S::Item>> + '_ {
+    poll_fn(move |cx| Pin::new(&mut *stream).poll_next(cx))
+}
+
+#[test]
+fn wrappers_are_send_sync_unpin() {
+    fn assert_traits<T: Send + Sync + Unpin + 'static>() {}
+    assert_traits::<AsyncEventFd>();
+    assert_traits::<AsyncTimerFd>();
+    assert_traits::<AsyncSignalFd>();
+    assert_traits::<AsyncPidFd>();
+}
+
+#[test]
+fn no_runtime_is_an_error_not_a_panic_and_the_handle_comes_back() {
+    let err = AsyncEventFd::new(0).unwrap_err();
+    assert!(err.to_string().contains("no tokio runtime"), "{err}");
+    assert!(AsyncTimerFd::interval(Duration::from_millis(1)).is_err());
+    let efd = EventFd::new(5).unwrap();
+    let err = AsyncEventFd::try_from(efd).unwrap_err();
+    assert!(err.error().to_string().contains("no tokio runtime"));
+    let efd = err.into_inner();
+    assert_eq!(efd.wait().unwrap(), 5, "handed back, still working");
+    let timer = TimerFd::new().unwrap();
+    let (timer, _) = AsyncTimerFd::try_from(timer).unwrap_err().into_parts();
+    timer.disarm().unwrap();
+    let sfd = SignalFd::new(&SigSet::from(Signal::USR2)).unwrap();
+    assert!(AsyncSignalFd::try_from(sfd).is_err());
+    let me = PidFd::open(std::process::id() as i32).unwrap();
+    let err = AsyncPidFd::try_from(me).unwrap_err();
+    let _: std::io::Error = err.into();
+}
+
+#[test]
+fn eventfd_pending_until_signalled_then_ready() {
+    on_both_runtimes(|| async {
+        let efd = AsyncEventFd::new(0).unwrap();
+        let mut wait = task::spawn(efd.wait());
+        assert_pending!(wait.poll());
+        assert_pending!(wait.poll(), "still nothing");
+        efd.get_ref().signal(2).unwrap();
+        until(|| wait.is_woken()).await;
+        assert_eq!(assert_ready!(wait.poll()).unwrap(), 2);
+        drop(wait);
+        // Readiness was cleared by the WouldBlock of the drained counter.
+        let mut again = task::spawn(efd.wait());
+        assert_pending!(again.poll());
+    });
+}
+
+#[test]
+fn eventfd_wait_is_cancel_safe() {
+    on_both_runtimes(|| async {
+        let efd = AsyncEventFd::new(0).unwrap();
+        let mut pending = task::spawn(efd.wait());
+        assert_pending!(pending.poll());
+        drop(pending);
+        efd.signal(7).await.unwrap();
+        assert_eq!(within(efd.wait()).await.unwrap(), 7, "nothing lost");
+    });
+}
+
+#[test]
+fn eventfd_signal_waits_for_room_when_full() {
+    on_both_runtimes(|| async {
+        let efd = Arc::new(AsyncEventFd::new(0).unwrap());
+        efd.signal(iofd::EVENTFD_MAX).await.unwrap();
+        let mut blocked = task::spawn(efd.signal(1));
+        assert_pending!(blocked.poll(), "would overflow: waits");
+        assert_eq!(efd.get_ref().wait().unwrap(), iofd::EVENTFD_MAX);
+        until(|| blocked.is_woken()).await;
+        assert_ready!(blocked.poll()).unwrap();
+        assert_eq!(efd.wait().await.unwrap(), 1);
+        let err = efd.signal(u64::MAX).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn semaphore_mode_hands_one_permit_to_each_waiter() {
+    on_both_runtimes(|| async {
+        let sem = Arc::new(AsyncEventFd::new_semaphore(0).unwrap());
+        let waiters: Vec<_> = (0..5)
+            .map(|_| {
+                let sem = sem.clone();
+                tokio::spawn(async move { sem.wait().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        sem.signal(5).await.unwrap();
+        for waiter in waiters {
+            assert_eq!(within(waiter).await.unwrap().unwrap(), 1);
+        }
+        let mut more = task::spawn(sem.wait());
+        assert_pending!(more.poll(), "all five permits taken");
+    });
+}
+
+#[test]
+fn eventfd_ping_pong_between_tasks() {
+    on_both_runtimes(|| async {
+        let ping = Arc::new(AsyncEventFd::new(0).unwrap());
+        let pong = Arc::new(AsyncEventFd::new(0).unwrap());
+        let responder = tokio::spawn({
+            let (ping, pong) = (ping.clone(), pong.clone());
+            async move {
+                for _ in 0..100 {
+                    let n = ping.wait().await.unwrap();
+                    pong.signal(n).await.unwrap();
+                }
+            }
+        });
+        for round in 1..=100 {
+            ping.signal(round).await.unwrap();
+            assert_eq!(within(pong.wait()).await.unwrap(), round);
+        }
+        within(responder).await.unwrap();
+    });
+}
+
+#[test]
+fn eventfd_into_inner_and_conversions() {
+    on_both_runtimes(|| async {
+        let efd = EventFd::new(3).unwrap();
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&efd);
+        let async_efd = AsyncEventFd::try_from(efd).unwrap();
+        assert_eq!(std::os::fd::AsRawFd::as_raw_fd(&async_efd), raw);
+        assert!(format!("{async_efd:?}").contains("AsyncEventFd"));
+        let efd = async_efd.into_inner();
+        assert_eq!(efd.wait().unwrap(), 3);
+    });
+}
+
+#[test]
+fn timer_pending_until_it_fires_and_counts_expirations() {
+    on_both_runtimes(|| async {
+        let timer = AsyncTimerFd::try_from(TimerFd::new().unwrap()).unwrap();
+        let mut first = task::spawn(timer.expirations());
+        assert_pending!(first.poll(), "disarmed: pending");
+        timer.arm(Duration::from_millis(1), Duration::ZERO).unwrap();
+        until(|| first.is_woken()).await;
+        assert_eq!(assert_ready!(first.poll()).unwrap(), 1);
+    });
+}
+
+#[test]
+fn interval_counts_every_expiration() {
+    on_both_runtimes(|| async {
+        let start = std::time::Instant::now();
+        let timer = AsyncTimerFd::interval(Duration::from_millis(1)).unwrap();
+        let mut total = 0;
+        while total < 20 {
+            total += within(timer.expirations()).await.unwrap();
+        }
+        let elapsed = start.elapsed();
+        let most = elapsed.as_millis() as u64 + 1;
+        assert!(total <= most, "{total} expirations in {elapsed:?}");
+        // A late reader gets the overrun count.
+        std::thread::sleep(Duration::from_millis(20));
+        let late = within(timer.expirations()).await.unwrap();
+        assert!(late >= 10, "{late}");
+    });
+}
+
+#[test]
+fn timer_stream_yields_counts() {
+    on_both_runtimes(|| async {
+        let mut timer = AsyncTimerFd::interval(Duration::from_micros(500)).unwrap();
+        let mut total = 0;
+        for _ in 0..5 {
+            let n = within(next(&mut timer)).await.expect("never ends").unwrap();
+            assert!(n >= 1);
+            total += n;
+        }
+        assert!(total >= 5);
+    });
+}
+
+#[test]
+fn timer_can_be_armed_while_another_task_awaits_it() {
+    on_both_runtimes(|| async {
+        let timer = Arc::new(AsyncTimerFd::try_from(TimerFd::new().unwrap()).unwrap());
+        let waiter = tokio::spawn({
+            let timer = timer.clone();
+            async move { timer.expirations().await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(timer.get_time().unwrap(), (Duration::ZERO, Duration::ZERO));
+        timer.arm(Duration::from_millis(2), Duration::ZERO).unwrap();
+        assert_eq!(within(waiter).await.unwrap().unwrap(), 1);
+        timer
+            .arm(Duration::from_secs(60), Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(timer.get_time().unwrap().1, Duration::from_secs(1));
+        timer.disarm().unwrap();
+        let now = timer.get_ref().now().unwrap();
+        timer.arm_at(now, Duration::ZERO).unwrap();
+        assert_eq!(within(timer.expirations()).await.unwrap(), 1);
+    });
+}
+
+#[test]
+fn timer_expirations_are_cancel_safe() {
+    on_both_runtimes(|| async {
+        let timer = AsyncTimerFd::try_from(TimerFd::new().unwrap()).unwrap();
+        let mut pending = task::spawn(timer.expirations());
+        assert_pending!(pending.poll());
+        drop(pending);
+        timer.arm(Duration::from_millis(1), Duration::ZERO).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(within(timer.expirations()).await.unwrap(), 1, "kept");
+    });
+}
+
+#[test]
+fn timer_bad_input_and_clock_and_into_inner() {
+    on_both_runtimes(|| async {
+        let err = AsyncTimerFd::interval(Duration::ZERO).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let timer =
+            AsyncTimerFd::interval_with_clock(Duration::from_secs(5), Clock::Boottime).unwrap();
+        assert_eq!(timer.get_ref().clock(), Clock::Boottime);
+        let sync = timer.into_inner();
+        assert_eq!(
+            sync.get_time().unwrap().1,
+            Duration::from_secs(5),
+            "still armed"
+        );
+    });
+}
+
+#[test]
+fn pidfd_wait_reports_the_exit_code() {
+    on_both_runtimes(|| async {
+        let child = Command::new("sh")
+            .args(["-c", "sleep 0.05; exit 9"])
+            .spawn()
+            .unwrap();
+        let pidfd = AsyncPidFd::from_child(&child).unwrap();
+        let mut wait = task::spawn(pidfd.wait());
+        assert_pending!(wait.poll(), "still running");
+        until(|| wait.is_woken()).await;
+        let status = assert_ready!(wait.poll()).unwrap();
+        assert_eq!(status.code(), Some(9));
+    });
+}
+
+#[test]
+fn pidfd_wait_is_cancel_safe() {
+    on_both_runtimes(|| async {
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pidfd = AsyncPidFd::from_child(&child).unwrap();
+        let mut pending = task::spawn(pidfd.wait());
+        assert_pending!(pending.poll());
+        drop(pending);
+        pidfd.get_ref().send_signal(Signal::KILL).unwrap();
+        let status = within(pidfd.wait()).await.unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+    });
+}
+
+#[test]
+fn pidfd_exited_observes_without_reaping() {
+    on_both_runtimes(|| async {
+        let child = Command::new("sh").args(["-c", "exit 2"]).spawn().unwrap();
+        let pidfd = AsyncPidFd::from_child(&child).unwrap();
+        within(pidfd.exited()).await.unwrap();
+        // Not reaped by exited(): wait still gets the status.
+        assert_eq!(within(pidfd.wait()).await.unwrap().code(), Some(2));
+        // A non-child (ourselves) can be watched: it has not exited.
+        let me = AsyncPidFd::try_from(PidFd::open(std::process::id() as i32).unwrap()).unwrap();
+        let mut watch = task::spawn(me.exited());
+        assert_pending!(watch.poll());
+        drop(watch);
+        let err = within(me.wait()).await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
+        let sync = me.into_inner();
+        assert_eq!(sync.pid(), std::process::id() as i32);
+    });
+}
+
+#[test]
+fn many_children_awaited_concurrently() {
+    on_both_runtimes(|| async {
+        let mut tasks = Vec::new();
+        for code in 0..8 {
+            let child = Command::new("sh")
+                .args(["-c", &format!("exit {code}")])
+                .spawn()
+                .unwrap();
+            let pidfd = AsyncPidFd::from_child(&child).unwrap();
+            tasks.push(tokio::spawn(async move { pidfd.wait().await }));
+        }
+        for (code, task) in tasks.into_iter().enumerate() {
+            let status = within(task).await.unwrap().unwrap();
+            assert_eq!(status.code(), Some(code as i32));
+        }
+    });
+}
