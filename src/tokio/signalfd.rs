@@ -134,18 +134,13 @@ impl AsyncSignalFd {
         self.inner.get_ref()
     }
 
-    /// Deregisters from the reactor and gives back the synchronous handle.
-    ///
-    /// # Errors
-    ///
-    /// If records are buffered (read from the kernel but not yet handed out
-    /// by [`recv`](AsyncSignalFd::recv)), `self` comes back in `Err`: keep
-    /// calling `recv` first, since giving the handle back would lose them.
-    pub fn into_inner(self) -> Result<SignalFd, AsyncSignalFd> {
-        if self.next < self.filled {
-            return Err(self);
-        }
-        Ok(self.inner.into_inner())
+    /// Deregisters from the reactor and gives back the synchronous handle,
+    /// with the records already read from the kernel but not yet handed out
+    /// by [`recv`](AsyncSignalFd::recv) (in order; empty, and not allocated,
+    /// when there are none), so that nothing is lost.
+    pub fn into_inner(self) -> (SignalFd, Vec<SignalInfo>) {
+        let pending = self.buffer[self.next..self.filled].to_vec();
+        (self.inner.into_inner(), pending)
     }
 
     /// How many records are buffered, read but not yet handed out.
