@@ -4,6 +4,8 @@
 //! other thread exists, so no thread can take one and die of its default
 //! action. The tests then run one after another on the main thread.
 
+mod common;
+
 use std::io::ErrorKind;
 use std::process::Command;
 use std::sync::mpsc;
@@ -265,28 +267,5 @@ fn main() {
             child_does_not_inherit_the_block_with_the_helper,
         ),
     ];
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in tests {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        match std::panic::catch_unwind(test) {
-            Ok(()) => {
-                println!("test {name} ... ok");
-                passed += 1;
-            }
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed += 1;
-            }
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    common::run(tests);
 }

@@ -38,7 +38,7 @@ const BATCH: usize = 16;
 ///
 /// # Examples
 ///
-/// ```
+/// ```standalone_crate
 /// use iofd::{AsyncSignalFd, SigSet, Signal, SignalMaskGuard};
 ///
 /// # fn main() -> std::io::Result<()> {

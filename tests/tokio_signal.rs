@@ -1,0 +1,218 @@
+//! `AsyncSignalFd` delivery, on both runtime flavours.
+//!
+//! `harness = false`: `main` blocks the signals before any thread (and any
+//! runtime worker) exists; every runtime built afterwards inherits the mask.
+
+mod common;
+
+use std::future::{Future, poll_fn};
+use std::io::ErrorKind;
+use std::pin::Pin;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures_core::Stream;
+use iofd::{AsyncSignalFd, SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard};
+use tokio_test::{assert_pending, assert_ready, task};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn rt1() -> Signal {
+    Signal::rt(1).unwrap()
+}
+
+fn set() -> SigSet {
+    SigSet::from(Signal::USR1).with(Signal::USR2).with(rt1())
+}
+
+fn pid() -> i32 {
+    std::process::id() as i32
+}
+
+fn kill_self(signal: Signal) {
+    // SAFETY: kill(2) to our own pid with a signal every thread blocks.
+    assert_eq!(unsafe { libc::kill(pid(), signal.as_raw()) }, 0);
+}
+
+fn sigqueue_self(signal: Signal, value: i32) {
+    let sigval = libc::sigval {
+        sival_ptr: value as usize as *mut libc::c_void,
+    };
+    // SAFETY: sigqueue(3) to our own pid with a signal every thread blocks.
+    assert_eq!(unsafe { libc::sigqueue(pid(), signal.as_raw(), sigval) }, 0);
+}
+
+fn runtimes() -> [tokio::runtime::Runtime; 2] {
+    [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ]
+}
+
+fn on_both_runtimes<Fut: Future<Output = ()>>(test: impl Fn() -> Fut) {
+    for rt in runtimes() {
+        rt.block_on(test());
+    }
+}
+
+async fn within<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, fut).await.expect("timed out")
+}
+
+async fn until(mut woken: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !woken() {
+        assert!(start.elapsed() < LIMIT, "never woken");
+        tokio::task::yield_now().await;
+        if start.elapsed() > Duration::from_millis(50) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+fn recv_delivers_sender_details() {
+    on_both_runtimes(|| async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        kill_self(Signal::USR1);
+        let info = within(signals.recv()).await.unwrap();
+        assert_eq!(info.signal(), Some(Signal::USR1));
+        assert_eq!(info.pid(), pid());
+        assert_eq!(info.uid(), rustix::process::getuid().as_raw());
+        assert_eq!(info.code(), SignalCode::User);
+        assert_eq!(signals.mask(), set());
+    });
+}
+
+fn pending_until_a_signal_arrives() {
+    on_both_runtimes(|| async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        let mut recv = task::spawn(signals.recv());
+        assert_pending!(recv.poll());
+        assert_pending!(recv.poll());
+        kill_self(Signal::USR2);
+        until(|| recv.is_woken()).await;
+        let info = assert_ready!(recv.poll()).unwrap();
+        assert_eq!(info.signal(), Some(Signal::USR2));
+    });
+}
+
+fn hundred_realtime_signals_stream_in_order() {
+    on_both_runtimes(|| async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        for value in 0..100 {
+            sigqueue_self(rt1(), value);
+        }
+        for expected in 0..100 {
+            let next = poll_fn(|cx| Pin::new(&mut signals).poll_next(cx));
+            let info = within(next).await.expect("never ends").unwrap();
+            assert_eq!(info.signal(), Some(rt1()));
+            assert_eq!(info.code(), SignalCode::Queue);
+            assert_eq!(info.value_int(), expected, "in order, none lost");
+        }
+        assert_eq!(signals.buffered(), 0);
+        let (sync, pending) = signals.into_inner();
+        assert!(pending.is_empty());
+        assert_eq!(sync.read_info().unwrap_err().kind(), ErrorKind::WouldBlock);
+    });
+}
+
+fn a_burst_is_read_in_one_syscall_and_nothing_is_lost() {
+    on_both_runtimes(|| async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        for value in 0..10 {
+            sigqueue_self(rt1(), value);
+        }
+        let first = within(signals.recv()).await.unwrap();
+        assert_eq!(first.value_int(), 0);
+        assert_eq!(signals.buffered(), 9, "one read took the whole burst");
+        // A recv future dropped before it is polled takes nothing.
+        drop(signals.recv());
+        assert_eq!(within(signals.recv()).await.unwrap().value_int(), 1);
+        // into_inner hands back what was buffered, in order.
+        let (_sync, pending) = signals.into_inner();
+        let values: Vec<i32> = pending.iter().map(|i| i.value_int()).collect();
+        assert_eq!(values, (2..10).collect::<Vec<_>>());
+    });
+}
+
+fn recv_is_cancel_safe() {
+    on_both_runtimes(|| async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        {
+            let mut pending = task::spawn(signals.recv());
+            assert_pending!(pending.poll());
+        }
+        sigqueue_self(rt1(), 77);
+        let info = within(signals.recv()).await.unwrap();
+        assert_eq!(info.value_int(), 77, "nothing lost to the dropped recv");
+    });
+}
+
+fn new_refuses_when_a_thread_would_steal_the_signals() {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let stealer = std::thread::Builder::new()
+        .name("unblocked".into())
+        .spawn(move || {
+            let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            // SAFETY: initialise `raw`, add SIGUSR2, unblock it on this
+            // thread only; no SIGUSR2 is sent while this thread lives.
+            unsafe {
+                libc::sigemptyset(raw.as_mut_ptr());
+                libc::sigaddset(raw.as_mut_ptr(), libc::SIGUSR2);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, raw.as_ptr(), std::ptr::null_mut());
+            }
+            ready_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        })
+        .unwrap();
+    ready_rx.recv().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let err = AsyncSignalFd::new(&set()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("unblocked"), "{err}");
+        // TryFrom skips the check, for programs that arrange delivery.
+        let sfd = SignalFd::new(&SigSet::from(rt1())).unwrap();
+        let mut signals = AsyncSignalFd::try_from(sfd).unwrap();
+        sigqueue_self(rt1(), 5); // the stealer blocks this one
+        assert_eq!(within(signals.recv()).await.unwrap().value_int(), 5);
+    });
+    done_tx.send(()).unwrap();
+    stealer.join().unwrap();
+}
+
+fn main() {
+    SignalMaskGuard::block(&set()).expect("block").keep();
+    let tests: &[(&str, fn())] = &[
+        ("recv_delivers_sender_details", recv_delivers_sender_details),
+        (
+            "pending_until_a_signal_arrives",
+            pending_until_a_signal_arrives,
+        ),
+        (
+            "hundred_realtime_signals_stream_in_order",
+            hundred_realtime_signals_stream_in_order,
+        ),
+        (
+            "a_burst_is_read_in_one_syscall_and_nothing_is_lost",
+            a_burst_is_read_in_one_syscall_and_nothing_is_lost,
+        ),
+        ("recv_is_cancel_safe", recv_is_cancel_safe),
+        (
+            "new_refuses_when_a_thread_would_steal_the_signals",
+            new_refuses_when_a_thread_would_steal_the_signals,
+        ),
+    ];
+    common::run(tests);
+}
