@@ -1,4 +1,5 @@
-//! A tour of every handle in `iofd`, finishing in well under a second.
+//! A tour of every handle in `iofd`, synchronous, with mio and with tokio,
+//! finishing in about a second.
 //!
 //! Run it with `cargo run --example tour`.
 
@@ -25,6 +26,8 @@ fn main() -> io::Result<()> {
     memfd_section()?;
     #[cfg(feature = "mio")]
     mio_section()?;
+    #[cfg(feature = "tokio")]
+    tokio_section()?;
     println!("tour finished");
     Ok(())
 }
@@ -194,4 +197,84 @@ fn mio_section() -> io::Result<()> {
     }
     println!("mio:     one Poll reported [{}]", seen.join(", "));
     Ok(())
+}
+
+#[cfg(feature = "tokio")]
+fn tokio_section() -> io::Result<()> {
+    use std::sync::Arc;
+
+    use iofd::{AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd};
+
+    // Block before the runtime exists (a current_thread runtime here: this
+    // thread is its only one).
+    let rt_signal = Signal::rt(2)?;
+    let set = SigSet::from(rt_signal);
+    let _blocked = SignalMaskGuard::block(&set)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // AsyncTimerFd: sub-millisecond ticks, every one counted.
+        let period = Duration::from_micros(250);
+        let start = Instant::now();
+        let timer = AsyncTimerFd::interval(period)?;
+        let (mut ticks, mut wakeups) = (0, 0);
+        while ticks < 400 {
+            ticks += timer.expirations().await?;
+            wakeups += 1;
+        }
+        println!(
+            "tokio:   AsyncTimerFd counted {ticks} ticks of {period:?} in {:.1?} ({wakeups} wake-ups)",
+            start.elapsed()
+        );
+
+        // AsyncEventFd: ping-pong between two tasks.
+        let (ping, pong) = (Arc::new(AsyncEventFd::new(0)?), Arc::new(AsyncEventFd::new(0)?));
+        let rounds = 1000;
+        let responder = tokio::spawn({
+            let (ping, pong) = (ping.clone(), pong.clone());
+            async move {
+                for _ in 0..rounds {
+                    let n = ping.wait().await?;
+                    pong.signal(n).await?;
+                }
+                io::Result::Ok(())
+            }
+        });
+        let start = Instant::now();
+        for round in 1..=rounds {
+            ping.signal(round).await?;
+            pong.wait().await?;
+        }
+        responder.await.map_err(io::Error::other)??;
+        println!(
+            "tokio:   AsyncEventFd ping-pong: {rounds} round trips, {:.1?} each",
+            start.elapsed() / rounds as u32
+        );
+
+        // AsyncSignalFd: queued real-time signals with values, in order.
+        let mut signals = AsyncSignalFd::new(&set)?;
+        let pid = std::process::id() as i32;
+        for value in 1..=5 {
+            let sigval = libc::sigval {
+                sival_ptr: value as usize as *mut libc::c_void,
+            };
+            // SAFETY: sigqueue(3) to our own pid with a signal the only
+            // thread blocks.
+            if unsafe { libc::sigqueue(pid, rt_signal.as_raw(), sigval) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        let mut values = Vec::new();
+        for _ in 0..5 {
+            values.push(signals.recv().await?.value_int());
+        }
+        println!("tokio:   AsyncSignalFd received {rt_signal} with values {values:?}");
+
+        // AsyncPidFd: await a child's exit.
+        let child = std::process::Command::new("sh").args(["-c", "exit 7"]).spawn()?;
+        let status = AsyncPidFd::from_child(&child)?.wait().await?;
+        println!("tokio:   AsyncPidFd awaited `exit 7` -> {status}");
+        Ok(())
+    })
 }

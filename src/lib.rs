@@ -29,6 +29,23 @@
 //! | [`MemFd`] | sealable anonymous shared memory, mapped as a [`MappedRegion`] |
 //! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]) |
 //!
+//! # With tokio
+//!
+//! With the `tokio` feature, each pollable handle has an async wrapper on
+//! `tokio::io::unix::AsyncFd`:
+//!
+//! | wrapper | `async fn`s (each with a `poll_*` twin) | `Stream` of |
+//! |---|---|---|
+//! | `AsyncEventFd` | `wait`, `signal` | — |
+//! | `AsyncTimerFd` | `expirations` (the overrun count) | `io::Result<u64>` |
+//! | `AsyncSignalFd` | `recv` | `io::Result<SignalInfo>` |
+//! | `AsyncPidFd` | `wait` (children), `exited` (any process) | — |
+//!
+//! Every `async fn` is cancel safe and says so; readiness is cleared only
+//! when the handle answers `WouldBlock`; constructors return an error
+//! instead of panicking when no runtime is current; `get_ref` and
+//! `into_inner` lead back to the synchronous handle.
+//!
 //! # Features
 //!
 //! - `mio` (default): `mio::event::Source` for the pollable handles.
