@@ -166,9 +166,8 @@ impl Fd {
 /// Closes `fd`, reporting the kernel's answer instead of ignoring it.
 pub(crate) fn close_owned(fd: OwnedFd) -> io::Result<()> {
     let raw = fd.into_raw_fd();
-    // SAFETY: `raw` came out of an `OwnedFd` that we consumed, so we are its
-    // only owner and nothing else will close it; after this call nothing
-    // refers to it again.
+    // Nothing refers to `raw` after this call.
+    // SAFETY: `raw` came from an `OwnedFd` we consumed: we alone close it.
     let result = unsafe { libc::close(raw) };
     if result == 0 {
         Ok(())

@@ -421,9 +421,9 @@ impl MemFd {
             Protection::Read => ProtFlags::READ,
             Protection::ReadWrite => ProtFlags::READ | ProtFlags::WRITE,
         };
-        // SAFETY: a null hint lets the kernel choose an address that overlaps
-        // no existing mapping, so no Rust object is affected; `len` is
-        // non-zero and the descriptor is open for the whole call.
+        // A null hint lets the kernel choose an address that overlaps no
+        // existing mapping; `len` is non-zero and the descriptor is open.
+        // SAFETY: so the new mapping affects no Rust object.
         let ptr = unsafe {
             rustix::mm::mmap(
                 std::ptr::null_mut(),
@@ -660,10 +660,10 @@ impl MappedRegion {
         if !self.immutable {
             return None;
         }
-        // SAFETY: the mapping is `len` readable bytes that live as long as
-        // `self`; sealed WRITE + SHRINK (seals are permanent) and inside the
-        // file when mapped, so nothing can change or remove them while the
-        // returned borrow lives.
+        // The mapping is `len` readable bytes living as long as `self`; it was
+        // inside the file and sealed WRITE + SHRINK when mapped, and seals are
+        // permanent, so nothing can change or remove the bytes.
+        // SAFETY: hence a shared borrow of them for `self`'s life is sound.
         Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) })
     }
 
@@ -679,10 +679,10 @@ impl MappedRegion {
             .checked_sub(offset)
             .ok_or_else(|| invalid_input("read offset is past the end of the mapped region"))?;
         let n = buf.len().min(available);
-        // SAFETY: `offset + n <= len`, so the source lies in the mapping,
-        // which is readable for `self`'s life; `buf` is a distinct Rust
-        // buffer, so the ranges do not overlap. No reference to the shared
-        // bytes is created.
+        // `offset + n <= len`, so the source lies in the readable mapping;
+        // `buf` is a distinct Rust buffer. No reference to the shared bytes
+        // is created.
+        // SAFETY: both ranges are valid for `n` bytes and do not overlap.
         unsafe {
             std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(offset), buf.as_mut_ptr(), n);
         }
@@ -708,10 +708,10 @@ impl MappedRegion {
             .checked_sub(offset)
             .ok_or_else(|| invalid_input("write offset is past the end of the mapped region"))?;
         let n = buf.len().min(available);
-        // SAFETY: `offset + n <= len` and the mapping is writable; `buf` is a
-        // distinct Rust buffer. `&mut self` excludes other writers in this
-        // process through this region; other writers are shared-memory
-        // peers, reached without references (see "Soundness").
+        // `offset + n <= len` and the mapping is writable; `&mut self`
+        // excludes other writers through this region; other writers are
+        // shared-memory peers, reached without references ("Soundness").
+        // SAFETY: both ranges are valid for `n` bytes and do not overlap.
         unsafe {
             std::ptr::copy_nonoverlapping(buf.as_ptr(), self.ptr.as_ptr().add(offset), n);
         }
@@ -767,9 +767,9 @@ impl MappedRegion {
     pub fn unmap(self) -> io::Result<()> {
         let (ptr, len) = (self.ptr, self.len);
         std::mem::forget(self);
-        // SAFETY: `ptr`/`len` describe a mapping this region owned and that
-        // nothing else refers to; `self` is forgotten, so it is not unmapped
-        // twice.
+        // `self` is forgotten, so `Drop` will not unmap a second time.
+        // SAFETY: `ptr`/`len` are a mapping this region owned; nothing else
+        // refers to it.
         unsafe { rustix::mm::munmap(ptr.as_ptr().cast(), len)? };
         Ok(())
     }

@@ -136,9 +136,8 @@ impl PidFd {
                 "signals below SIGRTMIN are reserved by the C library",
             ));
         }
-        // SAFETY: `signo` is 1..=64 (a `Signal`), so valid and non-zero, and
-        // not one of the C library's reserved signals (checked above), which
-        // is the contract of `from_raw_unchecked`.
+        // `signo` is 1..=64 (a `Signal`) and not reserved (checked above).
+        // SAFETY: that is the contract of `from_raw_unchecked`.
         let signal = unsafe { rustix::process::Signal::from_raw_unchecked(signo) };
         pidfd_send_signal(&self.fd, signal)?;
         Ok(())

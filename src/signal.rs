@@ -361,8 +361,8 @@ impl SigSet {
     /// The error of `pthread_sigmask(3)` (none is expected).
     pub fn thread_blocked() -> io::Result<SigSet> {
         let mut old = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: a null `set` only queries; `old` points to writable storage
-        // for one sigset_t, which the call fills when it returns 0.
+        // A null `set` only queries; the call fills `old` when it returns 0.
+        // SAFETY: `old` is writable storage for one sigset_t.
         let rc =
             unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), old.as_mut_ptr()) };
         if rc != 0 {
@@ -968,9 +968,8 @@ pub fn ensure_blocked_in_all_threads(set: &SigSet) -> io::Result<()> {
 pub fn reset_signal_mask_on_exec(command: &mut Command) -> &mut Command {
     let empty = empty_libc_sigset();
     let hook = move || {
-        // SAFETY: `empty` is an initialised sigset_t copied into the
-        // closure; sigprocmask is async-signal-safe and the child has a
-        // single thread here.
+        // sigprocmask is async-signal-safe; the child has one thread here.
+        // SAFETY: `empty` is an initialised sigset_t copied into the closure.
         let rc = unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) };
         if rc == 0 {
             Ok(())
@@ -978,9 +977,10 @@ pub fn reset_signal_mask_on_exec(command: &mut Command) -> &mut Command {
             Err(io::Error::last_os_error())
         }
     };
-    // SAFETY: the hook only calls sigprocmask (async-signal-safe) and builds
-    // an io::Error from errno on failure (no allocation for an OS error), as
-    // `pre_exec` requires of code that runs between fork and exec.
+    // `pre_exec` code runs between fork and exec and must be
+    // async-signal-safe: the hook only calls sigprocmask and, on failure,
+    // builds an io::Error from errno (no allocation for an OS error).
+    // SAFETY: the hook does only async-signal-safe work, as required.
     unsafe { command.pre_exec(hook) }
 }
 

@@ -139,9 +139,9 @@ impl SignalFd {
     /// [`SignalFd::new`]; the mask is then unchanged.
     pub fn set_mask(&self, mask: &SigSet) -> io::Result<()> {
         let raw_mask = mask.to_blockable_libc()?;
+        // Given an existing signalfd, the call only replaces its mask.
         // SAFETY: the descriptor is a signalfd we own; `raw_mask` is an
-        // initialised sigset_t. Given an existing signalfd, the call only
-        // replaces its mask (it returns the same descriptor).
+        // initialised sigset_t.
         let rc = unsafe { libc::signalfd(self.fd.as_raw_fd(), &raw_mask, 0) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
@@ -186,11 +186,10 @@ impl SignalFd {
             return Err(empty_batch());
         }
         let len = std::mem::size_of_val(buf);
-        // SAFETY: `SignalInfo` is `repr(C)`, 128 bytes of plain integers with
-        // explicit padding fields, so every byte pattern is a valid value and
-        // it has no padding bytes; viewing the slice as `len` bytes for the
-        // duration of the read is therefore sound, and the mutable borrow of
-        // `buf` keeps anyone else from looking meanwhile.
+        // `SignalInfo` is `repr(C)`: 128 bytes of plain integers with explicit
+        // padding fields, so it has no padding bytes and any bytes are a valid
+        // value; the mutable borrow of `buf` keeps anyone else from looking.
+        // SAFETY: viewing `buf` as its `len` bytes is therefore sound.
         let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), len) };
         let n = rustix::io::read(&self.fd, bytes)?;
         Ok(n / std::mem::size_of::<SignalInfo>())

@@ -18,6 +18,10 @@ use std::time::Duration;
 use iofd::{EventFd, Fd, PidFd, SigSet, Signal, SignalFd, SignalMaskGuard, TimerFd};
 use mio::{Events, Interest, Poll, Token};
 
+mod common;
+
+use common::raise;
+
 const EVENT: Token = Token(0);
 const TIMER: Token = Token(1);
 const SIGNAL: Token = Token(2);
@@ -45,11 +49,6 @@ fn nothing(poll: &mut Poll) -> BTreeSet<Token> {
 
 fn set(tokens: &[Token]) -> BTreeSet<Token> {
     tokens.iter().copied().collect()
-}
-
-fn raise(signal: Signal) {
-    // SAFETY: raise(3) targets this thread, which blocks `signal`.
-    assert_eq!(unsafe { libc::raise(signal.as_raw()) }, 0);
 }
 
 #[test]

@@ -6,9 +6,10 @@
 
 mod common;
 
+use common::{UnblockingThread, kill_self, pid, raise, sigqueue_self, uid};
+
 use std::io::ErrorKind;
 use std::process::Command;
-use std::sync::mpsc;
 
 use iofd::{
     SigSet, Signal, SignalCode, SignalFd, SignalInfo, SignalMaskGuard,
@@ -22,37 +23,6 @@ fn sent() -> SigSet {
     set.add(Signal::rt(0).unwrap());
     set.add(Signal::rt(1).unwrap());
     set
-}
-
-fn pid() -> i32 {
-    std::process::id() as i32
-}
-
-fn uid() -> u32 {
-    rustix::process::getuid().as_raw()
-}
-
-/// Sends `signal` to this thread (tgkill), where it stays pending.
-fn raise(signal: Signal) {
-    // SAFETY: raise(3) only sends a signal to the calling thread, which
-    // blocks every signal these tests send.
-    assert_eq!(unsafe { libc::raise(signal.as_raw()) }, 0);
-}
-
-/// Sends `signal` to the process (kill).
-fn kill_self(signal: Signal) {
-    // SAFETY: kill(2) with our own pid; every thread blocks the signal.
-    assert_eq!(unsafe { libc::kill(pid(), signal.as_raw()) }, 0);
-}
-
-/// Sends `signal` to the process with a value (sigqueue).
-fn sigqueue_self(signal: Signal, value: i32) {
-    // sival_int shares its storage with the low bits of sival_ptr.
-    let sigval = libc::sigval {
-        sival_ptr: value as usize as *mut libc::c_void,
-    };
-    // SAFETY: sigqueue(3) with our own pid; every thread blocks the signal.
-    assert_eq!(unsafe { libc::sigqueue(pid(), signal.as_raw(), sigval) }, 0);
 }
 
 fn assert_nothing_pending(sfd: &SignalFd) {
@@ -162,28 +132,8 @@ fn thread_check_names_a_thread_that_does_not_block() {
     ensure_blocked_in_all_threads(&set).unwrap();
     assert_eq!(threads_not_blocking(&set).unwrap(), []);
 
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let stealer = std::thread::Builder::new()
-        .name("stealer".into())
-        .spawn(move || {
-            // Unblock SIGUSR1 on this thread only (no signal is sent while
-            // it lives).
-            let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-            // SAFETY: sigemptyset/sigaddset initialise and fill `raw`;
-            // pthread_sigmask reads it.
-            unsafe {
-                libc::sigemptyset(raw.as_mut_ptr());
-                libc::sigaddset(raw.as_mut_ptr(), libc::SIGUSR1);
-                libc::pthread_sigmask(libc::SIG_UNBLOCK, raw.as_ptr(), std::ptr::null_mut());
-            }
-            ready_tx
-                .send(rustix::thread::gettid().as_raw_nonzero().get())
-                .unwrap();
-            done_rx.recv().unwrap();
-        })
-        .unwrap();
-    let tid = ready_rx.recv().unwrap();
+    let stealer = UnblockingThread::spawn("stealer", Signal::USR1);
+    let tid = stealer.tid;
 
     let found = threads_not_blocking(&set).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
@@ -201,8 +151,7 @@ fn thread_check_names_a_thread_that_does_not_block() {
     // A set the stealer does block passes.
     ensure_blocked_in_all_threads(&SigSet::from(Signal::USR2)).unwrap();
 
-    done_tx.send(()).unwrap();
-    stealer.join().unwrap();
+    stealer.stop();
     ensure_blocked_in_all_threads(&set).unwrap();
 }
 

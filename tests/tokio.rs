@@ -23,44 +23,9 @@ use iofd::{
 use tokio_test::task;
 use tokio_test::{assert_pending, assert_ready};
 
-const LIMIT: Duration = Duration::from_secs(10);
+mod common;
 
-/// Runs `test` to completion on a current_thread and on a multi_thread
-/// runtime.
-fn on_both_runtimes<F, Fut>(test: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let current = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    current.block_on(test());
-    let multi = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    multi.block_on(test());
-}
-
-/// Lets the runtime poll its I/O driver until `woken()` or a generous
-/// limit; `yield_now` defers the task until after the driver has run.
-async fn until(mut woken: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !woken() {
-        assert!(start.elapsed() < LIMIT, "never woken");
-        tokio::task::yield_now().await;
-        if start.elapsed() > Duration::from_millis(50) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-}
-
-async fn within<T>(fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, fut).await.expect("timed out")
-}
+use common::{on_both_runtimes, until, within};
 
 fn next<S: Stream + Unpin>(stream: &mut S) -> impl Future<Output = Option<S::Item>> + '_ {
     poll_fn(move |cx| Pin::new(&mut *stream).poll_next(cx))

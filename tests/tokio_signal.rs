@@ -5,17 +5,15 @@
 
 mod common;
 
-use std::future::{Future, poll_fn};
+use common::{UnblockingThread, kill_self, on_both_runtimes, pid, sigqueue_self, until, within};
+
+use std::future::poll_fn;
 use std::io::ErrorKind;
 use std::pin::Pin;
-use std::sync::mpsc;
-use std::time::Duration;
 
 use futures_core::Stream;
 use iofd::{AsyncSignalFd, SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard};
 use tokio_test::{assert_pending, assert_ready, task};
-
-const LIMIT: Duration = Duration::from_secs(10);
 
 fn rt1() -> Signal {
     Signal::rt(1).unwrap()
@@ -23,58 +21,6 @@ fn rt1() -> Signal {
 
 fn set() -> SigSet {
     SigSet::from(Signal::USR1).with(Signal::USR2).with(rt1())
-}
-
-fn pid() -> i32 {
-    std::process::id() as i32
-}
-
-fn kill_self(signal: Signal) {
-    // SAFETY: kill(2) to our own pid with a signal every thread blocks.
-    assert_eq!(unsafe { libc::kill(pid(), signal.as_raw()) }, 0);
-}
-
-fn sigqueue_self(signal: Signal, value: i32) {
-    let sigval = libc::sigval {
-        sival_ptr: value as usize as *mut libc::c_void,
-    };
-    // SAFETY: sigqueue(3) to our own pid with a signal every thread blocks.
-    assert_eq!(unsafe { libc::sigqueue(pid(), signal.as_raw(), sigval) }, 0);
-}
-
-fn runtimes() -> [tokio::runtime::Runtime; 2] {
-    [
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap(),
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap(),
-    ]
-}
-
-fn on_both_runtimes<Fut: Future<Output = ()>>(test: impl Fn() -> Fut) {
-    for rt in runtimes() {
-        rt.block_on(test());
-    }
-}
-
-async fn within<T>(fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, fut).await.expect("timed out")
-}
-
-async fn until(mut woken: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !woken() {
-        assert!(start.elapsed() < LIMIT, "never woken");
-        tokio::task::yield_now().await;
-        if start.elapsed() > Duration::from_millis(50) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
 }
 
 fn recv_delivers_sender_details() {
@@ -156,24 +102,7 @@ fn recv_is_cancel_safe() {
 }
 
 fn new_refuses_when_a_thread_would_steal_the_signals() {
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let stealer = std::thread::Builder::new()
-        .name("unblocked".into())
-        .spawn(move || {
-            let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-            // SAFETY: initialise `raw`, add SIGUSR2, unblock it on this
-            // thread only; no SIGUSR2 is sent while this thread lives.
-            unsafe {
-                libc::sigemptyset(raw.as_mut_ptr());
-                libc::sigaddset(raw.as_mut_ptr(), libc::SIGUSR2);
-                libc::pthread_sigmask(libc::SIG_UNBLOCK, raw.as_ptr(), std::ptr::null_mut());
-            }
-            ready_tx.send(()).unwrap();
-            done_rx.recv().unwrap();
-        })
-        .unwrap();
-    ready_rx.recv().unwrap();
+    let stealer = UnblockingThread::spawn("unblocked", Signal::USR2);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -188,8 +117,7 @@ fn new_refuses_when_a_thread_would_steal_the_signals() {
         sigqueue_self(rt1(), 5); // the stealer blocks this one
         assert_eq!(within(signals.recv()).await.unwrap().value_int(), 5);
     });
-    done_tx.send(()).unwrap();
-    stealer.join().unwrap();
+    stealer.stop();
 }
 
 fn main() {

@@ -92,10 +92,10 @@ pub(crate) fn register<T: AsRawFd>(
             ),
         });
     }
-    // SAFETY: every `T` used here is one of this crate's owned handles: its
-    // descriptor is open from construction until the handle is dropped, never
-    // replaced, and `as_raw_fd` always returns that same descriptor. The
-    // `AsyncFd` owns the handle, so the descriptor outlives the registration.
+    // Every `T` here is one of this crate's owned handles: its descriptor is
+    // open from construction until the handle is dropped, never replaced,
+    // and `as_raw_fd` always returns it; the `AsyncFd` owns the handle.
+    // SAFETY: so the descriptor stays valid for the registration's life.
     match unsafe { AsyncFd::register_with_interest(inner, interest) } {
         Ok(fd) => Ok(fd),
         Err(err) => {
