@@ -106,6 +106,23 @@ fn eventfd_signal_waits_for_room_when_full() {
 }
 
 #[test]
+fn eventfd_signal_is_cancel_safe() {
+    on_both_runtimes(|| async {
+        let efd = AsyncEventFd::new(0).unwrap();
+        efd.signal(iofd::EVENTFD_MAX).await.unwrap();
+        let mut pending = task::spawn(efd.signal(5));
+        assert_pending!(pending.poll(), "full: waits");
+        drop(pending);
+        // The dropped signal added nothing.
+        assert_eq!(efd.get_ref().wait().unwrap(), iofd::EVENTFD_MAX);
+        assert_eq!(
+            efd.get_ref().wait().unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+    });
+}
+
+#[test]
 fn semaphore_mode_hands_one_permit_to_each_waiter() {
     on_both_runtimes(|| async {
         let sem = Arc::new(AsyncEventFd::new_semaphore(0).unwrap());
@@ -299,6 +316,9 @@ fn pidfd_exited_observes_without_reaping() {
         assert_eq!(within(pidfd.wait()).await.unwrap().code(), Some(2));
         // A non-child (ourselves) can be watched: it has not exited.
         let me = AsyncPidFd::try_from(PidFd::open(std::process::id() as i32).unwrap()).unwrap();
+        let mut watch = task::spawn(me.exited());
+        assert_pending!(watch.poll());
+        drop(watch); // cancel safe: it only observed
         let mut watch = task::spawn(me.exited());
         assert_pending!(watch.poll());
         drop(watch);
