@@ -181,6 +181,7 @@ impl SignalFd {
     ///
     /// - `InvalidInput` if `buf` is empty.
     /// - `WouldBlock` when none of the mask's signals is pending.
+    #[inline]
     pub fn read_batch(&self, buf: &mut [SignalInfo]) -> io::Result<usize> {
         if buf.is_empty() {
             return Err(empty_batch());

@@ -173,6 +173,7 @@ impl TimerFd {
     ///
     /// `InvalidInput` if a duration's seconds do not fit the kernel's
     /// `time_t` (more than `i64::MAX`).
+    #[inline]
     pub fn arm(&self, initial: Duration, interval: Duration) -> io::Result<()> {
         let initial = if initial.is_zero() { AT_ONCE } else { initial };
         self.settime(initial, interval, TimerfdTimerFlags::empty())
@@ -190,6 +191,7 @@ impl TimerFd {
     ///
     /// `InvalidInput` if a duration's seconds do not fit the kernel's
     /// `time_t`.
+    #[inline]
     pub fn arm_at(&self, deadline: Duration, interval: Duration) -> io::Result<()> {
         let deadline = if deadline.is_zero() {
             AT_ONCE
@@ -236,6 +238,7 @@ impl TimerFd {
     ///
     /// The kernel's `timerfd_settime` error (none is expected on a valid
     /// timer).
+    #[inline]
     pub fn disarm(&self) -> io::Result<()> {
         self.settime(Duration::ZERO, Duration::ZERO, TimerfdTimerFlags::empty())
     }
@@ -293,6 +296,7 @@ impl TimerFd {
         })
     }
 
+    #[inline]
     fn settime(
         &self,
         value: Duration,
@@ -309,6 +313,7 @@ impl TimerFd {
 }
 
 /// Converts to the kernel's `timespec`, refusing seconds past `i64::MAX`.
+#[inline]
 fn timespec_from_duration(d: Duration) -> io::Result<Timespec> {
     let tv_sec = i64::try_from(d.as_secs())
         .map_err(|_| invalid_input("timer duration too large: seconds must fit in i64 (time_t)"))?;

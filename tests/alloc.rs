@@ -17,7 +17,9 @@ use std::cell::Cell;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{kill_self, raise};
+#[cfg(feature = "tokio")]
+use common::kill_self;
+use common::raise;
 use iofd::{EventFd, PidFd, SigSet, Signal, SignalFd, SignalInfo, SignalMaskGuard, TimerFd};
 
 struct CountingAllocator;
@@ -83,6 +85,7 @@ const N: usize = 1000;
 /// tokio defers the task's waker into a `Vec` that grows once (one
 /// allocation, seen with a backtrace in `tokio::runtime::scheduler::defer`)
 /// and is reused from then on. That is warm-up, not steady state.
+#[cfg(feature = "tokio")]
 const ASYNC_WARM_UP: usize = 300;
 
 fn the_counter_counts() {
@@ -264,6 +267,7 @@ fn main() {
     SignalMaskGuard::block(&SigSet::from(Signal::USR1).with(Signal::USR2))
         .expect("block")
         .keep();
+    #[cfg_attr(not(feature = "tokio"), allow(unused_mut))]
     let mut tests: Vec<(&str, fn())> = vec![
         ("the_counter_counts", the_counter_counts),
         ("eventfd_signal_and_wait", eventfd_signal_and_wait),
