@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::event::{EventfdFlags, eventfd};
 
-use crate::error::invalid_input;
+use crate::error::{SANDBOX, invalid_input, syscall_error};
 use crate::fd::{read_u64, write_u64};
 use crate::handle::impl_owned_fd_conversions;
 
@@ -71,7 +71,14 @@ impl EventFd {
         if semaphore {
             flags |= EventfdFlags::SEMAPHORE;
         }
-        let fd = eventfd(init, flags)?;
+        let fd = eventfd(init, flags).map_err(|e| {
+            syscall_error(
+                "eventfd2",
+                e.raw_os_error(),
+                "Linux 2.6.27 or later",
+                Some(SANDBOX),
+            )
+        })?;
         Ok(EventFd { fd, semaphore })
     }
 

@@ -137,6 +137,7 @@ mod timerfd;
 #[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
 mod tokio;
 
+pub use error::SyscallError;
 pub use fd::Fd;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

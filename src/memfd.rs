@@ -18,7 +18,7 @@ use std::ptr::NonNull;
 use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, fcntl_get_seals, fstat, ftruncate};
 use rustix::mm::{MapFlags, ProtFlags};
 
-use crate::error::{invalid_input, invalid_input_owned};
+use crate::error::{SANDBOX, invalid_input, invalid_input_owned, syscall_error};
 use crate::handle::impl_owned_fd_conversions;
 
 /// The longest name `memfd_create(2)` accepts, in bytes (`NAME_MAX` less
@@ -206,14 +206,21 @@ impl MemFdOptions {
                 fd
             }
             // Before Linux 6.3 the flag is unknown: create without it.
-            Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create(c_name.as_c_str(), flags)?,
-            Err(e) => return Err(e.into()),
+            Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create(c_name.as_c_str(), flags)
+                .map_err(|e| memfd_create_error(e.raw_os_error()))?,
+            Err(e) => return Err(memfd_create_error(e.raw_os_error())),
         };
         Ok(MemFd {
             fd,
             name: OsString::from_vec(c_name.into_bytes()),
         })
     }
+}
+
+/// The error of `memfd_create`, naming what is missing for ENOSYS/EPERM.
+#[cold]
+fn memfd_create_error(errno: i32) -> io::Error {
+    syscall_error("memfd_create", errno, "Linux 3.17 or later", Some(SANDBOX))
 }
 
 impl Default for MemFdOptions {

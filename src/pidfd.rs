@@ -19,7 +19,7 @@ use rustix::process::{
 };
 
 use crate::Fd;
-use crate::error::{invalid_input, invalid_input_owned};
+use crate::error::{SANDBOX, SyscallError, invalid_input, invalid_input_owned, syscall_error};
 use crate::handle::impl_owned_fd_conversions;
 use crate::signal::Signal;
 
@@ -106,7 +106,14 @@ impl PidFd {
                 "pid {pid} is not a process id: it must be greater than 0"
             )));
         };
-        let fd = pidfd_open(raw_pid, flags)?;
+        let fd = pidfd_open(raw_pid, flags).map_err(|e| {
+            syscall_error(
+                "pidfd_open",
+                e.raw_os_error(),
+                "Linux 5.3 or later",
+                Some(SANDBOX),
+            )
+        })?;
         Ok(PidFd { fd, pid })
     }
 
@@ -139,7 +146,14 @@ impl PidFd {
         // `signo` is 1..=64 (a `Signal`) and not reserved (checked above).
         // SAFETY: that is the contract of `from_raw_unchecked`.
         let signal = unsafe { rustix::process::Signal::from_raw_unchecked(signo) };
-        pidfd_send_signal(&self.fd, signal)?;
+        pidfd_send_signal(&self.fd, signal).map_err(|e| {
+            syscall_error(
+                "pidfd_send_signal",
+                e.raw_os_error(),
+                "Linux 5.1 or later",
+                None,
+            )
+        })?;
         Ok(())
     }
 
@@ -158,11 +172,10 @@ impl PidFd {
                 "pidfd_getfd target descriptor must not be negative",
             ));
         }
-        Ok(Fd::from(pidfd_getfd(
-            &self.fd,
-            target,
-            PidfdGetfdFlags::empty(),
-        )?))
+        let fd = pidfd_getfd(&self.fd, target, PidfdGetfdFlags::empty()).map_err(|e| {
+            syscall_error("pidfd_getfd", e.raw_os_error(), "Linux 5.6 or later", None)
+        })?;
+        Ok(Fd::from(fd))
     }
 
     /// Reaps the child if it has exited: `Some(status)`, or `None` while it
@@ -181,6 +194,8 @@ impl PidFd {
             Ok(status) => Ok(status.map(exit_status)),
             // A nonblocking pidfd answers EAGAIN instead of sleeping.
             Err(rustix::io::Errno::AGAIN) => Ok(None),
+            // Before Linux 5.4, waitid does not know P_PIDFD.
+            Err(rustix::io::Errno::INVAL) => Err(unsupported_waitid()),
             Err(e) => Err(e.into()),
         }
     }
@@ -223,6 +238,15 @@ impl PidFd {
             }
         }
     }
+}
+
+/// `waitid(P_PIDFD)` is missing: Linux 5.3 has pidfds but not this.
+#[cold]
+fn unsupported_waitid() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        SyscallError::new("waitid", libc::EINVAL, "Linux 5.4 or later (for P_PIDFD)"),
+    )
 }
 
 /// The `ExitStatus` for what `waitid(WEXITED)` reported, in the `wait(2)`

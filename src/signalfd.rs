@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::error::{SANDBOX, syscall_error};
 use crate::handle::impl_owned_fd_conversions;
 use crate::signal::{SigSet, SignalInfo, empty_batch};
 #[cfg(doc)]
@@ -121,7 +122,13 @@ impl SignalFd {
         // sigset_t and the flags are valid signalfd flags.
         let raw = unsafe { libc::signalfd(-1, &raw_mask, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
         if raw < 0 {
-            return Err(io::Error::last_os_error());
+            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(syscall_error(
+                "signalfd4",
+                errno,
+                "Linux 2.6.27 or later",
+                Some(SANDBOX),
+            ));
         }
         // SAFETY: signalfd returned a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };

@@ -14,7 +14,7 @@ use rustix::time::{
     clock_gettime_dynamic, timerfd_create, timerfd_gettime, timerfd_settime,
 };
 
-use crate::error::invalid_input;
+use crate::error::{SANDBOX, invalid_input, syscall_error};
 use crate::fd::read_u64;
 use crate::handle::impl_owned_fd_conversions;
 
@@ -124,7 +124,11 @@ impl TimerFd {
     ///
     /// # Errors
     ///
-    /// `EMFILE`/`ENFILE` when out of descriptors, `ENOMEM`.
+    /// `EMFILE`/`ENFILE` when out of descriptors, `ENOMEM`;
+    /// [`Unsupported`](io::ErrorKind::Unsupported) or
+    /// [`PermissionDenied`](io::ErrorKind::PermissionDenied) with a
+    /// [`SyscallError`](crate::SyscallError) where the kernel lacks timerfd or
+    /// a sandbox forbids it.
     pub fn new() -> io::Result<TimerFd> {
         TimerFd::with_clock(Clock::Monotonic)
     }
@@ -133,13 +137,28 @@ impl TimerFd {
     ///
     /// # Errors
     ///
-    /// As [`TimerFd::new`]; for the alarm clocks also `EPERM` without
-    /// `CAP_WAKE_ALARM`, returned as the kernel gave it.
+    /// As [`TimerFd::new`]; for the alarm clocks, without `CAP_WAKE_ALARM`,
+    /// the kernel's `EPERM` as [`PermissionDenied`](io::ErrorKind::PermissionDenied)
+    /// with a [`SyscallError`](crate::SyscallError) naming `CAP_WAKE_ALARM`.
     pub fn with_clock(clock: Clock) -> io::Result<TimerFd> {
         let fd = timerfd_create(
             clock.timerfd_id(),
             TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
-        )?;
+        )
+        .map_err(|e| {
+            let perm = match clock {
+                Clock::RealtimeAlarm | Clock::BoottimeAlarm => {
+                    "CAP_WAKE_ALARM (alarm clocks can wake a suspended system)"
+                }
+                _ => SANDBOX,
+            };
+            syscall_error(
+                "timerfd_create",
+                e.raw_os_error(),
+                "Linux 2.6.25 or later",
+                Some(perm),
+            )
+        })?;
         Ok(TimerFd { fd, clock })
     }
 
