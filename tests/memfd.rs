@@ -1,5 +1,7 @@
 //! `MemFd`, `Seals` and `MappedRegion`: I/O, seals, mappings, sharing.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -22,7 +24,7 @@ fn initial(memfd: &MemFd) -> Seals {
 
 #[test]
 fn write_then_read_back_through_read_at_and_a_mapping() {
-    let memfd = MemFd::new("roundtrip").unwrap();
+    let memfd = require!(MemFd::new("roundtrip"));
     assert_eq!(memfd.name(), "roundtrip");
     assert_eq!(memfd.size().unwrap(), 0);
     memfd.write_all_at(b"hello memfd", 0).unwrap();
@@ -41,7 +43,7 @@ fn write_then_read_back_through_read_at_and_a_mapping() {
 
 #[test]
 fn writes_through_a_writable_mapping_are_visible_to_read_at() {
-    let memfd = MemFd::new("shared").unwrap();
+    let memfd = require!(MemFd::new("shared"));
     memfd.set_len(page() as u64).unwrap();
     let mut region = memfd.mmap(page(), Protection::ReadWrite).unwrap();
     assert_eq!(region.write_at(b"via mmap", 100).unwrap(), 8);
@@ -64,7 +66,7 @@ fn writes_through_a_writable_mapping_are_visible_to_read_at() {
 
 #[test]
 fn read_only_region_refuses_write_at() {
-    let memfd = MemFd::new("ro").unwrap();
+    let memfd = require!(MemFd::new("ro"));
     memfd.set_len(16).unwrap();
     let mut region = memfd.mmap(16, Protection::Read).unwrap();
     assert_eq!(
@@ -76,7 +78,7 @@ fn read_only_region_refuses_write_at() {
 
 #[test]
 fn seal_write_then_write_is_eperm() {
-    let memfd = MemFd::new_sealable("sealed-write").unwrap();
+    let memfd = require!(MemFd::new_sealable("sealed-write"));
     memfd.write_all_at(b"fixed", 0).unwrap();
     memfd.seal(Seals::WRITE).unwrap();
     let err = memfd.write_at(b"changed", 0).unwrap_err();
@@ -88,7 +90,7 @@ fn seal_write_then_write_is_eperm() {
 
 #[test]
 fn seal_write_while_writably_mapped_is_ebusy() {
-    let memfd = MemFd::new_sealable("busy").unwrap();
+    let memfd = require!(MemFd::new_sealable("busy"));
     memfd.set_len(16).unwrap();
     let region = memfd.mmap(16, Protection::ReadWrite).unwrap();
     assert_eq!(
@@ -101,7 +103,7 @@ fn seal_write_while_writably_mapped_is_ebusy() {
 
 #[test]
 fn seal_grow_then_growing_is_eperm() {
-    let memfd = MemFd::new_sealable("sealed-grow").unwrap();
+    let memfd = require!(MemFd::new_sealable("sealed-grow"));
     memfd.set_len(100).unwrap();
     memfd.seal(Seals::GROW).unwrap();
     assert_eq!(
@@ -119,7 +121,7 @@ fn seal_grow_then_growing_is_eperm() {
 
 #[test]
 fn seals_reports_exactly_what_was_applied() {
-    let memfd = MemFd::new_sealable("exact").unwrap();
+    let memfd = require!(MemFd::new_sealable("exact"));
     let base = initial(&memfd);
     memfd.seal(Seals::GROW).unwrap();
     assert_eq!(memfd.seals().unwrap(), base | Seals::GROW);
@@ -142,7 +144,7 @@ fn seals_reports_exactly_what_was_applied() {
 
 #[test]
 fn seal_on_a_non_sealable_memfd_is_eperm() {
-    let memfd = MemFd::new("plain").unwrap();
+    let memfd = require!(MemFd::new("plain"));
     assert!(memfd.seals().unwrap().contains(Seals::SEAL));
     assert_eq!(
         memfd.seal(Seals::GROW).unwrap_err().raw_os_error(),
@@ -152,7 +154,7 @@ fn seal_on_a_non_sealable_memfd_is_eperm() {
 
 #[test]
 fn sealed_region_hands_out_a_safe_slice() {
-    let memfd = MemFd::new_sealable("frozen").unwrap();
+    let memfd = require!(MemFd::new_sealable("frozen"));
     memfd.write_all_at(b"immutable bytes", 0).unwrap();
     // WRITE alone is not enough: the file could still shrink under us.
     memfd.seal(Seals::WRITE).unwrap();
@@ -168,7 +170,7 @@ fn sealed_region_hands_out_a_safe_slice() {
 
 #[test]
 fn mmap_bad_input_is_invalid_input() {
-    let memfd = MemFd::new("bad-map").unwrap();
+    let memfd = require!(MemFd::new("bad-map"));
     memfd.set_len(2 * page() as u64).unwrap();
     let cases: [(usize, u64, &str); 4] = [
         (0, 0, "0 bytes"),
@@ -208,12 +210,12 @@ fn names_are_checked() {
     assert_eq!(MemFd::new(&longest).unwrap().name(), longest.as_str());
     let odd = OsStr::from_bytes(b"non-utf8-\xff");
     assert_eq!(MemFd::new(odd).unwrap().name(), odd);
-    assert_eq!(MemFd::new("").unwrap().name(), "");
+    assert_eq!(require!(MemFd::new("")).name(), "");
 }
 
 #[test]
 fn read_write_seek_and_file_conversion() {
-    let mut memfd = MemFd::new("stream").unwrap();
+    let mut memfd = require!(MemFd::new("stream"));
     memfd.write_all(b"0123456789").unwrap();
     memfd.flush().unwrap();
     assert_eq!(memfd.seek(SeekFrom::Start(3)).unwrap(), 3);
@@ -229,16 +231,13 @@ fn read_write_seek_and_file_conversion() {
 
 #[test]
 fn options_builder_and_flags() {
-    let memfd = MemFd::options()
-        .close_on_exec(false)
-        .create("inheritable")
-        .unwrap();
+    let memfd = require!(MemFd::options().close_on_exec(false).create("inheritable"));
     assert!(
         !rustix::io::fcntl_getfd(&memfd)
             .unwrap()
             .contains(rustix::io::FdFlags::CLOEXEC)
     );
-    let memfd = MemFd::new("default").unwrap();
+    let memfd = require!(MemFd::new("default"));
     assert!(
         rustix::io::fcntl_getfd(&memfd)
             .unwrap()
@@ -253,7 +252,7 @@ fn options_builder_and_flags() {
 
 #[test]
 fn try_from_owned_fd_adopts_memfds_and_hands_back_others() {
-    let memfd = MemFd::new("adopt me").unwrap();
+    let memfd = require!(MemFd::new("adopt me"));
     let owned: OwnedFd = memfd.into();
     let raw = owned.as_raw_fd();
     let back = MemFd::try_from(owned).unwrap();
@@ -275,7 +274,7 @@ fn try_from_owned_fd_adopts_memfds_and_hands_back_others() {
 
 #[test]
 fn a_child_reads_the_memfd_through_an_inherited_descriptor() {
-    let memfd = MemFd::new_sealable("for-the-child").unwrap();
+    let memfd = require!(MemFd::new_sealable("for-the-child"));
     memfd.write_all_at(b"shared with a child\n", 0).unwrap();
     memfd
         .seal(Seals::WRITE | Seals::SHRINK | Seals::GROW | Seals::SEAL)

@@ -5,6 +5,8 @@
     reason = "children are reaped through their PidFd, which clippy cannot see"
 )]
 
+mod common;
+
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -20,7 +22,7 @@ fn sleeper() -> std::process::Child {
 #[test]
 fn send_term_then_status_reports_the_signal() {
     let child = sleeper();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
     assert_eq!(pidfd.pid(), child.id() as i32);
     assert_eq!(pidfd.try_wait().unwrap(), None, "running");
     assert!(!pidfd.has_exited().unwrap());
@@ -34,7 +36,7 @@ fn send_term_then_status_reports_the_signal() {
 #[test]
 fn exit_code_is_reported() {
     let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
     let status = pidfd.wait().unwrap();
     assert_eq!(status.code(), Some(3));
     assert!(!status.success());
@@ -48,7 +50,7 @@ fn exit_code_is_reported() {
 #[test]
 fn zero_exit_is_success() {
     let child = Command::new("true").spawn().unwrap();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
     assert!(pidfd.wait().unwrap().success());
 }
 
@@ -58,7 +60,7 @@ fn try_wait_polls_until_exit() {
         .args(["-c", "sleep 0.05; exit 7"])
         .spawn()
         .unwrap();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
     let mut polls = 0;
     let status = loop {
         if let Some(status) = pidfd.try_wait().unwrap() {
@@ -78,7 +80,7 @@ fn try_wait_polls_until_exit() {
 #[test]
 fn blocking_pidfd_waits_too() {
     let child = Command::new("sh").args(["-c", "exit 5"]).spawn().unwrap();
-    let pidfd = PidFd::open_blocking(child.id() as i32).unwrap();
+    let pidfd = require!(PidFd::open_blocking(child.id() as i32));
     assert!(
         !rustix::fs::fcntl_getfl(&pidfd)
             .unwrap()
@@ -90,7 +92,7 @@ fn blocking_pidfd_waits_too() {
 #[test]
 fn created_nonblocking_and_cloexec() {
     let child = sleeper();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
     assert!(
         rustix::fs::fcntl_getfl(&pidfd)
             .unwrap()
@@ -131,7 +133,7 @@ fn nonexistent_pid_is_esrch() {
 #[test]
 fn signal_to_an_exited_and_reaped_child_is_esrch() {
     let child = Command::new("true").spawn().unwrap();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
     assert!(pidfd.wait().unwrap().success());
     let err = pidfd.send_signal(Signal::TERM).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
@@ -144,7 +146,7 @@ fn reserved_signals_are_invalid_input() {
         return; // no reserved signals with this C library
     }
     let child = sleeper();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
     let err = pidfd.send_signal(Signal::new(32).unwrap()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     pidfd.send_signal(Signal::KILL).unwrap();
@@ -154,7 +156,7 @@ fn reserved_signals_are_invalid_input() {
 #[test]
 fn non_child_can_be_watched_but_not_reaped() {
     // Our own process: not our child.
-    let me = PidFd::open(std::process::id() as i32).unwrap();
+    let me = require!(PidFd::open(std::process::id() as i32));
     assert!(!me.has_exited().unwrap());
     assert_eq!(
         me.try_wait().unwrap_err().raw_os_error(),
@@ -165,7 +167,7 @@ fn non_child_can_be_watched_but_not_reaped() {
 #[test]
 fn get_fd_duplicates_a_pipe_end_of_our_own_process() {
     let (reader, writer) = std::io::pipe().unwrap();
-    let me = PidFd::open(std::process::id() as i32).unwrap();
+    let me = require!(PidFd::open(std::process::id() as i32));
     let copy: Fd = match me.get_fd(writer.as_raw_fd()) {
         Ok(copy) => copy,
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
@@ -186,7 +188,7 @@ fn get_fd_duplicates_a_pipe_end_of_our_own_process() {
 
 #[test]
 fn get_fd_errors() {
-    let me = PidFd::open(std::process::id() as i32).unwrap();
+    let me = require!(PidFd::open(std::process::id() as i32));
     assert_eq!(me.get_fd(-1).unwrap_err().kind(), ErrorKind::InvalidInput);
     let err = me.get_fd(i32::MAX - 1).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EBADF));
@@ -212,7 +214,7 @@ fn child_output_is_untouched_by_the_pidfd() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
     assert!(pidfd.wait().unwrap().success());
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.unwrap(), &mut out).unwrap();

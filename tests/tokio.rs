@@ -282,7 +282,7 @@ fn pidfd_wait_reports_the_exit_code() {
             .args(["-c", "sleep 0.05; exit 9"])
             .spawn()
             .unwrap();
-        let pidfd = AsyncPidFd::from_child(&child).unwrap();
+        let pidfd = require!(AsyncPidFd::from_child(&child));
         let mut wait = task::spawn(pidfd.wait());
         assert_pending!(wait.poll(), "still running");
         until(|| wait.is_woken()).await;
@@ -295,7 +295,7 @@ fn pidfd_wait_reports_the_exit_code() {
 fn pidfd_wait_is_cancel_safe() {
     on_both_runtimes(|| async {
         let child = Command::new("sleep").arg("30").spawn().unwrap();
-        let pidfd = AsyncPidFd::from_child(&child).unwrap();
+        let pidfd = require!(AsyncPidFd::from_child(&child));
         let mut pending = task::spawn(pidfd.wait());
         assert_pending!(pending.poll());
         drop(pending);
@@ -310,7 +310,7 @@ fn pidfd_wait_is_cancel_safe() {
 fn pidfd_exited_observes_without_reaping() {
     on_both_runtimes(|| async {
         let child = Command::new("sh").args(["-c", "exit 2"]).spawn().unwrap();
-        let pidfd = AsyncPidFd::from_child(&child).unwrap();
+        let pidfd = require!(AsyncPidFd::from_child(&child));
         within(pidfd.exited()).await.unwrap();
         // Not reaped by exited(): wait still gets the status.
         assert_eq!(within(pidfd.wait()).await.unwrap().code(), Some(2));
@@ -338,7 +338,7 @@ fn many_children_awaited_concurrently() {
                 .args(["-c", &format!("exit {code}")])
                 .spawn()
                 .unwrap();
-            let pidfd = AsyncPidFd::from_child(&child).unwrap();
+            let pidfd = require!(AsyncPidFd::from_child(&child));
             tasks.push(tokio::spawn(async move { pidfd.wait().await }));
         }
         for (code, task) in tasks.into_iter().enumerate() {

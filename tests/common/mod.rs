@@ -159,3 +159,20 @@ mod runtime {
         tokio::time::timeout(LIMIT, fut).await.expect("timed out")
     }
 }
+
+/// Unwraps `$result`, or — when it failed because the kernel or a sandbox
+/// lacks the syscall (an `iofd::SyscallError`) — prints why the test is
+/// skipped and returns from the test.
+#[macro_export]
+macro_rules! require {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(err) if err.get_ref().is_some_and(|e| e.is::<iofd::SyscallError>()) => {
+                eprintln!("skipped: {err}");
+                return;
+            }
+            Err(err) => panic!("{}: {err}", stringify!($result)),
+        }
+    };
+}
