@@ -56,6 +56,15 @@ fn spec(value: Duration) -> Itimerspec {
     }
 }
 
+/// A bare timerfd, as `TimerFd::new` makes it.
+fn raw_timer() -> std::os::fd::OwnedFd {
+    timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
+    )
+    .unwrap()
+}
+
 fn timerfd_arm(c: &mut Criterion) {
     let mut group = c.benchmark_group("timerfd arm");
     let timer = TimerFd::new().unwrap();
@@ -66,11 +75,7 @@ fn timerfd_arm(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    let raw = timerfd_create(
-        TimerfdClockId::Monotonic,
-        TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
-    )
-    .unwrap();
+    let raw = raw_timer();
     group.bench_function("raw rustix", |b| {
         b.iter(|| {
             timerfd_settime(
@@ -96,11 +101,7 @@ fn timerfd_expirations(c: &mut Criterion) {
             black_box(timer.expirations().unwrap());
         })
     });
-    let raw = timerfd_create(
-        TimerfdClockId::Monotonic,
-        TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
-    )
-    .unwrap();
+    let raw = raw_timer();
     group.bench_function("raw rustix", |b| {
         b.iter(|| {
             timerfd_settime(

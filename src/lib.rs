@@ -6,7 +6,9 @@
 //! and from the standard descriptor types. Every operation returns
 //! [`std::io::Result`]: kernel errors come through with their errno, and
 //! input the crate refuses is [`std::io::ErrorKind::InvalidInput`] with a
-//! message — nothing panics.
+//! message — nothing panics. Where the kernel lacks a syscall (`ENOSYS`) or a
+//! sandbox forbids it (`EPERM`), the error carries a [`SyscallError`] naming
+//! the kernel version, capability or sandbox rule needed.
 //!
 //! Each handle can be used three ways:
 //!

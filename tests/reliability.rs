@@ -46,6 +46,14 @@ fn current_thread() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn pipe() -> (Fd, Fd) {
     let (r, w) = std::io::pipe().unwrap();
     (Fd::from(OwnedFd::from(r)), Fd::from(OwnedFd::from(w)))
@@ -367,11 +375,7 @@ fn eight_threads_signal_800k_and_the_drain_sums_exactly() {
 fn semaphore_permits_match_exactly_on_a_multi_thread_runtime() {
     const TASKS: usize = 16;
     const PERMITS: u64 = 10_000;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     rt.block_on(async {
         let sem = Arc::new(AsyncEventFd::new_semaphore(0).unwrap());
         let taken = Arc::new(AtomicU64::new(0));
@@ -449,11 +453,7 @@ fn periodic_timer_counts_match_two_seconds() {
 
 fn ten_thousand_realtime_signals_arrive_in_order_on_a_busy_runtime() {
     const COUNT: i32 = 10_000;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     rt.block_on(async {
         let mut signals = AsyncSignalFd::new(&SigSet::from(rt1())).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
