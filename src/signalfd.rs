@@ -9,7 +9,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{SANDBOX, syscall_error};
 use crate::handle::impl_owned_fd_conversions;
@@ -101,8 +101,10 @@ use crate::signal::{
 /// ```
 pub struct SignalFd {
     fd: OwnedFd,
-    /// The mask last given to the kernel, as `SigSet` bits.
-    mask: AtomicU64,
+    /// The mask last given to the kernel. The lock is held across
+    /// `set_mask`'s syscall, so concurrent calls cannot leave it disagreeing
+    /// with the kernel.
+    mask: Mutex<SigSet>,
 }
 
 impl SignalFd {
@@ -134,7 +136,7 @@ impl SignalFd {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(SignalFd {
             fd,
-            mask: AtomicU64::new(mask.bits()),
+            mask: Mutex::new(*mask),
         })
     }
 
@@ -146,6 +148,7 @@ impl SignalFd {
     /// [`SignalFd::new`]; the mask is then unchanged.
     pub fn set_mask(&self, mask: &SigSet) -> io::Result<()> {
         let raw_mask = mask.to_blockable_libc()?;
+        let mut current = self.lock_mask();
         // Given an existing signalfd, the call only replaces its mask.
         // SAFETY: the descriptor is a signalfd we own; `raw_mask` is an
         // initialised sigset_t.
@@ -153,13 +156,22 @@ impl SignalFd {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
-        self.mask.store(mask.bits(), Ordering::Release);
+        *current = *mask;
         Ok(())
     }
 
     /// The set of signals this signalfd reads.
     pub fn mask(&self) -> SigSet {
-        SigSet::from_bits(self.mask.load(Ordering::Acquire))
+        *self.lock_mask()
+    }
+
+    /// The mask lock. A panic cannot happen while it is held (nothing in
+    /// `set_mask` panics), but a poisoned lock is still used rather than
+    /// turned into a panic.
+    fn lock_mask(&self) -> MutexGuard<'_, SigSet> {
+        self.mask
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Reads one pending signal.

@@ -256,3 +256,36 @@ fn types_are_send_sync_and_signal_info_is_128_bytes() {
     assert_send_sync::<Signal>();
     assert_eq!(std::mem::size_of::<SignalInfo>(), 128);
 }
+
+/// The signalfd's mask as the kernel reports it in /proc/self/fdinfo.
+fn kernel_mask(sfd: &SignalFd) -> SigSet {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", sfd.as_raw_fd())).unwrap();
+    let hex = info
+        .lines()
+        .find_map(|l| l.strip_prefix("sigmask:"))
+        .unwrap()
+        .trim();
+    SigSet::from_bits(u64::from_str_radix(hex, 16).unwrap())
+}
+
+#[test]
+fn concurrent_set_mask_leaves_mask_agreeing_with_the_kernel() {
+    let sfd = std::sync::Arc::new(SignalFd::new(&SigSet::from(Signal::USR1)).unwrap());
+    let sets = [SigSet::from(Signal::HUP), SigSet::from(Signal::WINCH)];
+    let threads: Vec<_> = sets
+        .into_iter()
+        .map(|set| {
+            let sfd = sfd.clone();
+            std::thread::spawn(move || {
+                for _ in 0..5_000 {
+                    sfd.set_mask(&set).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(sfd.mask(), kernel_mask(&sfd));
+    assert!(sets.contains(&sfd.mask()));
+}
