@@ -138,6 +138,8 @@ mod signalfd;
 mod timerfd;
 #[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
 mod tokio;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod volatile;
 
 pub use error::SyscallError;
 pub use fd::Fd;

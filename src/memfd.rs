@@ -20,6 +20,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::error::{SANDBOX, invalid_input, invalid_input_owned, syscall_error};
 use crate::handle::impl_owned_fd_conversions;
+use crate::volatile::{copy_from_shared, copy_to_shared};
 
 /// The longest name `memfd_create(2)` accepts, in bytes (`NAME_MAX` less
 /// the `"memfd:"` prefix).
@@ -40,8 +41,11 @@ impl Seals {
     /// `F_SEAL_GROW`: the size cannot increase.
     pub const GROW: Seals = Seals(SealFlags::GROW.bits());
     /// `F_SEAL_WRITE`: the contents cannot change (no `write`, no writable
-    /// shared mapping). Adding it fails with `EBUSY` while a writable shared
-    /// mapping exists.
+    /// shared mapping). Adding it fails with `EBUSY` while **any** shared
+    /// mapping of the memfd exists, even a read-only one
+    /// ([`Protection::Read`]): the kernel counts every shared mapping that
+    /// could be made writable with `mprotect`. Drop the regions, seal, then
+    /// map again.
     pub const WRITE: Seals = Seals(SealFlags::WRITE.bits());
     /// `F_SEAL_FUTURE_WRITE`: no *new* write access; existing writable
     /// mappings keep writing (Linux 5.1).
@@ -326,8 +330,8 @@ impl MemFd {
     ///
     /// - `EPERM` if the memfd was created without sealing allowed, or
     ///   [`Seals::SEAL`] is already set.
-    /// - `EBUSY` when adding [`Seals::WRITE`] while a writable shared mapping
-    ///   exists.
+    /// - `EBUSY` when adding [`Seals::WRITE`] while any shared mapping
+    ///   exists, read-only ones included (see [`Seals::WRITE`]).
     pub fn seal(&self, seals: Seals) -> io::Result<()> {
         fcntl_add_seals(&self.fd, SealFlags::from_bits_retain(seals.0))?;
         Ok(())
@@ -394,6 +398,23 @@ impl MemFd {
     /// a writable mapping are seen by `read_at` and by every other mapping
     /// and process.
     ///
+    /// Whoever holds a descriptor for the memfd (this process or a peer) can
+    /// shrink it, and touching a mapped page past the new end raises
+    /// `SIGBUS`, which kills the process. So the region's safe accessors
+    /// only touch the mapping when the kernel guarantees the pages stay:
+    ///
+    /// - **Sealed with [`Seals::SHRINK`]** when mapped: the size can never
+    ///   drop below the region again, and
+    ///   [`MappedRegion::read_at`]/[`write_at`](MappedRegion::write_at)
+    ///   copy straight through the mapping
+    ///   ([`maps_directly`](MappedRegion::maps_directly) is `true`). This is
+    ///   how a writer maps a memfd read-write safely: seal `SHRINK` first.
+    /// - **Not sealed against shrinking:** the region keeps its own
+    ///   duplicate of the descriptor and its copies go through it
+    ///   (`pread(2)`/`pwrite(2)`), which cannot fault: reading past a shrunk
+    ///   end returns fewer bytes. The mapping itself is still there for
+    ///   [`as_ptr`](MappedRegion::as_ptr) users who take on its safety.
+    ///
     /// # Errors
     ///
     /// - `InvalidInput` if `len` is 0, `offset` is not a multiple of the
@@ -401,7 +422,8 @@ impl MemFd {
     ///   (touching such memory would raise `SIGBUS`).
     /// - `EPERM` for a writable mapping of a memfd sealed with
     ///   [`Seals::WRITE`] or [`Seals::FUTURE_WRITE`]; `ENOMEM` (for huge
-    ///   pages: none free).
+    ///   pages: none free); `EMFILE` when an unsealed region cannot
+    ///   duplicate the descriptor.
     pub fn mmap_at(&self, len: usize, prot: Protection, offset: u64) -> io::Result<MappedRegion> {
         if len == 0 {
             return Err(invalid_input("cannot map 0 bytes"));
@@ -412,6 +434,13 @@ impl MemFd {
                 "mapping offset {offset} is not a multiple of the page size ({page})"
             )));
         }
+        // The seals are read *before* the size, and the order is what makes
+        // the checks below sound. Seals are never removed: a SHRINK seal
+        // seen here is in force when the size is read afterwards, so that
+        // size can only grow from then on. Read the other way round, a peer
+        // could truncate and seal between the two reads, and a stale large
+        // size would pass for the region of a file that is now empty.
+        let seals = self.seals()?;
         let size = self.size()?;
         let end = offset.checked_add(len as u64);
         if end.is_none_or(|end| end > size) {
@@ -420,10 +449,13 @@ impl MemFd {
                  set_len first"
             )));
         }
-        // Read the seals *before* mapping: a seal present now is present
-        // forever, so "immutable" can only be under-reported, never over.
-        let seals = self.seals()?;
-        let immutable = seals.contains(Seals::WRITE | Seals::SHRINK);
+        let access = if seals.contains(Seals::SHRINK) {
+            Access::Mapping {
+                immutable: seals.contains(Seals::WRITE),
+            }
+        } else {
+            Access::Descriptor(rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?)
+        };
         let prot_flags = match prot {
             Protection::Read => ProtFlags::READ,
             Protection::ReadWrite => ProtFlags::READ | ProtFlags::WRITE,
@@ -446,8 +478,9 @@ impl MemFd {
         Ok(MappedRegion {
             ptr,
             len,
+            offset,
             prot,
-            immutable,
+            access,
         })
     }
 
@@ -475,24 +508,45 @@ impl From<MemFd> for File {
 impl TryFrom<OwnedFd> for MemFd {
     type Error = NotMemFd;
 
-    /// Adopts `fd` if it is a memfd (its `/proc/self/fd` link reads
-    /// `/memfd:NAME (deleted)`), taking the name from there; otherwise hands
-    /// `fd` back inside the error.
+    /// Adopts `fd` if it is a memfd, taking the name from its
+    /// `/proc/self/fd` link; otherwise hands `fd` back inside the error.
+    ///
+    /// A memfd is recognised by everything the kernel says of it, not by
+    /// its name alone (anyone can create a file called `/memfd:x`): the
+    /// file lives on the kernel's internal tmpfs or hugetlbfs mount, it is
+    /// a regular file with no link in any directory, it answers
+    /// `F_GET_SEALS`, and its link reads `/memfd:NAME (deleted)`.
     fn try_from(fd: OwnedFd) -> Result<MemFd, NotMemFd> {
-        let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        let Ok(target) = std::fs::read_link(link) else {
-            return Err(NotMemFd { fd });
-        };
-        let bytes = target.into_os_string().into_vec();
-        let Some(rest) = bytes.strip_prefix(b"/memfd:") else {
-            return Err(NotMemFd { fd });
-        };
-        let name = rest.strip_suffix(b" (deleted)").unwrap_or(rest);
-        Ok(MemFd {
-            name: OsString::from_vec(name.to_vec()),
-            fd,
-        })
+        match memfd_name(&fd) {
+            Some(name) => Ok(MemFd { name, fd }),
+            None => Err(NotMemFd { fd }),
+        }
     }
+}
+
+/// The name of the memfd `fd`, or `None` if `fd` is not a memfd.
+fn memfd_name(fd: &OwnedFd) -> Option<OsString> {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    let fs_type = rustix::fs::fstatfs(fd).ok()?.f_type as i64;
+    if fs_type != TMPFS_MAGIC && fs_type != HUGETLBFS_MAGIC {
+        return None;
+    }
+    let stat = fstat(fd).ok()?;
+    let is_regular =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile;
+    // memfd_create makes an unlinked inode; a file opened from a tmpfs
+    // directory has at least one link until it is deleted.
+    if !is_regular || stat.st_nlink != 0 {
+        return None;
+    }
+    // Only shmem and hugetlbfs files answer F_GET_SEALS.
+    fcntl_get_seals(fd).ok()?;
+    let target = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let bytes = target.into_os_string().into_vec();
+    let rest = bytes.strip_prefix(b"/memfd:")?;
+    let name = rest.strip_suffix(b" (deleted)").unwrap_or(rest);
+    Some(OsString::from_vec(name.to_vec()))
 }
 
 /// The error of `MemFd::try_from(OwnedFd)`: the descriptor is not a memfd.
@@ -599,22 +653,31 @@ pub enum Protection {
 ///
 /// The pages are shared: another mapping, another process, or `write(2)` on
 /// any descriptor for the memfd can change them at any moment, and
-/// shrinking the file makes touching them raise `SIGBUS`. Rust references
-/// (`&[u8]`, `&mut [u8]`) promise the opposite, so they are handed out only
-/// where the kernel guarantees it:
+/// shrinking the file makes touching them raise `SIGBUS`. No safe method
+/// can fault or reach memory outside the file, whatever a peer does:
 ///
 /// - [`as_slice`](MappedRegion::as_slice) gives `&[u8]` only if, when the
 ///   region was mapped, the memfd was sealed with both [`Seals::WRITE`]
 ///   (nobody can change the contents: no `write`, no writable shared
 ///   mapping can exist) and [`Seals::SHRINK`] (the pages cannot go away);
-///   `mmap_at` also checked that the region lies inside the file. Seals can
-///   never be removed, so the guarantee holds for the region's whole life.
-/// - Otherwise the contents are reached by copying
-///   ([`read_at`](MappedRegion::read_at), [`write_at`](MappedRegion::write_at)),
-///   which never creates a reference to the shared bytes; a copy racing
-///   with another writer may see a mix of old and new bytes, as with any
-///   shared memory, and must be synchronised by the program (for example
-///   through an [`EventFd`](crate::EventFd)).
+///   `mmap_at` read the seals first and then checked that the region lies
+///   inside the file. Seals can never be removed, so the guarantee holds
+///   for the region's whole life.
+/// - [`read_at`](MappedRegion::read_at) and
+///   [`write_at`](MappedRegion::write_at) copy. If the memfd was sealed
+///   with [`Seals::SHRINK`] when mapped, they copy through the mapping
+///   with volatile accesses (as `vm-memory` does), so the compiler never
+///   assumes the bytes hold still; otherwise they go through a duplicate of
+///   the descriptor (`pread`/`pwrite`), which cannot fault
+///   ([`maps_directly`](MappedRegion::maps_directly) tells which).
+/// - A copy racing another writer (another region, process or `write(2)`)
+///   is not undefined behaviour, but it may see a mix of old and new data:
+///   each naturally aligned 8-byte word of a mapping copy is read or
+///   written in one access, nothing larger is atomic, and descriptor copies
+///   promise nothing finer than the kernel's page cache does. A program
+///   that needs a consistent snapshot must synchronise the writer and the
+///   reader itself (for example with an [`EventFd`](crate::EventFd) as a
+///   doorbell, or a sequence number it checks before and after the copy).
 /// - [`as_ptr`](MappedRegion::as_ptr) and the `unsafe`
 ///   [`as_slice_unchecked`](MappedRegion::as_slice_unchecked) /
 ///   [`as_mut_slice_unchecked`](MappedRegion::as_mut_slice_unchecked) are
@@ -622,18 +685,30 @@ pub enum Protection {
 pub struct MappedRegion {
     ptr: NonNull<u8>,
     len: usize,
+    /// Where the region starts in the file.
+    offset: u64,
     prot: Protection,
-    /// Sealed WRITE and SHRINK when mapped: nobody can change or remove
-    /// the bytes.
-    immutable: bool,
+    access: Access,
 }
 
-// SAFETY: the region is plain memory owned by this value (nothing in it is
-// tied to a thread), and every access through `&self` copies or hands out
-// shared references only when the contents are immutable, so sharing and
-// sending it across threads is sound.
+/// How a [`MappedRegion`]'s safe copies reach the bytes.
+enum Access {
+    /// Sealed SHRINK (seals read before the size) and inside the file when
+    /// mapped: the pages can never go away, so copies touch the mapping.
+    /// `immutable`: sealed WRITE as well, nobody can change the bytes.
+    Mapping { immutable: bool },
+    /// Not sealed against shrinking: copies go through this duplicate of
+    /// the memfd's descriptor, which cannot fault.
+    Descriptor(OwnedFd),
+}
+
+// SAFETY: the region is plain memory owned by this value plus, maybe, an
+// owned descriptor (nothing in it is tied to a thread); every access through
+// `&self` copies with volatile reads or a syscall, or hands out shared
+// references only when the contents are immutable, so sending it across
+// threads is sound.
 unsafe impl Send for MappedRegion {}
-// SAFETY: see the `Send` impl: `&self` methods never write.
+// SAFETY: see the `Send` impl: `&self` methods never write the mapping.
 unsafe impl Sync for MappedRegion {}
 
 impl MappedRegion {
@@ -658,51 +733,77 @@ impl MappedRegion {
     /// Whether the contents can never change (see the type's "Soundness").
     #[inline]
     pub fn is_immutable(&self) -> bool {
-        self.immutable
+        matches!(self.access, Access::Mapping { immutable: true })
+    }
+
+    /// Whether [`read_at`](MappedRegion::read_at) and
+    /// [`write_at`](MappedRegion::write_at) copy through the mapping (the
+    /// memfd was sealed with [`Seals::SHRINK`] when mapped) rather than
+    /// through the descriptor.
+    #[inline]
+    pub fn maps_directly(&self) -> bool {
+        matches!(self.access, Access::Mapping { .. })
     }
 
     /// The contents as a slice, if the memfd was sealed against writing and
     /// shrinking when mapped; `None` otherwise (see "Soundness").
     pub fn as_slice(&self) -> Option<&[u8]> {
-        if !self.immutable {
+        if !self.is_immutable() {
             return None;
         }
         // The mapping is `len` readable bytes living as long as `self`; it was
-        // inside the file and sealed WRITE + SHRINK when mapped, and seals are
-        // permanent, so nothing can change or remove the bytes.
+        // inside the file and sealed WRITE + SHRINK when mapped (seals read
+        // before the size), and seals are permanent, so nothing can change
+        // or remove the bytes.
         // SAFETY: hence a shared borrow of them for `self`'s life is sound.
         Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) })
     }
 
-    /// Copies bytes from `offset` into `buf`; returns how many were copied
-    /// (fewer than `buf.len()` at the end of the region).
+    /// Copies bytes from `offset` into `buf`; returns how many were copied:
+    /// fewer than `buf.len()` at the end of the region, or where a memfd
+    /// that was not sealed against shrinking has shrunk below the region.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if `offset` is past the end of the region.
+    /// - `InvalidInput` if `offset` is past the end of the region.
+    /// - For a region that copies through the descriptor, the error of
+    ///   `pread(2)`.
     pub fn read_at(&self, buf: &mut [u8], offset: usize) -> io::Result<usize> {
         let available = self
             .len
             .checked_sub(offset)
             .ok_or_else(|| invalid_input("read offset is past the end of the mapped region"))?;
         let n = buf.len().min(available);
-        // `offset + n <= len`, so the source lies in the readable mapping;
-        // `buf` is a distinct Rust buffer. No reference to the shared bytes
-        // is created.
-        // SAFETY: both ranges are valid for `n` bytes and do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(offset), buf.as_mut_ptr(), n);
+        match &self.access {
+            Access::Mapping { .. } => {
+                // `offset + n <= len`, and the pages stay (sealed SHRINK
+                // before the size was checked), so the source is readable
+                // mapped memory; `buf` is a distinct Rust buffer.
+                // SAFETY: the contract of `copy_from_shared`.
+                unsafe { copy_from_shared(self.ptr.as_ptr().add(offset), &mut buf[..n]) };
+                Ok(n)
+            }
+            Access::Descriptor(fd) => {
+                // `offset + n <= len` fits in u64, as does the region's start.
+                read_full_at(fd, &mut buf[..n], self.offset + offset as u64)
+            }
         }
-        Ok(n)
     }
 
     /// Copies `buf` into the region at `offset`; returns how many bytes were
     /// copied (fewer than `buf.len()` at the end of the region).
     ///
+    /// A region that copies through the descriptor (not sealed against
+    /// shrinking) uses `pwrite(2)`: if a peer has shrunk the memfd, the
+    /// write grows it back instead of faulting.
+    ///
     /// # Errors
     ///
     /// - `PermissionDenied` for a region mapped [`Protection::Read`].
     /// - `InvalidInput` if `offset` is past the end of the region.
+    /// - For a region that copies through the descriptor, the error of
+    ///   `pwrite(2)` (`EPERM` if sealed against growing and the memfd has
+    ///   shrunk; `EINVAL` on huge-page memfds, which take no `write`).
     pub fn write_at(&mut self, buf: &[u8], offset: usize) -> io::Result<usize> {
         if self.prot != Protection::ReadWrite {
             return Err(io::Error::new(
@@ -715,14 +816,29 @@ impl MappedRegion {
             .checked_sub(offset)
             .ok_or_else(|| invalid_input("write offset is past the end of the mapped region"))?;
         let n = buf.len().min(available);
-        // `offset + n <= len` and the mapping is writable; `&mut self`
-        // excludes other writers through this region; other writers are
-        // shared-memory peers, reached without references ("Soundness").
-        // SAFETY: both ranges are valid for `n` bytes and do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(buf.as_ptr(), self.ptr.as_ptr().add(offset), n);
+        match &self.access {
+            Access::Mapping { .. } => {
+                // `offset + n <= len`, the mapping is writable and its pages
+                // stay (sealed SHRINK); `&mut self` excludes Rust references
+                // to them; peers are reached without references.
+                // SAFETY: the contract of `copy_to_shared`.
+                unsafe { copy_to_shared(&buf[..n], self.ptr.as_ptr().add(offset)) };
+                Ok(n)
+            }
+            Access::Descriptor(fd) => {
+                let mut rest = &buf[..n];
+                let mut at = self.offset + offset as u64;
+                while !rest.is_empty() {
+                    let written = rustix::io::pwrite(fd, rest, at)?;
+                    if written == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    rest = &rest[written..];
+                    at += written as u64;
+                }
+                Ok(n)
+            }
         }
-        Ok(n)
     }
 
     /// The start of the mapping.
@@ -771,8 +887,11 @@ impl MappedRegion {
     /// # Errors
     ///
     /// The error of `munmap(2)`.
-    pub fn unmap(self) -> io::Result<()> {
+    pub fn unmap(mut self) -> io::Result<()> {
         let (ptr, len) = (self.ptr, self.len);
+        // Keep the duplicate descriptor (if any) to close it: `forget` would
+        // leak it.
+        let _access = std::mem::replace(&mut self.access, Access::Mapping { immutable: false });
         std::mem::forget(self);
         // `self` is forgotten, so `Drop` will not unmap a second time.
         // SAFETY: `ptr`/`len` are a mapping this region owned; nothing else
@@ -796,9 +915,24 @@ impl fmt::Debug for MappedRegion {
             .field("ptr", &self.ptr)
             .field("len", &self.len)
             .field("prot", &self.prot)
-            .field("immutable", &self.immutable)
+            .field("offset", &self.offset)
+            .field("immutable", &self.is_immutable())
+            .field("maps_directly", &self.maps_directly())
             .finish()
     }
+}
+
+/// Reads into all of `buf` from `offset` through `fd`, stopping early only
+/// at the end of the file; returns how many bytes were read.
+fn read_full_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::io::pread(fd, &mut buf[done..], offset + done as u64)? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    Ok(done)
 }
 
 impl AsRawFd for NotMemFd {

@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
+use std::sync::OnceLock;
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::{
@@ -51,6 +52,11 @@ use crate::signal::Signal;
 pub struct PidFd {
     fd: OwnedFd,
     pid: i32,
+    /// Whether `try_wait`/`wait` reap the child (`false`: they observe the
+    /// exit with `WNOWAIT` and leave reaping to the child's owner).
+    reaps: bool,
+    /// The exit status, once seen: every later wait returns it.
+    status: OnceLock<ExitStatus>,
 }
 
 impl PidFd {
@@ -82,7 +88,7 @@ impl PidFd {
     }
 
     /// Opens a nonblocking pidfd for a child started with
-    /// [`std::process::Command`].
+    /// [`std::process::Command`], which stays the child's owner.
     ///
     /// This is race-free as long as nothing has reaped the child yet: an
     /// exited child stays a zombie, holding its pid, until its parent waits
@@ -90,13 +96,60 @@ impl PidFd {
     /// `Child::wait`/`try_wait` (which reap), and do not set `SIGCHLD` to
     /// `SIG_IGN` (which makes the kernel reap children at once).
     ///
+    /// The pidfd **does not reap** the child ([`observe_only`]):
+    /// [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) see its exit
+    /// with `WNOWAIT` and leave the zombie to the `Child`, so that
+    /// `Child::kill`, `try_wait` and `wait` stay correct: a reaped pid could
+    /// already belong to another process, which `Child::kill` would then
+    /// signal. Reap it with `Child::wait` (at once, once the exit is seen),
+    /// as `std` requires anyway.
+    ///
+    /// [`observe_only`]: PidFd::observe_only
+    ///
     /// # Errors
     ///
     /// As [`PidFd::open`].
     pub fn from_child(child: &Child) -> io::Result<PidFd> {
         let pid = i32::try_from(child.id())
             .map_err(|_| invalid_input("child pid does not fit in pid_t"))?;
-        PidFd::open(pid)
+        Ok(PidFd::open(pid)?.observe_only())
+    }
+
+    /// Makes [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) observe
+    /// the child's exit without reaping it (`WNOWAIT`), leaving that to
+    /// whoever owns the child: the race-free way to watch a child that a
+    /// `std::process::Child` or a `tokio::process::Child` owns.
+    ///
+    /// For a `tokio::process::Child`, open the pidfd while the child is
+    /// unreaped (before awaiting `Child::wait`), observe through it, then
+    /// let tokio reap:
+    ///
+    /// ```
+    /// use iofd::{AsyncPidFd, PidFd};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let mut child = tokio::process::Command::new("sh").args(["-c", "exit 3"]).spawn()?;
+    /// let pid = child.id().expect("not yet reaped") as i32;
+    /// let pidfd = AsyncPidFd::try_from(PidFd::open(pid)?.observe_only())?;
+    /// assert_eq!(pidfd.wait().await?.code(), Some(3)); // observed, not reaped
+    /// assert_eq!(child.wait().await?.code(), Some(3)); // tokio reaps
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn observe_only(mut self) -> PidFd {
+        self.reaps = false;
+        self
+    }
+
+    /// Whether [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) reap
+    /// the child: `true` for [`open`](PidFd::open) and
+    /// [`open_blocking`](PidFd::open_blocking), `false` for
+    /// [`from_child`](PidFd::from_child) and after
+    /// [`observe_only`](PidFd::observe_only).
+    #[inline]
+    pub fn reaps(&self) -> bool {
+        self.reaps
     }
 
     fn open_with(pid: i32, flags: PidfdFlags) -> io::Result<PidFd> {
@@ -114,7 +167,12 @@ impl PidFd {
                 Some(SANDBOX),
             )
         })?;
-        Ok(PidFd { fd, pid })
+        Ok(PidFd {
+            fd,
+            pid,
+            reaps: true,
+            status: OnceLock::new(),
+        })
     }
 
     /// The process id this pidfd was opened for.
@@ -178,29 +236,62 @@ impl PidFd {
         Ok(Fd::from(fd))
     }
 
-    /// Reaps the child if it has exited: `Some(status)`, or `None` while it
-    /// runs (`waitid(P_PIDFD, WEXITED | WNOHANG)`).
+    /// The child's exit status once it has exited: `Some(status)`, or
+    /// `None` while it runs (`waitid(P_PIDFD, WEXITED | WNOHANG)`).
     ///
-    /// One syscall, no allocation.
+    /// The status is kept: every later call, from any thread, and every
+    /// [`wait`](PidFd::wait) returns the same one, even after the child has
+    /// been reaped. A pidfd that [`reaps`](PidFd::reaps) reaps the child
+    /// when it first sees the exit; one that observes only (from
+    /// [`from_child`](PidFd::from_child)) leaves the zombie to its owner.
+    ///
+    /// One syscall while the child runs, no allocation; the call that first
+    /// sees the exit makes one more to reap.
     ///
     /// # Errors
     ///
-    /// `ECHILD` if the process is not a child of this one, or was already
-    /// reaped.
+    /// `ECHILD` if the process is not a child of this one, or was reaped by
+    /// someone else before this pidfd saw its exit.
     #[inline]
     pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
-        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
-        match rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), options) {
-            Ok(status) => Ok(status.map(exit_status)),
+        if let Some(status) = self.status.get() {
+            return Ok(Some(*status));
+        }
+        // Observe first, with WNOWAIT, and keep the status before reaping:
+        // a concurrent caller that finds the child already reaped (ECHILD)
+        // then finds the status kept.
+        let observe = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        match rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), observe) {
+            Ok(Some(status)) => {
+                let status = *self.status.get_or_init(|| exit_status(status));
+                if self.reaps {
+                    self.reap();
+                }
+                Ok(Some(status))
+            }
             // A nonblocking pidfd answers EAGAIN instead of sleeping.
-            Err(rustix::io::Errno::AGAIN) => Ok(None),
+            Ok(None) | Err(rustix::io::Errno::AGAIN) => Ok(None),
             // Before Linux 5.4, waitid does not know P_PIDFD.
             Err(rustix::io::Errno::INVAL) => Err(unsupported_waitid()),
+            // Reaped by a concurrent caller, who kept the status first.
+            Err(rustix::io::Errno::CHILD) if self.status.get().is_some() => {
+                Ok(self.status.get().copied())
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Waits for the child to exit and reaps it, blocking the thread.
+    /// Reaps the exited child; a concurrent reaper may have been first.
+    #[cold]
+    fn reap(&self) {
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+        // The status is already kept; ECHILD means another caller reaped.
+        let _ = rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), options);
+    }
+
+    /// Waits for the child to exit, blocking the thread, and returns its
+    /// status (reaping it if this pidfd [`reaps`](PidFd::reaps)). Every
+    /// call returns the same status.
     ///
     /// # Errors
     ///
@@ -270,6 +361,8 @@ impl fmt::Debug for PidFd {
         f.debug_struct("PidFd")
             .field("fd", &self.fd.as_raw_fd())
             .field("pid", &self.pid)
+            .field("reaps", &self.reaps)
+            .field("status", &self.status.get())
             .finish()
     }
 }

@@ -40,11 +40,41 @@ fn exit_code_is_reported() {
     let status = pidfd.wait().unwrap();
     assert_eq!(status.code(), Some(3));
     assert!(!status.success());
-    // Reaped: a second wait has nothing left to reap.
-    assert_eq!(
-        pidfd.try_wait().unwrap_err().raw_os_error(),
-        Some(libc::ECHILD)
-    );
+    // Every later wait gives the same status.
+    assert_eq!(pidfd.try_wait().unwrap(), Some(status));
+    assert_eq!(pidfd.wait().unwrap(), status);
+}
+
+#[test]
+fn from_child_leaves_reaping_to_the_std_child() {
+    let mut child = Command::new("sh").args(["-c", "exit 5"]).spawn().unwrap();
+    let pidfd = require!(PidFd::from_child(&child));
+    assert!(!pidfd.reaps());
+    let status = pidfd.wait().unwrap();
+    assert_eq!(status.code(), Some(5));
+    // Not reaped behind std's back: the zombie still holds the pid, so
+    // Child::kill cannot reach another process, and Child::try_wait
+    // reaps it and sees the same status.
+    child.kill().unwrap();
+    assert_eq!(child.try_wait().unwrap(), Some(status));
+    assert_eq!(child.wait().unwrap(), status);
+    // The pidfd still answers, from the kept status.
+    assert_eq!(pidfd.wait().unwrap(), status);
+}
+
+#[test]
+fn open_reaps_and_every_waiter_gets_the_status() {
+    let child = Command::new("sh").args(["-c", "exit 6"]).spawn().unwrap();
+    let pidfd = require!(PidFd::open(child.id() as i32));
+    assert!(pidfd.reaps());
+    let statuses: Vec<_> = std::thread::scope(|scope| {
+        let waiters: Vec<_> = (0..4).map(|_| scope.spawn(|| pidfd.wait())).collect();
+        waiters.into_iter().map(|w| w.join().unwrap().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| s.code() == Some(6)), "{statuses:?}");
+    // Reaped by the pidfd: the pid is released.
+    let err = pidfd.send_signal(Signal::TERM).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
 }
 
 #[test]
@@ -131,10 +161,13 @@ fn nonexistent_pid_is_esrch() {
 }
 
 #[test]
-fn signal_to_an_exited_and_reaped_child_is_esrch() {
-    let child = Command::new("true").spawn().unwrap();
+fn signal_to_a_zombie_succeeds_and_after_reaping_is_esrch() {
+    let mut child = Command::new("true").spawn().unwrap();
     let pidfd = require!(PidFd::from_child(&child));
     assert!(pidfd.wait().unwrap().success());
+    // A zombie still takes signals.
+    pidfd.send_signal(Signal::TERM).unwrap();
+    child.wait().unwrap();
     let err = pidfd.send_signal(Signal::TERM).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
     assert!(pidfd.has_exited().unwrap());

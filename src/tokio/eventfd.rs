@@ -1,12 +1,13 @@
 //! [`AsyncEventFd`].
 
 use std::io;
+use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 
-use super::{RegisterError, register};
+use super::{RegisterError, poll_read_when_ready, read_when_ready, register};
 use crate::EventFd;
 
 /// An [`EventFd`] for tokio: `wait().await` for the counter, `signal(v).await`
@@ -38,7 +39,13 @@ use crate::EventFd;
 /// # }
 /// ```
 pub struct AsyncEventFd {
+    /// Registered for read interest only: a reader never pays for the
+    /// write-readiness events that every read would otherwise raise.
     inner: AsyncFd<EventFd>,
+    /// A duplicate registered for write interest, made the first time a
+    /// `signal` meets a full counter (almost never: the counter holds
+    /// `u64::MAX - 1`).
+    writer: OnceLock<AsyncFd<EventFd>>,
 }
 
 impl AsyncEventFd {
@@ -48,8 +55,8 @@ impl AsyncEventFd {
     /// # Errors
     ///
     /// As [`EventFd::new`]; and an error (not a panic) when no tokio runtime
-    /// is current. A runtime built without its I/O driver (`enable_io`)
-    /// makes tokio itself panic, as for every tokio I/O type.
+    /// is current or the current one was built without its I/O driver
+    /// (`enable_io`).
     pub fn new(init: u32) -> io::Result<AsyncEventFd> {
         Ok(AsyncEventFd::try_from(EventFd::new(init)?)?)
     }
@@ -75,14 +82,15 @@ impl AsyncEventFd {
     ///
     /// The kernel's read error (none is expected).
     pub async fn wait(&self) -> io::Result<u64> {
-        // `async_io` clears readiness only on WouldBlock and, unlike the
-        // poll form, wakes every task waiting on the handle.
-        self.inner.async_io(Interest::READABLE, EventFd::wait).await
+        let semaphore = self.get_ref().is_semaphore();
+        read_when_ready(&self.inner, EventFd::wait, |_| !semaphore).await
     }
 
     /// The poll form of [`wait`](AsyncEventFd::wait), for hand-written
-    /// futures. One `read` syscall when the reactor says readable; no
-    /// allocation.
+    /// futures. One `read` syscall per wake-up; no allocation. A counting
+    /// eventfd's read always empties the counter, so readiness is cleared
+    /// right after it and the next wait costs no read that would fail; in
+    /// semaphore mode readiness is kept until a read says `WouldBlock`.
     ///
     /// Like `AsyncFd::poll_read_ready`, this keeps one waker: only the task
     /// that polled last is woken. Several tasks sharing the handle should
@@ -90,18 +98,21 @@ impl AsyncEventFd {
     ///
     /// # Errors
     ///
-    /// As [`wait`](AsyncEventFd::wait).
+    /// As [`wait`](AsyncEventFd::wait); an error if the runtime has shut
+    /// down.
     pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
-        loop {
-            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
-            // Readiness is cleared only if the read says WouldBlock.
-            if let Ok(result) = guard.try_io(|fd| fd.get_ref().wait()) {
-                return Poll::Ready(result);
-            }
-        }
+        let semaphore = self.get_ref().is_semaphore();
+        poll_read_when_ready(&self.inner, cx, EventFd::wait, |_| !semaphore)
+            .map(|r| r.and_then(|r| r))
     }
 
     /// Adds `value` to the counter, waiting for room if it would overflow.
+    ///
+    /// One `write` syscall when there is room (always, short of a counter
+    /// near `u64::MAX`). When the counter is full, the first such call
+    /// registers a duplicate descriptor for write readiness (the handle
+    /// itself is registered for read interest only, so readers never pay
+    /// for write events) and waits on it.
     ///
     /// # Cancel safety
     ///
@@ -109,17 +120,23 @@ impl AsyncEventFd {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for `u64::MAX`, as [`EventFd::signal`].
+    /// `InvalidInput` for `u64::MAX`, as [`EventFd::signal`]; when the
+    /// counter is full, the errors of [`EventFd::try_clone`] and of
+    /// registering the duplicate.
     pub async fn signal(&self, value: u64) -> io::Result<()> {
-        self.inner
+        match self.get_ref().signal(value) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return done,
+        }
+        self.writer()?
             .async_io(Interest::WRITABLE, |efd| efd.signal(value))
             .await
     }
 
     /// The poll form of [`signal`](AsyncEventFd::signal). One `write`
-    /// syscall when the reactor says writable.
+    /// syscall when there is room.
     ///
-    /// Like `AsyncFd::poll_read_ready`, this keeps one waker: only the task
+    /// Like `AsyncFd::poll_write_ready`, this keeps one waker: only the task
     /// that polled last is woken. Several tasks sharing the handle should
     /// use the `async fn`, which wakes them all.
     ///
@@ -127,12 +144,32 @@ impl AsyncEventFd {
     ///
     /// As [`signal`](AsyncEventFd::signal).
     pub fn poll_signal(&self, cx: &mut Context<'_>, value: u64) -> Poll<io::Result<()>> {
+        match self.get_ref().signal(value) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return Poll::Ready(done),
+        }
+        let writer = self.writer()?;
         loop {
-            let mut guard = ready!(self.inner.poll_write_ready(cx))?;
+            let mut guard = ready!(writer.poll_write_ready(cx))?;
             if let Ok(result) = guard.try_io(|fd| fd.get_ref().signal(value)) {
                 return Poll::Ready(result);
             }
         }
+    }
+
+    /// The write-interest registration, made on first use.
+    #[cold]
+    fn writer(&self) -> io::Result<&AsyncFd<EventFd>> {
+        if let Some(writer) = self.writer.get() {
+            return Ok(writer);
+        }
+        let writer = register(self.get_ref().try_clone()?, Interest::WRITABLE)?;
+        // Another task may have won the race: then ours is dropped
+        // (deregistered and closed) and theirs is used.
+        let _ = self.writer.set(writer);
+        self.writer
+            .get()
+            .ok_or_else(|| io::Error::other("eventfd writer registration vanished"))
     }
 
     /// The synchronous handle, for its nonblocking methods.
@@ -151,7 +188,10 @@ impl TryFrom<EventFd> for AsyncEventFd {
 
     /// Registers `efd` with the current runtime; on failure hands it back.
     fn try_from(efd: EventFd) -> Result<AsyncEventFd, RegisterError<EventFd>> {
-        let inner = register(efd, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(AsyncEventFd { inner })
+        let inner = register(efd, Interest::READABLE)?;
+        Ok(AsyncEventFd {
+            inner,
+            writer: OnceLock::new(),
+        })
     }
 }

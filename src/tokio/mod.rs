@@ -12,12 +12,16 @@ mod pidfd;
 mod signalfd;
 mod timerfd;
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Once;
 
 use ::tokio::io::Interest;
-use ::tokio::io::unix::AsyncFd;
+use std::task::{Context, Poll, ready};
+
+use ::tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 
 pub use eventfd::AsyncEventFd;
 pub use pidfd::AsyncPidFd;
@@ -92,6 +96,15 @@ pub(crate) fn register<T: AsRawFd>(
             ),
         });
     }
+    if !io_driver_enabled() {
+        return Err(RegisterError {
+            inner,
+            error: io::Error::other(
+                "the current tokio runtime has no I/O driver: build it with `enable_io()` \
+                 (or `enable_all()`) on `tokio::runtime::Builder`",
+            ),
+        });
+    }
     // Every `T` here is one of this crate's owned handles: its descriptor is
     // open from construction until the handle is dropped, never replaced,
     // and `as_raw_fd` always returns it; the `AsyncFd` owns the handle.
@@ -103,6 +116,56 @@ pub(crate) fn register<T: AsRawFd>(
             Err(RegisterError { inner, error })
         }
     }
+}
+
+/// Whether the current runtime (there is one) has its I/O driver.
+///
+/// tokio offers no way to ask: every registration `expect`s the driver and
+/// panics without it. So this registers a descriptor that cannot exist
+/// (-1) inside `catch_unwind`: with a driver, `epoll_ctl` refuses it with
+/// `EBADF` and nothing stays registered; without one, tokio panics before
+/// any syscall, the panic is caught, and the panic hook (wrapped once, see
+/// [`quiet_probe_panics`]) prints nothing for it. One failed syscall per
+/// construction; never on a hot path.
+fn io_driver_enabled() -> bool {
+    /// A descriptor number that no process ever has open.
+    struct NoFd;
+    impl AsRawFd for NoFd {
+        fn as_raw_fd(&self) -> RawFd {
+            -1
+        }
+    }
+    quiet_probe_panics();
+    PROBING.with(|probing| probing.set(true));
+    let probe = std::panic::catch_unwind(|| {
+        // -1 is never an open descriptor, so the registration fails
+        // (EBADF) and nothing is left registered that could outlive it.
+        // SAFETY: the descriptor-validity contract concerns a live
+        // registration, and none is made.
+        unsafe { AsyncFd::register_with_interest(NoFd, Interest::READABLE) }.is_ok()
+    });
+    PROBING.with(|probing| probing.set(false));
+    probe.is_ok()
+}
+
+thread_local! {
+    /// Set while [`io_driver_enabled`] probes on this thread.
+    static PROBING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Wraps the process's panic hook, once, so that it says nothing about a
+/// panic raised inside [`io_driver_enabled`]'s probe (which is caught and
+/// turned into an error) and forwards every other panic unchanged.
+fn quiet_probe_panics() {
+    static WRAPPED: Once = Once::new();
+    WRAPPED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !PROBING.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Implements `AsFd`, `AsRawFd` and `Debug` for an async wrapper through
@@ -132,6 +195,87 @@ macro_rules! impl_async_wrapper_traits {
 }
 
 impl_async_wrapper_traits!(AsyncEventFd, AsyncTimerFd, AsyncSignalFd, AsyncPidFd);
+
+/// One nonblocking `read` on a descriptor the reactor reported readable,
+/// clearing the readiness as soon as it is known to be used up.
+///
+/// - A read that `drained` the descriptor (a timerfd read, a counting
+///   eventfd read, a signalfd batch shorter than its buffer) clears the
+///   readiness at once, so the next wait goes straight to the reactor
+///   instead of paying for a read that can only fail with `EAGAIN`.
+/// - A read that may have left more (a semaphore eventfd, a full signalfd
+///   batch) keeps it: the next call reads again.
+/// - `WouldBlock` (spurious readiness, or another reader was first) clears
+///   it; the caller waits again.
+///
+/// The eager clear cannot lose a wake-up. `clear_ready` clears only the
+/// readiness of the tick the guard was taken at: tokio's `ScheduledIo`
+/// compares the event tick and leaves readiness alone if the driver has
+/// seen a newer event since. An event that arrives after the read (a new
+/// expiration, a new `write` to the eventfd, a new signal) makes the kernel
+/// wake the edge-triggered epoll entry again, the driver records it with a
+/// newer tick, and the next wait returns at once. An event that arrived
+/// between taking the guard and the read was consumed by the read.
+///
+/// Returns `None` when the read said `WouldBlock`.
+#[inline]
+pub(crate) fn read_and_clear<T: AsRawFd, R>(
+    guard: &mut AsyncFdReadyGuard<'_, T>,
+    read: impl FnOnce(&T) -> io::Result<R>,
+    drained: impl FnOnce(&R) -> bool,
+) -> Option<io::Result<R>> {
+    match read(guard.get_inner()) {
+        Ok(value) => {
+            if drained(&value) {
+                guard.clear_ready();
+            }
+            Some(Ok(value))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            guard.clear_ready();
+            None
+        }
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// Waits for readability and reads with [`read_and_clear`] until a read
+/// does not say `WouldBlock`. Every task awaiting the handle is woken.
+///
+/// Cancel safe: the read happens in the poll that returns its result.
+pub(crate) async fn read_when_ready<T: AsRawFd, R>(
+    fd: &AsyncFd<T>,
+    read: impl Fn(&T) -> io::Result<R>,
+    drained: impl Fn(&R) -> bool,
+) -> io::Result<R> {
+    loop {
+        let mut guard = fd.readable().await?;
+        if let Some(result) = read_and_clear(&mut guard, &read, &drained) {
+            return result;
+        }
+    }
+}
+
+/// The poll form of [`read_when_ready`] (one waker: the last task to
+/// poll). `Err` outside is the readiness error, which tokio returns only
+/// when the runtime has shut down; `Ok(result)` is the read's.
+#[inline]
+pub(crate) fn poll_read_when_ready<T: AsRawFd, R>(
+    fd: &AsyncFd<T>,
+    cx: &mut Context<'_>,
+    mut read: impl FnMut(&T) -> io::Result<R>,
+    drained: impl Fn(&R) -> bool,
+) -> Poll<Result<io::Result<R>, io::Error>> {
+    loop {
+        let mut guard = match ready!(fd.poll_read_ready(cx)) {
+            Ok(guard) => guard,
+            Err(shutdown) => return Poll::Ready(Err(shutdown)),
+        };
+        if let Some(result) = read_and_clear(&mut guard, &mut read, &drained) {
+            return Poll::Ready(Ok(result));
+        }
+    }
+}
 
 /// `WouldBlock`, without allocating.
 #[inline]

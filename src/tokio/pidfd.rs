@@ -10,8 +10,16 @@ use ::tokio::io::unix::AsyncFd;
 use super::{RegisterError, register, would_block};
 use crate::PidFd;
 
-/// A [`PidFd`] for tokio: `wait().await` reaps a child and gives its
-/// [`ExitStatus`]; `exited().await` waits for any process to end.
+/// A [`PidFd`] for tokio: `wait().await` gives a child's [`ExitStatus`];
+/// `exited().await` waits for any process to end.
+///
+/// Any number of tasks may await one handle (in an `Arc`), and every one of
+/// them, and every later `wait`, gets the same status, as with
+/// `tokio::process::Child`. Whether the child is reaped follows the
+/// [`PidFd`]: one made [`from_child`](AsyncPidFd::from_child) only observes
+/// and leaves reaping to the `std::process::Child`
+/// ([`PidFd::observe_only`] shows the recipe for a
+/// `tokio::process::Child`); one from [`PidFd::open`] reaps.
 ///
 /// Readiness that turns out to be spurious (the reactor says readable but
 /// `waitid` finds nothing) goes back to waiting; it is never reported as an
@@ -36,26 +44,29 @@ pub struct AsyncPidFd {
 }
 
 impl AsyncPidFd {
-    /// Opens a pidfd for `child` ([`PidFd::from_child`]) and registers it.
+    /// Opens a pidfd for `child` ([`PidFd::from_child`]: it observes the
+    /// exit and leaves reaping to `child`) and registers it.
     ///
     /// # Errors
     ///
-    /// As [`PidFd::from_child`]; an error when no tokio runtime is current.
+    /// As [`PidFd::from_child`]; an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
     pub fn from_child(child: &Child) -> io::Result<AsyncPidFd> {
         Ok(AsyncPidFd::try_from(PidFd::from_child(child)?)?)
     }
 
-    /// Waits for the child to exit and reaps it.
+    /// Waits for the child to exit and returns its status (reaping it if
+    /// the pidfd [`reaps`](PidFd::reaps)). Every waiter, and every later
+    /// call, gets the same status.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: the child is reaped only in the poll that returns its
-    /// status; a dropped `wait` leaves it to a later one.
+    /// Cancel safe: the status is kept in the handle as soon as it is seen,
+    /// so a dropped `wait` loses nothing.
     ///
     /// # Errors
     ///
-    /// `ECHILD` if the process is not a child of this one or was already
-    /// reaped.
+    /// `ECHILD` if the process is not a child of this one, or was reaped by
+    /// someone else before this handle saw its exit.
     pub async fn wait(&self) -> io::Result<ExitStatus> {
         // Ask once before waiting: an exited child needs no reactor round
         // trip, and a non-child fails at once with ECHILD instead of after

@@ -7,14 +7,23 @@ use std::task::{Context, Poll, ready};
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
-use super::{RegisterError, register};
-use crate::{SigSet, SignalFd, SignalInfo, ensure_blocked_in_all_threads};
+use super::{RegisterError, poll_read_when_ready, register};
+use crate::signal::ensure_blocked_with_advice;
+use crate::{SigSet, SignalFd, SignalInfo};
 
 /// How many records one read may take: a burst of up to this many signals
 /// costs one wake-up and one syscall.
 const BATCH: usize = 16;
+
+/// How to fix a runtime whose threads do not block the set.
+const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the thread that built \
+     the runtime, and #[tokio::main] builds it before the body of main runs, so blocking inside \
+     it comes too late. Either block the set in a plain `fn main` before building the runtime \
+     (`SignalMaskGuard::block(&set)?.keep()`, then `tokio::runtime::Builder::new_multi_thread()`), \
+     or use `#[tokio::main(flavor = \"current_thread\")]`, which runs everything on the thread \
+     that blocks the set";
 
 /// A [`SignalFd`] for tokio: `recv().await` gives each signal with its
 /// sender's pid and uid and its `sigqueue` value; also a `Stream` of them.
@@ -24,6 +33,12 @@ const BATCH: usize = 16;
 ///
 /// Internally one `read` drains up to 16 pending records into a buffer
 /// inside the handle (no heap), which later `recv`s hand out in order.
+/// Dropping the handle loses none of them: records still buffered are
+/// queued back to the process with their siginfo, in order
+/// ([`SignalInfo::requeue`]), for the next reader; [`into_inner`] hands
+/// them to the caller instead.
+///
+/// [`into_inner`]: AsyncSignalFd::into_inner
 ///
 /// # Caveats
 ///
@@ -59,10 +74,35 @@ const BATCH: usize = 16;
 /// ```
 pub struct AsyncSignalFd {
     inner: AsyncFd<SignalFd>,
+    pending: Pending,
+    /// The reactor is gone (the runtime shut down): the stream has ended.
+    terminated: bool,
+}
+
+/// Records read from the kernel but not yet handed out. Dropping it queues
+/// them back to the process ([`SignalInfo::requeue`]), so none is lost.
+struct Pending {
     buffer: [SignalInfo; BATCH],
     /// `buffer[next..filled]` are read but not yet handed out.
     next: usize,
     filled: usize,
+}
+
+impl Pending {
+    /// The records not yet handed out, in order.
+    fn records(&self) -> &[SignalInfo] {
+        &self.buffer[self.next..self.filled]
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        for info in self.records() {
+            // Nothing can report an error from a drop; `into_inner` hands
+            // the records back instead for callers who must know.
+            let _ = info.requeue();
+        }
+    }
 }
 
 impl AsyncSignalFd {
@@ -75,9 +115,9 @@ impl AsyncSignalFd {
     ///   every signal of `mask` (it would steal them); use
     ///   [`TryFrom<SignalFd>`](#impl-TryFrom<SignalFd>-for-AsyncSignalFd) to
     ///   skip the check.
-    /// - As [`SignalFd::new`]; an error when no tokio runtime is current.
+    /// - As [`SignalFd::new`]; an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
     pub fn new(mask: &SigSet) -> io::Result<AsyncSignalFd> {
-        ensure_blocked_in_all_threads(mask)?;
+        ensure_blocked_with_advice(mask, RUNTIME_ADVICE)?;
         Ok(AsyncSignalFd::try_from(SignalFd::new(mask)?)?)
     }
 
@@ -103,23 +143,33 @@ impl AsyncSignalFd {
     ///
     /// As [`recv`](AsyncSignalFd::recv).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<SignalInfo>> {
-        if self.next < self.filled {
-            let info = self.buffer[self.next];
-            self.next += 1;
+        let pending = &mut self.pending;
+        if pending.next < pending.filled {
+            let info = pending.buffer[pending.next];
+            pending.next += 1;
             return Poll::Ready(Ok(info));
         }
-        loop {
-            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
-            let buffer = &mut self.buffer;
-            match guard.try_io(|fd| fd.get_ref().read_batch(buffer)) {
-                Ok(Ok(n)) => {
-                    // `n >= 1`: read_batch reports WouldBlock rather than 0.
-                    self.next = 1;
-                    self.filled = n;
-                    return Poll::Ready(Ok(self.buffer[0]));
-                }
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
+        // A batch shorter than the buffer took every pending record: the
+        // readiness is cleared right after it. A full batch may have left
+        // more, so the next call reads again.
+        let buffer = &mut pending.buffer;
+        let read = poll_read_when_ready(
+            &self.inner,
+            cx,
+            |fd| fd.read_batch(&mut *buffer),
+            |&n| n < BATCH,
+        );
+        match ready!(read) {
+            Ok(Ok(n)) => {
+                // `n >= 1`: read_batch reports WouldBlock rather than 0.
+                pending.next = 1;
+                pending.filled = n;
+                Poll::Ready(Ok(pending.buffer[0]))
+            }
+            Ok(Err(e)) => Poll::Ready(Err(e)),
+            Err(shutdown) => {
+                self.terminated = true;
+                Poll::Ready(Err(shutdown))
             }
         }
     }
@@ -139,29 +189,52 @@ impl AsyncSignalFd {
     /// by [`recv`](AsyncSignalFd::recv) (in order; empty, and not allocated,
     /// when there are none), so that nothing is lost.
     pub fn into_inner(self) -> (SignalFd, Vec<SignalInfo>) {
-        let pending = self.buffer[self.next..self.filled].to_vec();
-        (self.inner.into_inner(), pending)
+        let AsyncSignalFd {
+            inner, mut pending, ..
+        } = self;
+        let records = pending.records().to_vec();
+        // Handed out here: the drop of `pending` must not requeue them.
+        pending.next = pending.filled;
+        (inner.into_inner(), records)
     }
 
     /// How many records are buffered, read but not yet handed out.
     pub fn buffered(&self) -> usize {
-        self.filled - self.next
+        self.pending.records().len()
     }
 }
 
 impl Stream for AsyncSignalFd {
     type Item = io::Result<SignalInfo>;
 
-    /// The signals, as [`recv`](AsyncSignalFd::recv) gives them. Never ends.
+    /// The signals, as [`recv`](AsyncSignalFd::recv) gives them. The
+    /// stream ends (`None`) only after it has yielded the error of a runtime
+    /// that shut down, as `tokio::signal::unix::Signal::recv` does, so a
+    /// loop that logs errors and goes on does not spin.
     fn poll_next(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<io::Result<SignalInfo>>> {
-        self.get_mut().poll_recv(cx).map(Some)
+        let this = self.get_mut();
+        if this.terminated {
+            return Poll::Ready(None);
+        }
+        this.poll_recv(cx).map(Some)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.buffered(), None)
+        if self.terminated {
+            (0, Some(0))
+        } else {
+            (self.buffered(), None)
+        }
+    }
+}
+
+impl FusedStream for AsyncSignalFd {
+    /// `true` once the stream has ended after a runtime shutdown.
+    fn is_terminated(&self) -> bool {
+        self.terminated
     }
 }
 
@@ -175,9 +248,12 @@ impl TryFrom<SignalFd> for AsyncSignalFd {
         let inner = register(signals, Interest::READABLE)?;
         Ok(AsyncSignalFd {
             inner,
-            buffer: [SignalInfo::default(); BATCH],
-            next: 0,
-            filled: 0,
+            pending: Pending {
+                buffer: [SignalInfo::default(); BATCH],
+                next: 0,
+                filled: 0,
+            },
+            terminated: false,
         })
     }
 }

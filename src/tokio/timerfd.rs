@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
-use super::{RegisterError, register};
+use super::{RegisterError, poll_read_when_ready, read_when_ready, register};
 use crate::error::invalid_input;
 use crate::{Clock, TimerFd};
 
@@ -42,6 +42,8 @@ use crate::{Clock, TimerFd};
 /// ```
 pub struct AsyncTimerFd {
     inner: AsyncFd<TimerFd>,
+    /// The stream has ended: the runtime shut down.
+    terminated: bool,
 }
 
 impl AsyncTimerFd {
@@ -51,7 +53,7 @@ impl AsyncTimerFd {
     /// # Errors
     ///
     /// `InvalidInput` for a zero `period`; as [`TimerFd::new`] and
-    /// [`TimerFd::arm`]; and an error when no tokio runtime is current.
+    /// [`TimerFd::arm`]; and an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
     pub fn interval(period: Duration) -> io::Result<AsyncTimerFd> {
         AsyncTimerFd::interval_with_clock(period, Clock::Monotonic)
     }
@@ -87,13 +89,14 @@ impl AsyncTimerFd {
     /// `ECANCELED` for a cancel-on-set timer whose clock was set (see
     /// [`TimerFd::is_clock_changed`]).
     pub async fn expirations(&self) -> io::Result<u64> {
-        self.inner
-            .async_io(Interest::READABLE, TimerFd::expirations)
-            .await
+        // A timerfd read returns every expiration and resets the count: it
+        // always drains, so readiness is cleared right after it.
+        read_when_ready(&self.inner, TimerFd::expirations, |_| true).await
     }
 
     /// The poll form of [`expirations`](AsyncTimerFd::expirations). One
-    /// `read` syscall when the reactor says readable; no allocation.
+    /// `read` syscall per wake-up (readiness is cleared right after it,
+    /// since a timerfd read always drains the count); no allocation.
     ///
     /// Like `AsyncFd::poll_read_ready`, this keeps one waker: only the task
     /// that polled last is woken. Several tasks sharing the handle should
@@ -101,14 +104,11 @@ impl AsyncTimerFd {
     ///
     /// # Errors
     ///
-    /// As [`expirations`](AsyncTimerFd::expirations).
+    /// As [`expirations`](AsyncTimerFd::expirations); an error if the
+    /// runtime has shut down.
     pub fn poll_expirations(&self, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
-        loop {
-            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
-            if let Ok(result) = guard.try_io(|fd| fd.get_ref().expirations()) {
-                return Poll::Ready(result);
-            }
-        }
+        poll_read_when_ready(&self.inner, cx, TimerFd::expirations, |_| true)
+            .map(|r| r.and_then(|r| r))
     }
 
     /// Re-arms the timer: [`TimerFd::arm`].
@@ -164,9 +164,32 @@ impl Stream for AsyncTimerFd {
     type Item = io::Result<u64>;
 
     /// Each item is the number of expirations since the previous one. The
-    /// stream never ends.
+    /// stream ends (`None`) only after it has yielded the error of a runtime
+    /// that shut down, so a loop that logs errors and goes on does not spin.
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<u64>>> {
-        self.poll_expirations(cx).map(Some)
+        let this = self.get_mut();
+        if this.terminated {
+            return Poll::Ready(None);
+        }
+        match ready!(poll_read_when_ready(
+            &this.inner,
+            cx,
+            TimerFd::expirations,
+            |_| true
+        )) {
+            Ok(read) => Poll::Ready(Some(read)),
+            Err(shutdown) => {
+                this.terminated = true;
+                Poll::Ready(Some(Err(shutdown)))
+            }
+        }
+    }
+}
+
+impl FusedStream for AsyncTimerFd {
+    /// `true` once the stream has ended after a runtime shutdown.
+    fn is_terminated(&self) -> bool {
+        self.terminated
     }
 }
 
@@ -177,6 +200,9 @@ impl TryFrom<TimerFd> for AsyncTimerFd {
     /// failure hands it back.
     fn try_from(timer: TimerFd) -> Result<AsyncTimerFd, RegisterError<TimerFd>> {
         let inner = register(timer, Interest::READABLE)?;
-        Ok(AsyncTimerFd { inner })
+        Ok(AsyncTimerFd {
+            inner,
+            terminated: false,
+        })
     }
 }
