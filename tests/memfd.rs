@@ -272,6 +272,36 @@ fn try_from_owned_fd_adopts_memfds_and_hands_back_others() {
     );
 }
 
+/// Files that merely look like a memfd by name are refused and handed back:
+/// a regular file at `/memfd:…` (root can make one), the same file after it
+/// is deleted, and a deleted tmpfs file from `/dev/shm`.
+#[test]
+fn try_from_refuses_files_named_like_a_memfd() {
+    fn refused(file: std::fs::File, what: &str) {
+        let owned = OwnedFd::from(file);
+        let raw = owned.as_raw_fd();
+        let err = MemFd::try_from(owned).expect_err(what);
+        assert_eq!(err.into_fd().as_raw_fd(), raw, "{what}: handed back");
+    }
+    let evil = format!("/memfd:iofd-evil-{}", std::process::id());
+    match std::fs::File::create(&evil) {
+        Ok(file) => {
+            refused(file, "a regular file at /memfd:…");
+            let file = std::fs::File::open(&evil).unwrap();
+            std::fs::remove_file(&evil).unwrap();
+            refused(file, "a deleted regular file at /memfd:…");
+        }
+        Err(e) => eprintln!("skipped the /memfd: file (needs root): {e}"),
+    }
+    let shm = format!("/dev/shm/memfd:iofd-{}", std::process::id());
+    if let Ok(file) = std::fs::File::create(&shm) {
+        std::fs::remove_file(&shm).unwrap();
+        refused(file, "a deleted tmpfs file");
+    }
+    let regular = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    refused(regular, "a regular file");
+}
+
 #[test]
 fn a_child_reads_the_memfd_through_an_inherited_descriptor() {
     let memfd = require!(MemFd::new_sealable("for-the-child"));

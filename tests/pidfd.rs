@@ -69,7 +69,10 @@ fn open_reaps_and_every_waiter_gets_the_status() {
     assert!(pidfd.reaps());
     let statuses: Vec<_> = std::thread::scope(|scope| {
         let waiters: Vec<_> = (0..4).map(|_| scope.spawn(|| pidfd.wait())).collect();
-        waiters.into_iter().map(|w| w.join().unwrap().unwrap()).collect()
+        waiters
+            .into_iter()
+            .map(|w| w.join().unwrap().unwrap())
+            .collect()
     });
     assert!(statuses.iter().all(|s| s.code() == Some(6)), "{statuses:?}");
     // Reaped by the pidfd: the pid is released.

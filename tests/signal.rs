@@ -289,3 +289,117 @@ fn concurrent_set_mask_leaves_mask_agreeing_with_the_kernel() {
     assert_eq!(sfd.mask(), kernel_mask(&sfd));
     assert!(sets.contains(&sfd.mask()));
 }
+
+/// The signals of `set` blocked on this thread now.
+fn blocked_of(set: SigSet) -> SigSet {
+    SigSet::thread_blocked().unwrap() & set
+}
+
+#[test]
+fn nested_guards_restore_the_mask_in_any_drop_order() {
+    // Each test runs on its own thread, so this mask is ours alone.
+    let (usr1, usr2) = (SigSet::from(Signal::USR1), SigSet::from(Signal::USR2));
+    let both = usr1 | usr2;
+    assert_eq!(blocked_of(both), SigSet::empty());
+
+    // Dropped out of order: g1 first must leave g2's USR2 blocked, and both
+    // gone must leave nothing blocked.
+    let g1 = SignalMaskGuard::block(&usr1).unwrap();
+    let g2 = SignalMaskGuard::block(&usr2).unwrap();
+    drop(g1);
+    assert_eq!(blocked_of(both), usr2, "g2 still lives");
+    drop(g2);
+    assert_eq!(blocked_of(both), SigSet::empty());
+
+    // Overlapping sets: a signal stays blocked while any guard holding it
+    // lives, whatever the order.
+    let g1 = SignalMaskGuard::block(&both).unwrap();
+    let g2 = SignalMaskGuard::block(&usr1).unwrap();
+    drop(g1);
+    assert_eq!(blocked_of(both), usr1, "g2 still holds USR1");
+    drop(g2);
+    assert_eq!(blocked_of(both), SigSet::empty());
+
+    // A signal blocked before any guard is never unblocked by one.
+    let outer = SignalMaskGuard::block(&usr2).unwrap();
+    outer.keep();
+    let g = SignalMaskGuard::block(&both).unwrap();
+    drop(g);
+    assert_eq!(blocked_of(both), usr2, "kept before the guard");
+    // Put the thread back for the harness.
+    // SAFETY: unblocking a signal on this test's own thread.
+    unsafe {
+        let mut raw = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut raw);
+        libc::sigaddset(&mut raw, libc::SIGUSR2);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw, std::ptr::null_mut());
+    }
+    assert_eq!(blocked_of(both), SigSet::empty());
+    // After a manual unblock, a new guard owns USR2 again and releases it.
+    drop(SignalMaskGuard::block(&usr2).unwrap());
+    assert_eq!(blocked_of(both), SigSet::empty());
+}
+
+#[test]
+fn kept_guard_survives_a_later_guard_on_the_same_signal() {
+    let usr1 = SigSet::from(Signal::USR1);
+    let held = SignalMaskGuard::block(&usr1).unwrap();
+    let kept = SignalMaskGuard::block(&usr1).unwrap();
+    kept.keep();
+    drop(held);
+    assert_eq!(blocked_of(usr1), usr1, "kept");
+}
+
+#[test]
+fn a_thread_name_that_is_not_utf8_is_reported_not_an_error() {
+    let set = SigSet::from(Signal::WINCH);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    // std cuts a name to 15 bytes: here inside the two-byte "é".
+    let name = format!("{}é", "n".repeat(14));
+    let thread = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            // And raw bytes that are not UTF-8 at all, through prctl.
+            // SAFETY: PR_SET_NAME reads a NUL-terminated string.
+            let rc = unsafe { libc::prctl(libc::PR_SET_NAME, c"odd\xff\xfe".as_ptr()) };
+            ready_tx
+                .send((rc, rustix::thread::gettid().as_raw_nonzero().get()))
+                .unwrap();
+            done_rx.recv().unwrap();
+        })
+        .unwrap();
+    let (rc, tid) = ready_rx.recv().unwrap();
+    assert_eq!(rc, 0);
+    let threads = threads_not_blocking(&set).unwrap();
+    let odd = threads.iter().find(|t| t.tid == tid).expect("listed");
+    assert_eq!(odd.name, "odd\u{fffd}\u{fffd}");
+    assert_eq!(odd.unblocked, set);
+    done_tx.send(()).unwrap();
+    thread.join().unwrap();
+
+    // The cut UTF-8 name on its own.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("{}é", "m".repeat(14)))
+        .spawn(move || {
+            ready_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            done_rx.recv().unwrap();
+        })
+        .unwrap();
+    let tid = ready_rx.recv().unwrap();
+    let threads = threads_not_blocking(&set).unwrap();
+    let cut = threads.iter().find(|t| t.tid == tid).expect("listed");
+    assert_eq!(cut.name, format!("{}\u{fffd}", "m".repeat(14)));
+    assert!(
+        iofd::ensure_blocked_in_all_threads(&set)
+            .unwrap_err()
+            .kind()
+            == ErrorKind::InvalidInput
+    );
+    done_tx.send(()).unwrap();
+    thread.join().unwrap();
+}

@@ -347,3 +347,129 @@ fn many_children_awaited_concurrently() {
         }
     });
 }
+
+#[test]
+fn a_runtime_without_io_is_an_error_naming_enable_io_not_a_panic() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let check = |err: std::io::Error| {
+            assert!(err.to_string().contains("enable_io"), "{err}");
+        };
+        check(AsyncEventFd::new(0).unwrap_err());
+        check(AsyncTimerFd::interval(Duration::from_millis(1)).unwrap_err());
+        let mut child = Command::new("true").spawn().unwrap();
+        check(AsyncPidFd::from_child(&child).unwrap_err());
+        child.wait().unwrap();
+        // The handle comes back unharmed.
+        let err = AsyncEventFd::try_from(EventFd::new(7).unwrap()).unwrap_err();
+        assert_eq!(err.into_inner().wait().unwrap(), 7);
+    });
+}
+
+#[test]
+fn streams_end_after_the_runtime_shuts_down() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut timer = rt
+        .block_on(async { AsyncTimerFd::interval(Duration::from_secs(60)) })
+        .unwrap();
+    drop(rt);
+    let mut poll = task::spawn(());
+    let first = poll.enter(|cx, _| Pin::new(&mut timer).poll_next(cx));
+    assert!(
+        matches!(first, std::task::Poll::Ready(Some(Err(_)))),
+        "{first:?}"
+    );
+    assert!(futures_core::FusedStream::is_terminated(&timer));
+    let second = poll.enter(|cx, _| Pin::new(&mut timer).poll_next(cx));
+    assert!(matches!(second, std::task::Poll::Ready(None)), "{second:?}");
+}
+
+#[test]
+fn every_waiter_and_every_later_wait_gets_the_exit_status() {
+    on_both_runtimes(|| async {
+        let mut child = Command::new("sh").args(["-c", "exit 9"]).spawn().unwrap();
+        let pidfd = Arc::new(AsyncPidFd::from_child(&child).unwrap());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let pidfd = pidfd.clone();
+                tokio::spawn(async move { pidfd.wait().await })
+            })
+            .collect();
+        for waiter in waiters {
+            assert_eq!(within(waiter).await.unwrap().unwrap().code(), Some(9));
+        }
+        assert_eq!(pidfd.wait().await.unwrap().code(), Some(9));
+        // The std Child was left its zombie: it reaps it and agrees.
+        assert_eq!(child.try_wait().unwrap().unwrap().code(), Some(9));
+        assert_eq!(pidfd.wait().await.unwrap().code(), Some(9));
+    });
+}
+
+#[test]
+fn a_new_event_after_the_eager_clear_still_wakes_the_next_wait() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let efd = AsyncEventFd::new(0).unwrap();
+        let timer = AsyncTimerFd::try_from(TimerFd::new().unwrap()).unwrap();
+        for _ in 0..3 {
+            efd.get_ref().signal(1).unwrap();
+            assert_eq!(within(efd.wait()).await.unwrap(), 1);
+            // The read drained the counter and cleared the readiness. A
+            // write now (before the driver runs again) is a new event:
+            let mut next = task::spawn(efd.wait());
+            assert_pending!(next.poll()); // cleared: no stale readiness
+            efd.get_ref().signal(2).unwrap();
+            until(|| next.is_woken()).await;
+            assert_eq!(assert_ready!(next.poll()).unwrap(), 2);
+
+            timer.arm(Duration::from_micros(1), Duration::ZERO).unwrap();
+            assert_eq!(within(timer.expirations()).await.unwrap(), 1);
+            let mut tick = task::spawn(timer.expirations());
+            assert_pending!(tick.poll());
+            timer.arm(Duration::from_micros(1), Duration::ZERO).unwrap();
+            until(|| tick.is_woken()).await;
+            assert_eq!(assert_ready!(tick.poll()).unwrap(), 1);
+        }
+    });
+}
+
+#[test]
+fn signal_on_a_full_counter_waits_for_a_reader() {
+    on_both_runtimes(|| async {
+        let efd = Arc::new(AsyncEventFd::new(0).unwrap());
+        efd.get_ref().signal(iofd::EVENTFD_MAX).unwrap();
+        let mut signal = task::spawn(efd.signal(5));
+        assert_pending!(signal.poll());
+        assert_eq!(efd.wait().await.unwrap(), iofd::EVENTFD_MAX);
+        until(|| signal.is_woken()).await;
+        assert_ready!(signal.poll()).unwrap();
+        assert_eq!(efd.wait().await.unwrap(), 5);
+    });
+}
+
+#[test]
+fn async_signal_fd_error_on_a_multi_thread_runtime_names_both_remedies() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // SIGWINCH: nobody blocks it here (and its default action is to ignore).
+    let err = rt
+        .block_on(async { AsyncSignalFd::new(&SigSet::from(Signal::WINCH)) })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let message = err.to_string();
+    for needle in ["before building the runtime", "current_thread", "fn main"] {
+        assert!(message.contains(needle), "{needle:?} missing: {message}");
+    }
+}

@@ -101,6 +101,86 @@ fn recv_is_cancel_safe() {
     });
 }
 
+/// Five queued real-time signals, one `recv` (which reads all five into
+/// the handle's buffer), then drop: the next handle gets the other four,
+/// in order, with their siginfo.
+fn dropping_a_handle_loses_no_buffered_signal() {
+    on_both_runtimes(|| async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        for value in 1..=5 {
+            sigqueue_self(rt1(), value);
+        }
+        assert_eq!(within(signals.recv()).await.unwrap().value_int(), 1);
+        assert_eq!(signals.buffered(), 4, "one read took the burst");
+        // Dropped on whichever thread runs this task (a worker on the
+        // multi-thread runtime).
+        drop(signals);
+        let mut next = AsyncSignalFd::new(&set()).unwrap();
+        for value in 2..=5 {
+            let info = within(next.recv()).await.unwrap();
+            assert_eq!(info.signal(), Some(rt1()));
+            assert_eq!(info.value_int(), value);
+            assert_eq!(info.code(), SignalCode::Queue);
+            assert_eq!(info.pid(), pid());
+            assert_eq!(info.uid(), common::uid());
+        }
+        let mut none = task::spawn(next.recv());
+        assert_pending!(none.poll());
+    });
+}
+
+/// A `kill` record (code `SI_USER`, which only the kernel or the sender's
+/// own thread may forge) comes back with its code, from the main thread and
+/// from a runtime worker.
+fn a_requeued_kill_keeps_its_code_from_any_thread() {
+    on_both_runtimes(|| async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        kill_self(Signal::USR1);
+        sigqueue_self(rt1(), 42);
+        // USR1 (standard) is dequeued before the real-time one.
+        let first = within(signals.recv()).await.unwrap();
+        assert_eq!(first.signal(), Some(Signal::USR1));
+        let handle = tokio::spawn(async move {
+            // Hand back the record not yet taken, then requeue USR1 too.
+            let (sync, rest) = signals.into_inner();
+            assert_eq!(rest.len(), 1);
+            first.requeue().unwrap();
+            for info in &rest {
+                info.requeue().unwrap();
+            }
+            sync
+        });
+        let sync = within(handle).await.unwrap();
+        let mut batch = [iofd::SignalInfo::default(); 4];
+        let n = sync.read_batch(&mut batch).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(batch[0].signal(), Some(Signal::USR1));
+        assert_eq!(batch[0].code(), SignalCode::User);
+        assert_eq!(batch[0].pid(), pid());
+        assert_eq!(batch[0].uid(), common::uid());
+        assert_eq!(batch[1].value_int(), 42);
+        assert_eq!(batch[1].code(), SignalCode::Queue);
+    });
+}
+
+fn streams_end_after_the_runtime_shuts_down() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut signals = rt.block_on(async { AsyncSignalFd::new(&set()) }).unwrap();
+    drop(rt);
+    let mut poll = task::spawn(());
+    let first = poll.enter(|cx, _| Pin::new(&mut signals).poll_next(cx));
+    assert!(
+        matches!(first, std::task::Poll::Ready(Some(Err(_)))),
+        "{first:?}"
+    );
+    assert!(futures_core::FusedStream::is_terminated(&signals));
+    let second = poll.enter(|cx, _| Pin::new(&mut signals).poll_next(cx));
+    assert!(matches!(second, std::task::Poll::Ready(None)), "{second:?}");
+}
+
 fn new_refuses_when_a_thread_would_steal_the_signals() {
     let stealer = UnblockingThread::spawn("unblocked", Signal::USR2);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -137,6 +217,18 @@ fn main() {
             a_burst_is_read_in_one_syscall_and_nothing_is_lost,
         ),
         ("recv_is_cancel_safe", recv_is_cancel_safe),
+        (
+            "dropping_a_handle_loses_no_buffered_signal",
+            dropping_a_handle_loses_no_buffered_signal,
+        ),
+        (
+            "a_requeued_kill_keeps_its_code_from_any_thread",
+            a_requeued_kill_keeps_its_code_from_any_thread,
+        ),
+        (
+            "streams_end_after_the_runtime_shuts_down",
+            streams_end_after_the_runtime_shuts_down,
+        ),
         (
             "new_refuses_when_a_thread_would_steal_the_signals",
             new_refuses_when_a_thread_would_steal_the_signals,

@@ -45,6 +45,17 @@ thread_local! {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// A guard that is not bound blocks nothing (it is dropped at once), so
+/// the compiler warns about it:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # fn main() -> std::io::Result<()> {
+/// iofd::SignalMaskGuard::block(&iofd::SigSet::from(iofd::Signal::USR1))?;
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the signals are unblocked again when the guard is dropped: bind it \
               (`let _guard = ...`) or call `.keep()`"]
 pub struct SignalMaskGuard {
