@@ -190,9 +190,10 @@ impl PidFd {
     ///
     /// - `InvalidInput` for a signal the C library reserves for itself
     ///   (glibc: 32 and 33).
-    /// - `ESRCH` if the process has exited (even if not yet reaped by
-    ///   `wait`, once it is gone from the kernel's process table);
-    ///   `EPERM` without permission to signal it.
+    /// - `ESRCH` once the process has exited **and been reaped**. A zombie
+    ///   (exited, not yet reaped by its parent) still accepts the signal:
+    ///   `Ok(())`, with no effect. `EPERM` without permission to signal
+    ///   it.
     #[inline]
     pub fn send_signal(&self, signal: Signal) -> io::Result<()> {
         let signo = signal.as_raw();

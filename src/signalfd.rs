@@ -75,9 +75,17 @@ use crate::signal::{
 ///   itself. Sets holding them are refused with `InvalidInput` where they
 ///   would be silently ignored.
 ///
-/// A signalfd reads the signals pending for the *calling thread* as well as
-/// for the process: a signal sent with `tgkill` to another thread stays
-/// pending on that thread.
+/// - **Order.** A read hands out the signals pending for the *calling
+///   thread* (sent with `tgkill`/`raise`/`pthread_kill`, or raised by the
+///   kernel for that thread, such as `SIGPIPE`) before those pending for
+///   the process (`kill`, `sigqueue`, `pidfd_send_signal`), and within each,
+///   the synchronous signals (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGTRAP`,
+///   `SIGFPE`, `SIGSYS`) first, then the lowest number first; real-time
+///   signals of one number come in the order they were sent.
+/// - **Thread-directed signals stay with their thread.** A signalfd reads
+///   the signals pending for the calling thread as well as for the
+///   process: a signal sent with `tgkill` to another thread stays pending
+///   on that thread, and only a read on that thread sees it.
 ///
 /// # Examples
 ///

@@ -160,6 +160,10 @@ fn non_positive_pids_are_invalid_input() {
 fn nonexistent_pid_is_esrch() {
     // Above the kernel's pid_max limit (at most 2^22), so it never exists.
     let err = PidFd::open(i32::MAX).unwrap_err();
+    if err.get_ref().is_some_and(|e| e.is::<iofd::SyscallError>()) {
+        eprintln!("skipped: {err}");
+        return;
+    }
     assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
 }
 

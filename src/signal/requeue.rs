@@ -89,9 +89,10 @@ union Fields {
 }
 
 /// The kernel's `siginfo_t` (the generic layout: signo, errno, code, then
-/// the union at pointer alignment), padded to its 128 bytes.
+/// the union at pointer alignment). Used only for its field offsets: the
+/// record is written field by field into zeroed bytes, so that no padding
+/// byte handed to the kernel is uninitialised.
 #[repr(C)]
-#[derive(Clone, Copy)]
 struct Head {
     signo: c_int,
     errno: c_int,
@@ -99,87 +100,96 @@ struct Head {
     fields: Fields,
 }
 
-#[repr(C)]
-union RawSigInfo {
-    head: Head,
-    bytes: [u64; 16],
-}
+/// A whole `siginfo_t`: 128 bytes, all initialised.
+#[repr(C, align(8))]
+struct RawSigInfo([u8; 128]);
 
 const _: () = assert!(std::mem::size_of::<RawSigInfo>() == std::mem::size_of::<libc::siginfo_t>());
+const _: () = assert!(std::mem::size_of::<Head>() <= std::mem::size_of::<RawSigInfo>());
+
+impl RawSigInfo {
+    /// Writes `bytes` at `offset` (inside the 128 bytes, by the offsets of
+    /// the `#[repr(C)]` layout above).
+    fn put<const N: usize>(&mut self, offset: usize, bytes: [u8; N]) {
+        self.0[offset..offset + N].copy_from_slice(&bytes);
+    }
+}
 
 /// Rebuilds the `siginfo_t` that `info` was made from, choosing the union
 /// member the way the kernel's `siginfo_layout` does.
 fn raw_siginfo(info: &SignalInfo) -> RawSigInfo {
+    use std::mem::offset_of;
     let signo = info.ssi_signo as c_int;
     let code = info.ssi_code;
-    let kill = Kill {
-        pid: info.ssi_pid as c_int,
-        uid: info.ssi_uid,
-    };
-    let value = info.ssi_ptr as usize as *mut c_void;
-    let fields = if code > SI_USER && code < SI_KERNEL {
+    let mut raw = RawSigInfo([0; 128]);
+    raw.put(offset_of!(Head, signo), signo.to_ne_bytes());
+    raw.put(offset_of!(Head, errno), info.ssi_errno.to_ne_bytes());
+    raw.put(offset_of!(Head, code), code.to_ne_bytes());
+    let at = offset_of!(Head, fields);
+    let pid = (info.ssi_pid as c_int).to_ne_bytes();
+    let uid = info.ssi_uid.to_ne_bytes();
+    let value = (info.ssi_ptr as usize).to_ne_bytes();
+    let band = (info.ssi_band as c_long).to_ne_bytes();
+    let fd = info.ssi_fd.to_ne_bytes();
+    if code > SI_USER && code < SI_KERNEL {
         match signo {
-            libc::SIGCHLD => Fields {
-                child: Child {
-                    pid: kill.pid,
-                    uid: kill.uid,
-                    status: info.ssi_status,
-                    utime: info.ssi_utime as c_long,
-                    stime: info.ssi_stime as c_long,
-                },
-            },
-            libc::SIGILL | libc::SIGFPE | libc::SIGSEGV | libc::SIGBUS | libc::SIGTRAP => Fields {
-                fault: Fault {
-                    addr: info.ssi_addr as usize as *mut c_void,
-                },
-            },
-            libc::SIGSYS => Fields {
-                sys: Sys {
-                    call_addr: info.ssi_call_addr as usize as *mut c_void,
-                    syscall: info.ssi_syscall,
-                    arch: info.ssi_arch,
-                },
-            },
-            _ => Fields {
-                poll: Poll {
-                    band: info.ssi_band as c_long,
-                    fd: info.ssi_fd,
-                },
-            },
+            libc::SIGCHLD => {
+                raw.put(at + offset_of!(Child, pid), pid);
+                raw.put(at + offset_of!(Child, uid), uid);
+                raw.put(
+                    at + offset_of!(Child, status),
+                    info.ssi_status.to_ne_bytes(),
+                );
+                raw.put(
+                    at + offset_of!(Child, utime),
+                    (info.ssi_utime as c_long).to_ne_bytes(),
+                );
+                raw.put(
+                    at + offset_of!(Child, stime),
+                    (info.ssi_stime as c_long).to_ne_bytes(),
+                );
+            }
+            libc::SIGILL | libc::SIGFPE | libc::SIGSEGV | libc::SIGBUS | libc::SIGTRAP => {
+                raw.put(
+                    at + offset_of!(Fault, addr),
+                    (info.ssi_addr as usize).to_ne_bytes(),
+                );
+            }
+            libc::SIGSYS => {
+                let call_addr = (info.ssi_call_addr as usize).to_ne_bytes();
+                raw.put(at + offset_of!(Sys, call_addr), call_addr);
+                raw.put(
+                    at + offset_of!(Sys, syscall),
+                    info.ssi_syscall.to_ne_bytes(),
+                );
+                raw.put(at + offset_of!(Sys, arch), info.ssi_arch.to_ne_bytes());
+            }
+            _ => {
+                raw.put(at + offset_of!(Poll, band), band);
+                raw.put(at + offset_of!(Poll, fd), fd);
+            }
         }
     } else if code == SI_TIMER {
-        Fields {
-            timer: Timer {
-                tid: info.ssi_tid as c_int,
-                overrun: info.ssi_overrun as c_int,
-                value,
-            },
-        }
+        raw.put(
+            at + offset_of!(Timer, tid),
+            (info.ssi_tid as c_int).to_ne_bytes(),
+        );
+        raw.put(
+            at + offset_of!(Timer, overrun),
+            (info.ssi_overrun as c_int).to_ne_bytes(),
+        );
+        raw.put(at + offset_of!(Timer, value), value);
     } else if code == SI_SIGIO {
-        Fields {
-            poll: Poll {
-                band: info.ssi_band as c_long,
-                fd: info.ssi_fd,
-            },
-        }
+        raw.put(at + offset_of!(Poll, band), band);
+        raw.put(at + offset_of!(Poll, fd), fd);
     } else if code < 0 {
-        Fields {
-            rt: Rt {
-                pid: kill.pid,
-                uid: kill.uid,
-                value,
-            },
-        }
+        raw.put(at + offset_of!(Rt, pid), pid);
+        raw.put(at + offset_of!(Rt, uid), uid);
+        raw.put(at + offset_of!(Rt, value), value);
     } else {
-        Fields { kill }
-    };
-    let mut raw = RawSigInfo { bytes: [0; 16] };
-    raw.head = Head {
-        signo,
-        errno: info.ssi_errno,
-        code,
-        fields,
-    };
+        raw.put(at + offset_of!(Kill, pid), pid);
+        raw.put(at + offset_of!(Kill, uid), uid);
+    }
     raw
 }
 
@@ -211,7 +221,10 @@ pub(super) fn requeue(info: &SignalInfo) -> io::Result<()> {
         Ok(()) => Ok(()),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
             // Before Linux 6.9: keep everything but the code.
-            raw.head.code = super::info::SI_QUEUE;
+            raw.put(
+                std::mem::offset_of!(Head, code),
+                super::info::SI_QUEUE.to_ne_bytes(),
+            );
             queue_to_process(pid, signo, &mut raw)
         }
         Err(e) => Err(e),

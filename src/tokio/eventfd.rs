@@ -20,6 +20,13 @@ use crate::EventFd;
 /// Both methods take `&self`, so one `AsyncEventFd` (in an `Arc`) can be
 /// awaited and signalled from many tasks.
 ///
+/// # Caveats
+///
+/// After `fork`, the child shares tokio's epoll instance with the parent:
+/// dropping this handle in the child removes the parent's registration
+/// too, and the parent's waits never wake. `std::mem::forget` it in a
+/// forked child (or `exec` at once).
+///
 /// # Examples
 ///
 /// ```

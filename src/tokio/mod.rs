@@ -4,8 +4,21 @@
 //! reactor, and turns the handle's nonblocking `WouldBlock` path into an
 //! `async fn` (plus a `poll_*` twin for hand-written futures and, where it
 //! makes sense, a `futures_core::Stream`). Readiness is cleared only when
-//! the handle answers `WouldBlock`, so spurious readiness never turns into a
-//! wrong answer: the wrapper just waits again.
+//! the handle answers `WouldBlock` or after a read known to drain it, so
+//! spurious readiness never turns into a wrong answer: the wrapper just
+//! waits again.
+//!
+//! # Caveats
+//!
+//! - **`fork`.** tokio's reactor is an epoll instance, and a forked child
+//!   shares it with the parent. Dropping an async handle inherited across
+//!   `fork` in the child deregisters the descriptor from that shared epoll,
+//!   which removes the *parent's* registration too: the parent's waits then
+//!   never wake. In a forked child, `std::mem::forget` the async handles
+//!   (or `exec` at once, which closes them without deregistering).
+//! - **No I/O driver, no runtime.** Constructors return an error, never
+//!   panic, when no runtime is current or it was built without
+//!   `enable_io`.
 
 mod eventfd;
 mod pidfd;

@@ -25,6 +25,13 @@ use crate::PidFd;
 /// `waitid` finds nothing) goes back to waiting; it is never reported as an
 /// exit.
 ///
+/// # Caveats
+///
+/// After `fork`, the child shares tokio's epoll instance with the parent:
+/// dropping this handle in the child removes the parent's registration
+/// too, and the parent's waits never wake. `std::mem::forget` it in a
+/// forked child (or `exec` at once).
+///
 /// # Examples
 ///
 /// ```

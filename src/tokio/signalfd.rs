@@ -48,8 +48,14 @@ const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the th
 ///   [`SignalFd`]'s caveats for the pattern). [`new`](AsyncSignalFd::new)
 ///   checks and refuses otherwise.
 /// - The reactor watches for process-directed signals (`kill`, `sigqueue`,
-///   `pidfd_send_signal`); a signal sent with `tgkill` to one particular
-///   thread stays pending on that thread.
+///   `pidfd_send_signal`). On a multi-thread runtime, a **thread-directed**
+///   signal (`raise` or `pthread_kill` in a worker, `tgkill`, a `SIGPIPE`
+///   from a write on a worker) stays pending on the thread it targets and
+///   is only seen by a read that happens to run on that thread: send
+///   signals to the process.
+/// - After `fork`, the child shares tokio's epoll instance with the parent:
+///   dropping this handle in the child removes the parent's registration
+///   too. `std::mem::forget` it in a forked child (or `exec` at once).
 ///
 /// # Examples
 ///

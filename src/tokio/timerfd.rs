@@ -24,6 +24,13 @@ use crate::{Clock, TimerFd};
 /// [`disarm`](Self::disarm), [`get_time`](Self::get_time)) through `&self`
 /// while a task awaits it.
 ///
+/// # Caveats
+///
+/// After `fork`, the child shares tokio's epoll instance with the parent:
+/// dropping this handle in the child removes the parent's registration
+/// too, and the parent's waits never wake. `std::mem::forget` it in a
+/// forked child (or `exec` at once).
+///
 /// # Examples
 ///
 /// ```

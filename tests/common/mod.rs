@@ -160,6 +160,19 @@ mod runtime {
     }
 }
 
+/// Whether this kernel (or sandbox, or valgrind) has pidfds; prints why a
+/// test is skipped when not.
+pub fn pidfds_or_skip() -> bool {
+    match iofd::PidFd::open(pid()) {
+        Ok(_) => true,
+        Err(err) if err.get_ref().is_some_and(|e| e.is::<iofd::SyscallError>()) => {
+            eprintln!("skipped: {err}");
+            false
+        }
+        Err(err) => panic!("PidFd::open(self): {err}"),
+    }
+}
+
 /// Unwraps `$result`, or — when it failed because the kernel or a sandbox
 /// lacks the syscall (an `iofd::SyscallError`) — prints why the test is
 /// skipped and returns from the test.
