@@ -734,9 +734,17 @@ fn eventfds(rt: &Runtime, plan: &Plan) -> io::Result<()> {
             reads[0] += r0;
             reads[1] += r1;
         }
+        // Alternate which of ours and hand-written goes first.
+        let (ours_two, raw_two) = if batch % 2 == 0 {
+            let a = pingpong_two_runtimes(|| AsyncEventFd::new(0), n)?;
+            (a, pingpong_two_runtimes(RawAsyncEventFd::new, n)?)
+        } else {
+            let b = pingpong_two_runtimes(RawAsyncEventFd::new, n)?;
+            (pingpong_two_runtimes(|| AsyncEventFd::new(0), n)?, b)
+        };
         let u = [
-            pingpong_two_runtimes(|| AsyncEventFd::new(0), n)?,
-            pingpong_two_runtimes(RawAsyncEventFd::new, n)?,
+            ours_two,
+            raw_two,
             pingpong_two_runtimes(|| Ok(Notify::new()), n)?,
         ];
         if batch > 0 {
