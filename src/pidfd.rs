@@ -125,10 +125,12 @@ impl PidFd {
     /// let tokio reap:
     ///
     /// ```
-    /// use iofd::{AsyncPidFd, PidFd};
-    ///
+    /// # #[cfg(not(feature = "tokio"))] fn main() {}
+    /// # #[cfg(feature = "tokio")]
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// use iofd::{AsyncPidFd, PidFd};
+    ///
     /// let mut child = tokio::process::Command::new("sh").args(["-c", "exit 3"]).spawn()?;
     /// let pid = child.id().expect("not yet reaped") as i32;
     /// let pidfd = AsyncPidFd::try_from(PidFd::open(pid)?.observe_only())?;
