@@ -381,15 +381,7 @@ fn streams_end_after_the_runtime_shuts_down() {
         .block_on(async { AsyncTimerFd::interval(Duration::from_secs(60)) })
         .unwrap();
     drop(rt);
-    let mut poll = task::spawn(());
-    let first = poll.enter(|cx, _| Pin::new(&mut timer).poll_next(cx));
-    assert!(
-        matches!(first, std::task::Poll::Ready(Some(Err(_)))),
-        "{first:?}"
-    );
-    assert!(futures_core::FusedStream::is_terminated(&timer));
-    let second = poll.enter(|cx, _| Pin::new(&mut timer).poll_next(cx));
-    assert!(matches!(second, std::task::Poll::Ready(None)), "{second:?}");
+    common::assert_ends_after_shutdown(&mut timer);
 }
 
 #[test]

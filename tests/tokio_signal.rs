@@ -179,15 +179,7 @@ fn streams_end_after_the_runtime_shuts_down() {
         .unwrap();
     let mut signals = rt.block_on(async { AsyncSignalFd::new(&set()) }).unwrap();
     drop(rt);
-    let mut poll = task::spawn(());
-    let first = poll.enter(|cx, _| Pin::new(&mut signals).poll_next(cx));
-    assert!(
-        matches!(first, std::task::Poll::Ready(Some(Err(_)))),
-        "{first:?}"
-    );
-    assert!(futures_core::FusedStream::is_terminated(&signals));
-    let second = poll.enter(|cx, _| Pin::new(&mut signals).poll_next(cx));
-    assert!(matches!(second, std::task::Poll::Ready(None)), "{second:?}");
+    common::assert_ends_after_shutdown(&mut signals);
 }
 
 fn new_refuses_when_a_thread_would_steal_the_signals() {

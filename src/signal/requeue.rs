@@ -115,6 +115,40 @@ impl RawSigInfo {
     }
 }
 
+/// Which member of the union a siginfo uses.
+enum Layout {
+    Kill,
+    Rt,
+    Timer,
+    Child,
+    Poll,
+    Fault,
+    Sys,
+}
+
+/// The union member for `signo` and `code`, as the kernel's
+/// `siginfo_layout` chooses it.
+fn layout(signo: c_int, code: c_int) -> Layout {
+    if code > SI_USER && code < SI_KERNEL {
+        match signo {
+            libc::SIGCHLD => Layout::Child,
+            libc::SIGILL | libc::SIGFPE | libc::SIGSEGV | libc::SIGBUS | libc::SIGTRAP => {
+                Layout::Fault
+            }
+            libc::SIGSYS => Layout::Sys,
+            _ => Layout::Poll,
+        }
+    } else if code == SI_TIMER {
+        Layout::Timer
+    } else if code == SI_SIGIO {
+        Layout::Poll
+    } else if code < 0 {
+        Layout::Rt
+    } else {
+        Layout::Kill
+    }
+}
+
 /// Rebuilds the `siginfo_t` that `info` was made from, choosing the union
 /// member the way the kernel's `siginfo_layout` does.
 fn raw_siginfo(info: &SignalInfo) -> RawSigInfo {
@@ -129,66 +163,63 @@ fn raw_siginfo(info: &SignalInfo) -> RawSigInfo {
     let pid = (info.ssi_pid as c_int).to_ne_bytes();
     let uid = info.ssi_uid.to_ne_bytes();
     let value = (info.ssi_ptr as usize).to_ne_bytes();
-    let band = (info.ssi_band as c_long).to_ne_bytes();
-    let fd = info.ssi_fd.to_ne_bytes();
-    if code > SI_USER && code < SI_KERNEL {
-        match signo {
-            libc::SIGCHLD => {
-                raw.put(at + offset_of!(Child, pid), pid);
-                raw.put(at + offset_of!(Child, uid), uid);
-                raw.put(
-                    at + offset_of!(Child, status),
-                    info.ssi_status.to_ne_bytes(),
-                );
-                raw.put(
-                    at + offset_of!(Child, utime),
-                    (info.ssi_utime as c_long).to_ne_bytes(),
-                );
-                raw.put(
-                    at + offset_of!(Child, stime),
-                    (info.ssi_stime as c_long).to_ne_bytes(),
-                );
-            }
-            libc::SIGILL | libc::SIGFPE | libc::SIGSEGV | libc::SIGBUS | libc::SIGTRAP => {
-                raw.put(
-                    at + offset_of!(Fault, addr),
-                    (info.ssi_addr as usize).to_ne_bytes(),
-                );
-            }
-            libc::SIGSYS => {
-                let call_addr = (info.ssi_call_addr as usize).to_ne_bytes();
-                raw.put(at + offset_of!(Sys, call_addr), call_addr);
-                raw.put(
-                    at + offset_of!(Sys, syscall),
-                    info.ssi_syscall.to_ne_bytes(),
-                );
-                raw.put(at + offset_of!(Sys, arch), info.ssi_arch.to_ne_bytes());
-            }
-            _ => {
-                raw.put(at + offset_of!(Poll, band), band);
-                raw.put(at + offset_of!(Poll, fd), fd);
-            }
+    match layout(signo, code) {
+        Layout::Child => {
+            raw.put(at + offset_of!(Child, pid), pid);
+            raw.put(at + offset_of!(Child, uid), uid);
+            raw.put(
+                at + offset_of!(Child, status),
+                info.ssi_status.to_ne_bytes(),
+            );
+            raw.put(
+                at + offset_of!(Child, utime),
+                (info.ssi_utime as c_long).to_ne_bytes(),
+            );
+            raw.put(
+                at + offset_of!(Child, stime),
+                (info.ssi_stime as c_long).to_ne_bytes(),
+            );
         }
-    } else if code == SI_TIMER {
-        raw.put(
-            at + offset_of!(Timer, tid),
-            (info.ssi_tid as c_int).to_ne_bytes(),
-        );
-        raw.put(
-            at + offset_of!(Timer, overrun),
-            (info.ssi_overrun as c_int).to_ne_bytes(),
-        );
-        raw.put(at + offset_of!(Timer, value), value);
-    } else if code == SI_SIGIO {
-        raw.put(at + offset_of!(Poll, band), band);
-        raw.put(at + offset_of!(Poll, fd), fd);
-    } else if code < 0 {
-        raw.put(at + offset_of!(Rt, pid), pid);
-        raw.put(at + offset_of!(Rt, uid), uid);
-        raw.put(at + offset_of!(Rt, value), value);
-    } else {
-        raw.put(at + offset_of!(Kill, pid), pid);
-        raw.put(at + offset_of!(Kill, uid), uid);
+        Layout::Fault => {
+            raw.put(
+                at + offset_of!(Fault, addr),
+                (info.ssi_addr as usize).to_ne_bytes(),
+            );
+        }
+        Layout::Sys => {
+            let call_addr = (info.ssi_call_addr as usize).to_ne_bytes();
+            raw.put(at + offset_of!(Sys, call_addr), call_addr);
+            raw.put(
+                at + offset_of!(Sys, syscall),
+                info.ssi_syscall.to_ne_bytes(),
+            );
+            raw.put(at + offset_of!(Sys, arch), info.ssi_arch.to_ne_bytes());
+        }
+        Layout::Poll => {
+            raw.put(
+                at + offset_of!(Poll, band),
+                (info.ssi_band as c_long).to_ne_bytes(),
+            );
+            raw.put(at + offset_of!(Poll, fd), info.ssi_fd.to_ne_bytes());
+        }
+        Layout::Timer => {
+            raw.put(
+                at + offset_of!(Timer, tid),
+                (info.ssi_tid as c_int).to_ne_bytes(),
+            );
+            let overrun = (info.ssi_overrun as c_int).to_ne_bytes();
+            raw.put(at + offset_of!(Timer, overrun), overrun);
+            raw.put(at + offset_of!(Timer, value), value);
+        }
+        Layout::Rt => {
+            raw.put(at + offset_of!(Rt, pid), pid);
+            raw.put(at + offset_of!(Rt, uid), uid);
+            raw.put(at + offset_of!(Rt, value), value);
+        }
+        Layout::Kill => {
+            raw.put(at + offset_of!(Kill, pid), pid);
+            raw.put(at + offset_of!(Kill, uid), uid);
+        }
     }
     raw
 }

@@ -155,6 +155,22 @@ mod runtime {
         }
     }
 
+    /// Polls `stream`, whose runtime has shut down: one error, then `None`
+    /// for good, and `is_terminated` from then on.
+    pub fn assert_ends_after_shutdown<S, T: std::fmt::Debug>(stream: &mut S)
+    where
+        S: futures_core::FusedStream<Item = std::io::Result<T>> + Unpin,
+    {
+        use std::pin::Pin;
+        use std::task::Poll;
+        let mut poll = tokio_test::task::spawn(());
+        let first = poll.enter(|cx, _| Pin::new(&mut *stream).poll_next(cx));
+        assert!(matches!(first, Poll::Ready(Some(Err(_)))), "{first:?}");
+        assert!(stream.is_terminated());
+        let second = poll.enter(|cx, _| Pin::new(&mut *stream).poll_next(cx));
+        assert!(matches!(second, Poll::Ready(None)), "{second:?}");
+    }
+
     pub async fn within<T>(fut: impl Future<Output = T>) -> T {
         tokio::time::timeout(LIMIT, fut).await.expect("timed out")
     }
