@@ -44,7 +44,7 @@ fn main() -> io::Result<()> {
     // Signalling it now reaches no other process, even if the pid were
     // reused: the pidfd still names the dead child.
     match pidfd.send_signal(Signal::TERM) {
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+        Err(e) if iofd::errno(&e) == Some(libc::ESRCH) => {
             println!("signal after reaping: ESRCH, as expected")
         }
         other => println!("signal after reaping: {other:?}"),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use iofd::AsyncTimerFd;
 use tokio::time::MissedTickBehavior;
+use tokio_stream::StreamExt;
 
 const PERIOD: Duration = Duration::from_micros(100);
 const RUN: Duration = Duration::from_millis(500);
@@ -32,11 +33,16 @@ fn main() -> io::Result<()> {
 /// Lateness of each wake-up after its due time, ticks counted, ticks due.
 async fn timerfd_run() -> io::Result<(Vec<Duration>, u64, u64)> {
     let start = Instant::now();
-    let timer = AsyncTimerFd::interval(PERIOD)?;
+    // A `Stream` of expiration counts; `next` comes from
+    // `tokio_stream::StreamExt` (or `futures::StreamExt`).
+    let mut ticks = AsyncTimerFd::interval(PERIOD)?;
     let mut late = Vec::new();
     let mut counted = 0u64;
     while start.elapsed() < RUN {
-        counted += timer.expirations().await?;
+        let Some(expired) = ticks.next().await else {
+            break; // the runtime shut down
+        };
+        counted += expired?;
         // The latest tick was due at start + counted * PERIOD.
         let due = start + PERIOD * counted as u32;
         late.push(Instant::now().saturating_duration_since(due));

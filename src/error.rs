@@ -22,27 +22,36 @@ pub(crate) fn invalid_input_owned(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
-/// A syscall the crate needs is missing or forbidden here: the kernel is too
-/// old (`ENOSYS`), a sandbox refuses it (`EPERM` from a seccomp filter or a
-/// container policy), or a capability is missing.
+/// Why a syscall the crate needs is missing or forbidden here: the kernel
+/// is too old (`ENOSYS`), a sandbox refuses it (`EPERM` from a seccomp
+/// filter or a container policy), or a capability is missing.
 ///
 /// It travels inside an [`io::Error`] whose kind is
 /// [`Unsupported`](io::ErrorKind::Unsupported) (for `ENOSYS` and
 /// features the kernel lacks) or
 /// [`PermissionDenied`](io::ErrorKind::PermissionDenied) (for `EPERM`), and
-/// its message names what is needed. The errno is kept: downcast to read it.
+/// its message names what is needed.
+///
+/// **The errno is kept, but `raw_os_error()` returns `None` for such an
+/// error** (the `io::Error` carries this payload instead of a bare OS
+/// code). Use [`iofd::errno`](crate::errno), which answers for both kinds
+/// of error, wherever you would `match e.raw_os_error()`.
 ///
 /// # Examples
 ///
 /// ```
-/// use iofd::SyscallError;
-///
-/// fn errno_of(err: &std::io::Error) -> Option<i32> {
-///     err.raw_os_error().or_else(|| {
-///         err.get_ref()?.downcast_ref::<SyscallError>().map(SyscallError::errno)
-///     })
+/// # fn main() -> std::io::Result<()> {
+/// match iofd::PidFd::open(std::process::id() as i32) {
+///     Ok(_pidfd) => {}
+///     // Seen through `iofd::errno`, not `raw_os_error()`.
+///     Err(e) if iofd::errno(&e) == Some(libc::ENOSYS) => {
+///         let why = e.get_ref().and_then(|e| e.downcast_ref::<iofd::SyscallError>());
+///         eprintln!("no pidfds here: {}", why.map_or("", |why| why.needs()));
+///     }
+///     Err(e) => return Err(e),
 /// }
-/// # let _ = errno_of;
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyscallError {
@@ -94,6 +103,29 @@ impl std::fmt::Display for SyscallError {
 
 impl std::error::Error for SyscallError {}
 
+/// The errno behind `err`: its [`raw_os_error`](io::Error::raw_os_error),
+/// or the errno kept in a [`SyscallError`] payload, which `raw_os_error`
+/// does not see. `None` for errors the crate made without a syscall (such
+/// as `InvalidInput`).
+///
+/// # Examples
+///
+/// ```
+/// use std::io;
+///
+/// let plain = io::Error::from_raw_os_error(libc::EAGAIN);
+/// assert_eq!(iofd::errno(&plain), Some(libc::EAGAIN));
+/// let refused = io::Error::new(io::ErrorKind::InvalidInput, "bad input");
+/// assert_eq!(iofd::errno(&refused), None);
+/// ```
+pub fn errno(err: &io::Error) -> Option<i32> {
+    err.raw_os_error().or_else(|| {
+        err.get_ref()?
+            .downcast_ref::<SyscallError>()
+            .map(SyscallError::errno)
+    })
+}
+
 /// What a sandbox must allow, for `EPERM` where the syscall itself is not a
 /// permission check.
 pub(crate) const SANDBOX: &str =
@@ -116,4 +148,25 @@ pub(crate) fn syscall_error(
         _ => return io::Error::from_raw_os_error(errno),
     };
     io::Error::new(kind, SyscallError::new(syscall, errno, needs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_sees_through_syscall_error() {
+        let wrapped = syscall_error("pidfd_open", libc::ENOSYS, "Linux 5.3 or later", None);
+        assert_eq!(wrapped.kind(), io::ErrorKind::Unsupported);
+        assert_eq!(wrapped.raw_os_error(), None);
+        assert_eq!(errno(&wrapped), Some(libc::ENOSYS));
+        let denied = syscall_error("memfd_create", libc::EPERM, "x", Some(SANDBOX));
+        assert_eq!(denied.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(errno(&denied), Some(libc::EPERM));
+        let plain = syscall_error("read", libc::EBADF, "x", Some(SANDBOX));
+        assert_eq!(plain.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(errno(&plain), Some(libc::EBADF));
+        assert_eq!(errno(&invalid_input("no")), None);
+        assert_eq!(errno(&io::Error::other("no")), None);
+    }
 }

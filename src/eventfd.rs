@@ -11,7 +11,7 @@ use rustix::event::{EventfdFlags, eventfd};
 
 use crate::error::{SANDBOX, invalid_input, syscall_error};
 use crate::fd::{read_u64, write_u64};
-use crate::handle::impl_owned_fd_conversions;
+use crate::handle::{impl_close, impl_owned_fd_conversions};
 
 /// The largest value an eventfd counter can hold: `u64::MAX - 1`.
 pub const EVENTFD_MAX: u64 = u64::MAX - 1;
@@ -139,12 +139,18 @@ impl EventFd {
     /// Reads the raw 8-byte counter value into the start of `buf`, as
     /// `read(2)` on an eventfd does; returns 8.
     ///
+    /// An empty `buf` returns `Ok(0)` without a syscall and takes nothing,
+    /// as [`std::io::Read::read`] promises.
+    ///
     /// # Errors
     ///
-    /// - `InvalidInput` if `buf` is shorter than 8 bytes (the kernel would say
+    /// - `InvalidInput` if `buf` holds 1 to 7 bytes (the kernel would say
     ///   `EINVAL`; this says why).
     /// - `WouldBlock` when the counter is zero.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let Some(head) = buf.get_mut(..8) else {
             return Err(invalid_input(
                 "an eventfd read needs a buffer of at least 8 bytes",
@@ -156,12 +162,17 @@ impl EventFd {
     /// Writes the raw 8-byte value at the start of `buf` (native endian), as
     /// `write(2)` on an eventfd does; returns 8.
     ///
+    /// An empty `buf` returns `Ok(0)` without a syscall and adds nothing.
+    ///
     /// # Errors
     ///
-    /// - `InvalidInput` if `buf` is shorter than 8 bytes, or holds the
-    ///   reserved value `u64::MAX`.
+    /// - `InvalidInput` if `buf` holds 1 to 7 bytes, or holds the reserved
+    ///   value `u64::MAX`.
     /// - `WouldBlock` if the counter would overflow.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let Some(head) = buf.first_chunk::<8>() else {
             return Err(invalid_input(
                 "an eventfd write needs a buffer of at least 8 bytes",
@@ -173,6 +184,7 @@ impl EventFd {
 }
 
 impl_owned_fd_conversions!(EventFd);
+impl_close!(EventFd);
 
 impl fmt::Debug for EventFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

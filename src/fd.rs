@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 use rustix::io::{FdFlags, fcntl_dupfd_cloexec, fcntl_getfd, fcntl_setfd};
 
-use crate::handle::impl_owned_fd_conversions;
+use crate::handle::{impl_close, impl_owned_fd_conversions};
 
 /// An owned file descriptor of any kind.
 ///
@@ -49,6 +49,10 @@ pub struct Fd {
 impl Fd {
     /// Reads up to `buf.len()` bytes, like [`read(2)`].
     ///
+    /// An empty `buf` returns `Ok(0)` without a syscall, as
+    /// [`io::Read::read`] promises (some descriptors, such as an eventfd,
+    /// would answer `EINVAL`).
+    ///
     /// # Errors
     ///
     /// The kernel's error: `WouldBlock` on a nonblocking descriptor with
@@ -57,10 +61,16 @@ impl Fd {
     /// [`read(2)`]: https://man7.org/linux/man-pages/man2/read.2.html
     #[inline]
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         Ok(rustix::io::read(&self.fd, buf)?)
     }
 
     /// Writes up to `buf.len()` bytes, like [`write(2)`].
+    ///
+    /// An empty `buf` returns `Ok(0)` without a syscall, as
+    /// [`io::Write::write`] allows.
     ///
     /// # Errors
     ///
@@ -70,6 +80,9 @@ impl Fd {
     /// [`write(2)`]: https://man7.org/linux/man-pages/man2/write.2.html
     #[inline]
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         Ok(rustix::io::write(&self.fd, buf)?)
     }
 
@@ -143,24 +156,6 @@ impl Fd {
     pub fn is_cloexec(&self) -> io::Result<bool> {
         Ok(fcntl_getfd(&self.fd)?.contains(FdFlags::CLOEXEC))
     }
-
-    /// Closes the descriptor and reports what the kernel said.
-    ///
-    /// `Drop` closes too, but has to ignore the result; call `close` where a
-    /// failed close means lost data (for example `EIO` from a network file
-    /// system).
-    ///
-    /// # Errors
-    ///
-    /// The error of [`close(2)`]. The descriptor is released whatever the
-    /// answer: on Linux even `EINTR` means the descriptor is gone, so `close`
-    /// never retries (a retry could close a descriptor that another thread
-    /// has just been given).
-    ///
-    /// [`close(2)`]: https://man7.org/linux/man-pages/man2/close.2.html
-    pub fn close(self) -> io::Result<()> {
-        close_owned(self.fd)
-    }
 }
 
 /// Closes `fd`, reporting the kernel's answer instead of ignoring it.
@@ -206,6 +201,7 @@ pub(crate) fn write_u64(fd: BorrowedFd<'_>, value: u64) -> io::Result<()> {
 }
 
 impl_owned_fd_conversions!(Fd);
+impl_close!(Fd);
 
 impl From<OwnedFd> for Fd {
     #[inline]

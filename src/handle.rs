@@ -41,3 +41,30 @@ macro_rules! impl_owned_fd_conversions {
 }
 
 pub(crate) use impl_owned_fd_conversions;
+
+/// Implements a fallible `close(self)` for a struct whose `fd` field is an
+/// `OwnedFd`, as [`Fd::close`](crate::Fd::close) has.
+macro_rules! impl_close {
+    ($($ty:ident),* $(,)?) => {$(
+        impl $ty {
+            #[doc = concat!("Closes the ", stringify!($ty), " and reports what the kernel said.")]
+            ///
+            /// `Drop` closes too, but has to ignore the result; call `close`
+            /// where a failed close must be noticed.
+            ///
+            /// # Errors
+            ///
+            /// The error of [`close(2)`]. The descriptor is released
+            /// whatever the answer: on Linux even `EINTR` means it is gone,
+            /// so `close` never retries (a retry could close a descriptor
+            /// that another thread has just been given).
+            ///
+            /// [`close(2)`]: https://man7.org/linux/man-pages/man2/close.2.html
+            pub fn close(self) -> ::std::io::Result<()> {
+                $crate::fd::close_owned(self.fd)
+            }
+        }
+    )*};
+}
+
+pub(crate) use impl_close;

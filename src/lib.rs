@@ -117,6 +117,7 @@
 //! ```
 
 #![cfg(unix)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod fd;
@@ -141,7 +142,7 @@ mod tokio;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod volatile;
 
-pub use error::SyscallError;
+pub use error::{SyscallError, errno};
 pub use fd::Fd;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

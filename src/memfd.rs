@@ -18,8 +18,8 @@ use std::ptr::NonNull;
 use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, fcntl_get_seals, fstat, ftruncate};
 use rustix::mm::{MapFlags, ProtFlags};
 
-use crate::error::{SANDBOX, invalid_input, invalid_input_owned, syscall_error};
-use crate::handle::impl_owned_fd_conversions;
+use crate::error::{SANDBOX, SyscallError, invalid_input, invalid_input_owned, syscall_error};
+use crate::handle::{impl_close, impl_owned_fd_conversions};
 use crate::volatile::{copy_from_shared, copy_to_shared};
 
 /// The longest name `memfd_create(2)` accepts, in bytes (`NAME_MAX` less
@@ -133,6 +133,7 @@ pub struct MemFdOptions {
     allow_sealing: bool,
     hugetlb: bool,
     close_on_exec: bool,
+    executable: bool,
 }
 
 impl MemFdOptions {
@@ -159,10 +160,25 @@ impl MemFdOptions {
         self
     }
 
+    /// Whether the memfd may be executed (`MFD_EXEC`, Linux 6.3), for
+    /// `fexecve(3)` of code built in memory. Off by default: the memfd is
+    /// then created with `MFD_NOEXEC_SEAL` and can never be made
+    /// executable.
+    ///
+    /// With `executable(true)`, [`create`](MemFdOptions::create) asks for
+    /// `MFD_EXEC`; before Linux 6.3 every memfd is executable and the flag
+    /// is left out. The system setting `vm.memfd_noexec = 2` forbids
+    /// executable memfds: `create` then fails with `PermissionDenied`.
+    pub fn executable(&mut self, executable: bool) -> &mut MemFdOptions {
+        self.executable = executable;
+        self
+    }
+
     /// Creates the memfd, empty (size 0), named `name` (which shows in
     /// `/proc/self/fd` as `/memfd:NAME` and need not be unique).
     ///
-    /// Where the kernel supports it (6.3+), the memfd is created with
+    /// Unless [`executable`](MemFdOptions::executable) is set, and where
+    /// the kernel supports it (6.3+), the memfd is created with
     /// `MFD_NOEXEC_SEAL`: it can never be made executable, and
     /// [`seals`](MemFd::seals) then already holds [`Seals::EXEC`]. Older
     /// kernels refuse the flag with `EINVAL`, and the memfd is created
@@ -178,6 +194,8 @@ impl MemFdOptions {
     ///   [`MEMFD_NAME_MAX`] bytes.
     /// - `EMFILE`/`ENFILE`; for huge pages, `EINVAL`/`ENOENT` where the
     ///   kernel has no hugetlbfs.
+    /// - `PermissionDenied` (`EACCES`) for an executable memfd where
+    ///   `vm.memfd_noexec` is 2.
     pub fn create(&self, name: impl AsRef<OsStr>) -> io::Result<MemFd> {
         let name = name.as_ref();
         if name.len() > MEMFD_NAME_MAX {
@@ -199,15 +217,29 @@ impl MemFdOptions {
         if self.hugetlb {
             flags |= MemfdFlags::HUGETLB;
         }
-        let fd = match rustix::fs::memfd_create(c_name.as_c_str(), flags | MemfdFlags::NOEXEC_SEAL)
-        {
+        let exec_flag = if self.executable {
+            MemfdFlags::EXEC
+        } else {
+            MemfdFlags::NOEXEC_SEAL
+        };
+        let fd = match rustix::fs::memfd_create(c_name.as_c_str(), flags | exec_flag) {
             Ok(fd) => {
-                if !self.allow_sealing {
+                if !self.allow_sealing && !self.executable {
                     // MFD_NOEXEC_SEAL implies MFD_ALLOW_SEALING; seal the
                     // seals so the memfd is as unsealable as asked.
                     fcntl_add_seals(&fd, SealFlags::SEAL)?;
                 }
                 fd
+            }
+            Err(rustix::io::Errno::ACCESS) if self.executable => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    SyscallError::new(
+                        "memfd_create",
+                        libc::EACCES,
+                        "the sysctl vm.memfd_noexec below 2 (2 forbids MFD_EXEC)",
+                    ),
+                ));
             }
             // Before Linux 6.3 the flag is unknown: create without it.
             Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create(c_name.as_c_str(), flags)
@@ -233,6 +265,7 @@ impl Default for MemFdOptions {
             allow_sealing: false,
             hugetlb: false,
             close_on_exec: true,
+            executable: false,
         }
     }
 }
@@ -498,6 +531,7 @@ impl MemFd {
 }
 
 impl_owned_fd_conversions!(MemFd);
+impl_close!(MemFd);
 
 impl From<MemFd> for File {
     fn from(memfd: MemFd) -> File {
@@ -636,7 +670,20 @@ impl Seek for MemFd {
 }
 
 /// How a [`MappedRegion`] may be accessed.
+///
+/// More access modes may come (the enum is `#[non_exhaustive]`): a `match`
+/// needs a wildcard arm.
+///
+/// ```compile_fail,E0004
+/// fn prot_bits(p: iofd::Protection) -> i32 {
+///     match p {
+///         iofd::Protection::Read => 1,
+///         iofd::Protection::ReadWrite => 3,
+///     } // error: `_` not covered
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Protection {
     /// `PROT_READ`.
     Read,

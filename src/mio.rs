@@ -14,6 +14,7 @@ use crate::{EventFd, Fd, PidFd, SignalFd, TimerFd};
 /// Implements `mio::event::Source` by registering the handle's descriptor.
 macro_rules! impl_mio_source {
     ($($ty:ty),* $(,)?) => {$(
+        #[cfg_attr(docsrs, doc(cfg(feature = "mio")))]
         impl Source for $ty {
             fn register(
                 &mut self,

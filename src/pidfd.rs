@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::{
@@ -21,7 +21,7 @@ use rustix::process::{
 
 use crate::Fd;
 use crate::error::{SANDBOX, SyscallError, invalid_input, invalid_input_owned, syscall_error};
-use crate::handle::impl_owned_fd_conversions;
+use crate::handle::{impl_close, impl_owned_fd_conversions};
 use crate::signal::Signal;
 
 /// An owned pidfd: a handle on one process that stays bound to it even after
@@ -55,8 +55,10 @@ pub struct PidFd {
     /// Whether `try_wait`/`wait` reap the child (`false`: they observe the
     /// exit with `WNOWAIT` and leave reaping to the child's owner).
     reaps: bool,
-    /// The exit status, once seen: every later wait returns it.
-    status: OnceLock<ExitStatus>,
+    /// The exit status, once seen: every later wait returns it. Shared
+    /// with every [`try_clone`](PidFd::try_clone), so whichever reaps, all
+    /// know the status.
+    status: Arc<OnceLock<ExitStatus>>,
 }
 
 impl PidFd {
@@ -173,7 +175,28 @@ impl PidFd {
             fd,
             pid,
             reaps: true,
-            status: OnceLock::new(),
+            status: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// Makes another owner of the same pidfd (`F_DUPFD_CLOEXEC`), for
+    /// example to wait in one thread and signal from another.
+    ///
+    /// The clone reaps if `self` does, and the two share the kept exit
+    /// status: whichever sees the exit first (and reaps, if it reaps), the
+    /// other's [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait)
+    /// return the same status instead of failing with `ECHILD`.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`/`ENFILE` when out of descriptors.
+    pub fn try_clone(&self) -> io::Result<PidFd> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?;
+        Ok(PidFd {
+            fd,
+            pid: self.pid,
+            reaps: self.reaps,
+            status: Arc::clone(&self.status),
         })
     }
 
@@ -216,6 +239,44 @@ impl PidFd {
             )
         })?;
         Ok(())
+    }
+
+    /// Sends the null signal (signal 0) through the pidfd: the race-free
+    /// `kill(pid, 0)`, which checks that the process still exists and that
+    /// this process may signal it, and delivers nothing.
+    ///
+    /// A process that has exited but is not yet reaped (a zombie) still
+    /// exists: use [`has_exited`](PidFd::has_exited) to learn whether it
+    /// runs. One syscall, no allocation.
+    ///
+    /// # Errors
+    ///
+    /// - `ESRCH` once the process has exited and been reaped.
+    /// - `EPERM` if this process may not signal it (it exists).
+    /// - `ENOSYS` before Linux 5.1 (with a [`SyscallError`]).
+    #[inline]
+    pub fn send_null_signal(&self) -> io::Result<()> {
+        // SAFETY: pidfd_send_signal with signal 0, no siginfo (null) and no
+        // flags reads no memory of ours; the descriptor is our open pidfd.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.fd.as_raw_fd(),
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        Err(syscall_error(
+            "pidfd_send_signal",
+            errno,
+            "Linux 5.1 or later",
+            None,
+        ))
     }
 
     /// Duplicates descriptor `target` of the process into this one
@@ -358,6 +419,7 @@ pub(crate) fn exit_status(status: WaitIdStatus) -> ExitStatus {
 }
 
 impl_owned_fd_conversions!(PidFd);
+impl_close!(PidFd);
 
 impl fmt::Debug for PidFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,10 +9,10 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{SANDBOX, syscall_error};
-use crate::handle::impl_owned_fd_conversions;
+use crate::handle::{impl_close, impl_owned_fd_conversions};
 use crate::signal::{SigSet, SignalInfo, empty_batch};
 #[cfg(doc)]
 use crate::signal::{
@@ -109,10 +109,11 @@ use crate::signal::{
 /// ```
 pub struct SignalFd {
     fd: OwnedFd,
-    /// The mask last given to the kernel. The lock is held across
-    /// `set_mask`'s syscall, so concurrent calls cannot leave it disagreeing
-    /// with the kernel.
-    mask: Mutex<SigSet>,
+    /// The mask last given to the kernel, shared with every
+    /// [`try_clone`](SignalFd::try_clone) (the clones share the kernel's
+    /// mask too). The lock is held across `set_mask`'s syscall, so
+    /// concurrent calls cannot leave it disagreeing with the kernel.
+    mask: Arc<Mutex<SigSet>>,
 }
 
 impl SignalFd {
@@ -144,7 +145,7 @@ impl SignalFd {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(SignalFd {
             fd,
-            mask: Mutex::new(*mask),
+            mask: Arc::new(Mutex::new(*mask)),
         })
     }
 
@@ -166,6 +167,23 @@ impl SignalFd {
         }
         *current = *mask;
         Ok(())
+    }
+
+    /// Makes another owner of the same signalfd (`F_DUPFD_CLOEXEC`).
+    ///
+    /// Both read from one queue (a record read through one is gone for the
+    /// other) and share one mask: [`set_mask`](SignalFd::set_mask) through
+    /// either changes both, and [`mask`](SignalFd::mask) of each says so.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`/`ENFILE` when out of descriptors.
+    pub fn try_clone(&self) -> io::Result<SignalFd> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?;
+        Ok(SignalFd {
+            fd,
+            mask: Arc::clone(&self.mask),
+        })
     }
 
     /// The set of signals this signalfd reads.
@@ -225,6 +243,7 @@ impl SignalFd {
 }
 
 impl_owned_fd_conversions!(SignalFd);
+impl_close!(SignalFd);
 
 impl fmt::Debug for SignalFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

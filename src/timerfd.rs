@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::time::{
     DynamicClockId, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec,
@@ -16,7 +16,7 @@ use rustix::time::{
 
 use crate::error::{SANDBOX, invalid_input, syscall_error};
 use crate::fd::read_u64;
-use crate::handle::impl_owned_fd_conversions;
+use crate::handle::{impl_close, impl_owned_fd_conversions};
 
 /// The clock a [`TimerFd`] counts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -293,6 +293,31 @@ impl TimerFd {
         read_u64(self.fd.as_fd())
     }
 
+    /// Reads the raw 8-byte expiration count (native endian) into the start
+    /// of `buf`, as `read(2)` on a timerfd does, and returns 8; this resets
+    /// the count, as [`expirations`](TimerFd::expirations) does.
+    ///
+    /// An empty `buf` returns `Ok(0)` without a syscall and resets nothing,
+    /// as [`std::io::Read::read`] promises.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` if `buf` holds 1 to 7 bytes (the kernel would say
+    ///   `EINVAL`; this says why).
+    /// - As [`expirations`](TimerFd::expirations): `WouldBlock`,
+    ///   `ECANCELED`.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(head) = buf.get_mut(..8) else {
+            return Err(invalid_input(
+                "a timerfd read needs a buffer of at least 8 bytes",
+            ));
+        };
+        Ok(rustix::io::read(&self.fd, head)?)
+    }
+
     /// Whether `err` is the "clock changed" outcome of
     /// [`expirations`](TimerFd::expirations) (`ECANCELED`) for a timer armed
     /// with [`arm_at_cancel_on_set`](TimerFd::arm_at_cancel_on_set).
@@ -331,6 +356,27 @@ impl TimerFd {
     }
 }
 
+/// `deadline` as a time on `CLOCK_MONOTONIC`, the clock of
+/// `std::time::Instant` on Linux, for [`TimerFd::arm_at`] on a
+/// [`Clock::Monotonic`] timer; never earlier than `deadline`, and never
+/// zero (which would disarm).
+///
+/// `Instant` does not expose its clock value, so this reads `Instant::now()`
+/// and then the clock: the clock reading is the later one, by the few
+/// nanoseconds between the two calls, and that gap is added, so the result
+/// can be late by it but never early.
+pub(crate) fn monotonic_deadline(deadline: Instant) -> io::Result<Duration> {
+    let now = Instant::now();
+    let clock_now = Clock::Monotonic.now()?;
+    let at = match deadline.checked_duration_since(now) {
+        Some(ahead) => clock_now
+            .checked_add(ahead)
+            .ok_or_else(|| invalid_input("deadline too far in the future for CLOCK_MONOTONIC"))?,
+        None => clock_now.saturating_sub(now.duration_since(deadline)),
+    };
+    Ok(at.max(AT_ONCE))
+}
+
 /// Converts to the kernel's `timespec`, refusing seconds past `i64::MAX`.
 #[inline]
 fn timespec_from_duration(d: Duration) -> io::Result<Timespec> {
@@ -352,6 +398,7 @@ fn duration_from_timespec(ts: Timespec) -> Duration {
 }
 
 impl_owned_fd_conversions!(TimerFd);
+impl_close!(TimerFd);
 
 impl fmt::Debug for TimerFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

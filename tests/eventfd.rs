@@ -160,3 +160,28 @@ fn is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<EventFd>();
 }
+
+#[test]
+fn empty_raw_buffers_give_zero_and_change_nothing() {
+    let efd = EventFd::new(4).unwrap();
+    assert_eq!(efd.read(&mut []).unwrap(), 0);
+    assert_eq!(efd.write(&[]).unwrap(), 0);
+    for short in 1..8 {
+        let err = efd.read(&mut vec![0u8; short]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let err = efd.write(&vec![0u8; short]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+    assert_eq!(efd.wait().unwrap(), 4, "nothing taken or added");
+}
+
+#[test]
+fn close_reports_success_and_consumes_the_handle() {
+    let efd = EventFd::new(0).unwrap();
+    let clone = efd.try_clone().unwrap();
+    efd.close().unwrap();
+    // The clone is another descriptor for the same counter: still usable.
+    clone.signal(1).unwrap();
+    assert_eq!(clone.wait().unwrap(), 1);
+    clone.close().unwrap();
+}

@@ -133,3 +133,25 @@ fn is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Fd>();
 }
+
+/// An empty buffer is `Ok(0)` without a syscall, as `io::Read` says: an
+/// eventfd (which the kernel would answer with `EINVAL` for any buffer
+/// shorter than 8 bytes) proves that the kernel was not asked.
+#[test]
+fn empty_buffers_give_zero_without_a_syscall() {
+    let efd = iofd::EventFd::new(3).unwrap();
+    let fd = Fd::from(OwnedFd::from(efd));
+    assert_eq!(fd.read(&mut []).unwrap(), 0);
+    assert_eq!(fd.write(&[]).unwrap(), 0);
+    assert_eq!((&fd).read(&mut []).unwrap(), 0);
+    assert_eq!((&fd).write(&[]).unwrap(), 0);
+    // The kernel itself refuses a short read of an eventfd.
+    assert_eq!(
+        fd.read(&mut [0u8; 1]).unwrap_err().raw_os_error(),
+        Some(libc::EINVAL)
+    );
+    // Nothing was taken: the counter still holds 3.
+    let mut raw = [0u8; 8];
+    assert_eq!(fd.read(&mut raw).unwrap(), 8);
+    assert_eq!(u64::from_ne_bytes(raw), 3);
+}

@@ -367,3 +367,35 @@ fn is_send_and_sync() {
     assert_send_sync::<MemFd>();
     assert_send_sync::<iofd::MappedRegion>();
 }
+
+/// A copy of `/bin/true` in a memfd runs only when the memfd was made
+/// executable; the default memfd (`MFD_NOEXEC_SEAL`) refuses `execve`.
+#[test]
+fn executable_memfds_can_be_executed() {
+    let program = std::fs::read("/bin/true").unwrap();
+    let run = |memfd: &MemFd| {
+        Command::new(format!("/proc/self/fd/{}", memfd.as_raw_fd()))
+            .status()
+            .map(|status| status.code())
+    };
+
+    let exec = MemFd::options().executable(true).create("true").unwrap();
+    exec.write_all_at(&program, 0).unwrap();
+    // Make it executable by its mode too (MFD_EXEC already does on 6.3+).
+    rustix::fs::fchmod(&exec, rustix::fs::Mode::from_raw_mode(0o700)).unwrap();
+    assert!(!exec.seals().unwrap().contains(Seals::EXEC));
+    assert_eq!(run(&exec).unwrap(), Some(0));
+
+    let noexec = MemFd::new("true").unwrap();
+    noexec.write_all_at(&program, 0).unwrap();
+    if noexec.seals().unwrap().contains(Seals::EXEC) {
+        // MFD_NOEXEC_SEAL (6.3+): mode 0666, and the mode is sealed.
+        assert!(rustix::fs::fchmod(&noexec, rustix::fs::Mode::from_raw_mode(0o700)).is_err());
+        assert_eq!(
+            run(&noexec).unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
+    }
+    exec.close().unwrap();
+    noexec.close().unwrap();
+}

@@ -266,3 +266,49 @@ fn is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<PidFd>();
 }
+
+/// Clones share the kept status: the clone reaps, and the original (whose
+/// own `waitid` would now say `ECHILD`) still answers with the status.
+#[test]
+fn clones_share_the_exit_status_whoever_reaps() {
+    let child = Command::new("sh").args(["-c", "exit 9"]).spawn().unwrap();
+    let pidfd = require!(PidFd::open(child.id() as i32));
+    let clone = pidfd.try_clone().unwrap();
+    assert_ne!(clone.as_raw_fd(), pidfd.as_raw_fd());
+    assert_eq!(clone.pid(), pidfd.pid());
+    assert!(clone.reaps());
+    assert_eq!(clone.wait().unwrap().code(), Some(9));
+    // Reaped: the kernel knows no such child any more.
+    assert_eq!(
+        rustix::process::waitid(
+            rustix::process::WaitId::Pid(rustix::process::Pid::from_raw(pidfd.pid()).unwrap()),
+            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
+        )
+        .unwrap_err(),
+        rustix::io::Errno::CHILD
+    );
+    assert_eq!(pidfd.try_wait().unwrap().unwrap().code(), Some(9));
+    assert_eq!(pidfd.wait().unwrap().code(), Some(9));
+    // An observe-only clone stays observe-only.
+    assert!(!pidfd.try_clone().unwrap().observe_only().reaps());
+    pidfd.close().unwrap();
+    clone.close().unwrap();
+}
+
+/// `send_null_signal` is `kill(pid, 0)`: fine while the process runs and
+/// while it is a zombie, `ESRCH` once it is reaped; nothing is delivered.
+#[test]
+fn null_signal_probes_existence() {
+    let mut child = sleeper();
+    let pidfd = require!(PidFd::from_child(&child));
+    pidfd.send_null_signal().unwrap();
+    pidfd.send_null_signal().unwrap();
+    assert_eq!(pidfd.try_wait().unwrap(), None, "signal 0 delivers nothing");
+    pidfd.send_signal(Signal::KILL).unwrap();
+    let status = pidfd.wait().unwrap(); // observed, not reaped: a zombie
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    pidfd.send_null_signal().unwrap();
+    child.wait().unwrap(); // reaped
+    let err = pidfd.send_null_signal().unwrap_err();
+    assert_eq!(iofd::errno(&err), Some(libc::ESRCH));
+}

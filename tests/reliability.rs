@@ -205,7 +205,7 @@ fn exercise_everything(rt: &tokio::runtime::Runtime) {
             let mut recv = task::spawn(signals.recv());
             assert_pending!(recv.poll());
         }
-        let (sync, pending) = signals.into_inner();
+        let (sync, pending) = signals.into_parts();
         assert!(pending.is_empty());
         drop(sync);
 

@@ -403,3 +403,24 @@ fn a_thread_name_that_is_not_utf8_is_reported_not_an_error() {
     done_tx.send(()).unwrap();
     thread.join().unwrap();
 }
+
+/// Clones share the kernel's mask, and each one's `mask()` says so.
+#[test]
+fn signalfd_clones_share_one_mask() {
+    let first = SignalFd::new(&SigSet::from(Signal::USR1)).unwrap();
+    let second = first.try_clone().unwrap();
+    assert_ne!(first.as_raw_fd(), second.as_raw_fd());
+    assert_eq!(second.mask(), SigSet::from(Signal::USR1));
+    let both = SigSet::from(Signal::USR1).with(Signal::USR2);
+    second.set_mask(&both).unwrap();
+    assert_eq!(first.mask(), both);
+    let fdinfo =
+        std::fs::read_to_string(format!("/proc/self/fdinfo/{}", first.as_raw_fd())).unwrap();
+    let expected = (1u64 << (libc::SIGUSR1 - 1)) | (1u64 << (libc::SIGUSR2 - 1));
+    assert!(
+        fdinfo.contains(&format!("sigmask:\t{expected:016x}")),
+        "the kernel mask of the first changed too: {fdinfo}"
+    );
+    first.close().unwrap();
+    second.close().unwrap();
+}

@@ -303,3 +303,24 @@ fn is_send_and_sync() {
     assert_send_sync::<TimerFd>();
     assert_send_sync::<Clock>();
 }
+
+#[test]
+fn raw_read_gives_the_eight_byte_count() {
+    let timer = TimerFd::new().unwrap();
+    // An empty buffer takes nothing, even from an expired timer.
+    timer.arm(Duration::ZERO, Duration::ZERO).unwrap();
+    assert!(readable_within(&timer, Duration::from_secs(5)));
+    assert_eq!(timer.read(&mut []).unwrap(), 0);
+    for short in 1..8 {
+        let err = timer.read(&mut vec![0u8; short]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+    let mut buf = [0xaau8; 12];
+    assert_eq!(timer.read(&mut buf).unwrap(), 8);
+    assert_eq!(u64::from_ne_bytes(buf[..8].try_into().unwrap()), 1);
+    assert_eq!(buf[8..], [0xaa; 4], "only 8 bytes written");
+    // Read, so reset: nothing left.
+    let err = timer.read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    timer.close().unwrap();
+}

@@ -8,28 +8,22 @@
     reason = "children are reaped through their PidFd, which clippy cannot see"
 )]
 
-use std::future::{Future, poll_fn};
 use std::io::ErrorKind;
-use std::pin::Pin;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_core::Stream;
 use iofd::{
     AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd, Clock, EventFd, PidFd, SigSet, Signal,
     SignalFd, TimerFd,
 };
+use tokio_stream::StreamExt;
 use tokio_test::task;
 use tokio_test::{assert_pending, assert_ready};
 
 mod common;
 
 use common::{on_both_runtimes, until, within};
-
-fn next<S: Stream + Unpin>(stream: &mut S) -> impl Future<Output = Option<S::Item>> + '_ {
-    poll_fn(move |cx| Pin::new(&mut *stream).poll_next(cx))
-}
 
 #[test]
 fn wrappers_are_send_sync_unpin() {
@@ -214,7 +208,7 @@ fn timer_stream_yields_counts() {
         let mut timer = AsyncTimerFd::interval(Duration::from_micros(500)).unwrap();
         let mut total = 0;
         for _ in 0..5 {
-            let n = within(next(&mut timer)).await.expect("never ends").unwrap();
+            let n = within(timer.next()).await.expect("never ends").unwrap();
             assert!(n >= 1);
             total += n;
         }
@@ -272,6 +266,59 @@ fn timer_bad_input_and_clock_and_into_inner() {
             Duration::from_secs(5),
             "still armed"
         );
+    });
+}
+
+/// `interval_at` as tokio's: a `start` of now fires at once, a future
+/// `start` waits, a past `start` counts every period since, and a zero
+/// period is refused.
+#[test]
+fn interval_at_starts_when_told() {
+    on_both_runtimes(|| async {
+        let now = std::time::Instant::now();
+        let err = AsyncTimerFd::interval_at(now, Duration::ZERO).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+        let at_once = AsyncTimerFd::interval_at(now, Duration::from_secs(3600)).unwrap();
+        assert_eq!(within(at_once.expirations()).await.unwrap(), 1);
+        let mut next = task::spawn(at_once.expirations());
+        assert_pending!(next.poll(), "the next tick is an hour away");
+        drop(next);
+        at_once.close().unwrap();
+
+        let later =
+            AsyncTimerFd::interval_at(now + Duration::from_secs(3600), Duration::from_secs(1))
+                .unwrap();
+        let mut first = task::spawn(later.expirations());
+        assert_pending!(first.poll());
+        let (remaining, period) = later.get_time().unwrap();
+        assert!(remaining > Duration::from_secs(3500), "{remaining:?}");
+        assert_eq!(period, Duration::from_secs(1));
+        drop(first);
+
+        // 10.5 periods ago: ticks at -10.5 s, -9.5 s, ..., -0.5 s = 11.
+        if let Some(past) = now.checked_sub(Duration::from_millis(10_500)) {
+            let caught_up = AsyncTimerFd::interval_at(past, Duration::from_secs(1)).unwrap();
+            assert_eq!(within(caught_up.expirations()).await.unwrap(), 11);
+        }
+    });
+}
+
+#[test]
+fn async_handles_close_and_report() {
+    on_both_runtimes(|| async {
+        AsyncEventFd::new(0).unwrap().close().unwrap();
+        AsyncTimerFd::interval(Duration::from_secs(1))
+            .unwrap()
+            .close()
+            .unwrap();
+        let mask = SigSet::from(Signal::USR1);
+        AsyncSignalFd::try_from(SignalFd::new(&mask).unwrap())
+            .unwrap()
+            .close()
+            .unwrap();
+        let pidfd = require!(PidFd::open(std::process::id() as i32));
+        AsyncPidFd::try_from(pidfd).unwrap().close().unwrap();
     });
 }
 

@@ -7,12 +7,10 @@ mod common;
 
 use common::{UnblockingThread, kill_self, on_both_runtimes, pid, sigqueue_self, until, within};
 
-use std::future::poll_fn;
 use std::io::ErrorKind;
-use std::pin::Pin;
 
-use futures_core::Stream;
 use iofd::{AsyncSignalFd, SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard};
+use tokio_stream::StreamExt;
 use tokio_test::{assert_pending, assert_ready, task};
 
 fn rt1() -> Signal {
@@ -56,14 +54,13 @@ fn hundred_realtime_signals_stream_in_order() {
             sigqueue_self(rt1(), value);
         }
         for expected in 0..100 {
-            let next = poll_fn(|cx| Pin::new(&mut signals).poll_next(cx));
-            let info = within(next).await.expect("never ends").unwrap();
+            let info = within(signals.next()).await.expect("never ends").unwrap();
             assert_eq!(info.signal(), Some(rt1()));
             assert_eq!(info.code(), SignalCode::Queue);
             assert_eq!(info.value_int(), expected, "in order, none lost");
         }
         assert_eq!(signals.buffered(), 0);
-        let (sync, pending) = signals.into_inner();
+        let (sync, pending) = signals.into_parts();
         assert!(pending.is_empty());
         assert_eq!(sync.read_info().unwrap_err().kind(), ErrorKind::WouldBlock);
     });
@@ -81,8 +78,8 @@ fn a_burst_is_read_in_one_syscall_and_nothing_is_lost() {
         // A recv future dropped before it is polled takes nothing.
         drop(signals.recv());
         assert_eq!(within(signals.recv()).await.unwrap().value_int(), 1);
-        // into_inner hands back what was buffered, in order.
-        let (_sync, pending) = signals.into_inner();
+        // into_parts hands back what was buffered, in order.
+        let (_sync, pending) = signals.into_parts();
         let values: Vec<i32> = pending.iter().map(|i| i.value_int()).collect();
         assert_eq!(values, (2..10).collect::<Vec<_>>());
     });
@@ -129,6 +126,26 @@ fn dropping_a_handle_loses_no_buffered_signal() {
     });
 }
 
+/// `into_inner` queues the buffered records back before it returns the
+/// synchronous handle, which then reads them, in order.
+fn into_inner_requeues_the_buffered_records() {
+    on_both_runtimes(|| async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        for value in 1..=5 {
+            sigqueue_self(rt1(), value);
+        }
+        assert_eq!(within(signals.recv()).await.unwrap().value_int(), 1);
+        assert_eq!(signals.buffered(), 4);
+        let sync = signals.into_inner();
+        let mut batch = [iofd::SignalInfo::default(); 8];
+        assert_eq!(sync.read_batch(&mut batch).unwrap(), 4);
+        let values: Vec<i32> = batch[..4].iter().map(|i| i.value_int()).collect();
+        assert_eq!(values, [2, 3, 4, 5]);
+        assert!(batch[..4].iter().all(|i| i.pid() == pid()));
+        assert_eq!(sync.read_info().unwrap_err().kind(), ErrorKind::WouldBlock);
+    });
+}
+
 /// A `kill` record (code `SI_USER`, which only the kernel or the sender's
 /// own thread may forge) comes back with its code, from the main thread and
 /// from a runtime worker.
@@ -142,7 +159,7 @@ fn a_requeued_kill_keeps_its_code_from_any_thread() {
         assert_eq!(first.signal(), Some(Signal::USR1));
         let handle = tokio::spawn(async move {
             // Hand back the record not yet taken, then requeue USR1 too.
-            let (sync, rest) = signals.into_inner();
+            let (sync, rest) = signals.into_parts();
             assert_eq!(rest.len(), 1);
             first.requeue().unwrap();
             for info in &rest {
@@ -221,6 +238,10 @@ fn main() {
         (
             "dropping_a_handle_loses_no_buffered_signal",
             dropping_a_handle_loses_no_buffered_signal,
+        ),
+        (
+            "into_inner_requeues_the_buffered_records",
+            into_inner_requeues_the_buffered_records,
         ),
         (
             "a_requeued_kill_keeps_its_code_from_any_thread",

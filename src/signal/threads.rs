@@ -6,8 +6,21 @@ use std::io;
 use super::SigSet;
 use crate::error::invalid_input_owned;
 
-/// A thread of this process that does not block some signals of a set.
+/// A thread of this process that does not block some signals of a set, as
+/// [`threads_not_blocking`] reports it.
+///
+/// Only this crate makes them (the struct is `#[non_exhaustive]`, so that
+/// fields can be added):
+///
+/// ```compile_fail,E0639
+/// let thread = iofd::UnblockedThread {
+///     tid: 1,
+///     name: String::from("main"),
+///     unblocked: iofd::SigSet::empty(),
+/// };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UnblockedThread {
     /// The thread id (as `gettid(2)` gives it).
     pub tid: i32,

@@ -45,6 +45,7 @@ use crate::EventFd;
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncEventFd {
     /// Registered for read interest only: a reader never pays for the
     /// write-readiness events that every read would otherwise raise.

@@ -43,6 +43,7 @@ pub use timerfd::AsyncTimerFd;
 
 /// The error of converting a handle into its async wrapper: why
 /// registration failed, and the handle, handed back unharmed.
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct RegisterError<T> {
     inner: T,
     error: io::Error,
@@ -182,9 +183,23 @@ fn quiet_probe_panics() {
 }
 
 /// Implements `AsFd`, `AsRawFd` and `Debug` for an async wrapper through
-/// its `get_ref()`.
+/// its `get_ref()`, and `close` through its `into_inner()`.
 macro_rules! impl_async_wrapper_traits {
     ($($ty:ident),* $(,)?) => {$(
+        impl $ty {
+            /// Deregisters from the reactor, then closes the descriptor and
+            /// reports what the kernel said (see the synchronous handle's
+            /// `close`; a drop has to ignore the answer).
+            ///
+            /// # Errors
+            ///
+            /// The error of `close(2)`; the descriptor is released whatever
+            /// the answer.
+            pub fn close(self) -> io::Result<()> {
+                self.into_inner().close()
+            }
+        }
+
         impl ::std::os::fd::AsFd for $ty {
             fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
                 ::std::os::fd::AsFd::as_fd(self.get_ref())

@@ -46,6 +46,7 @@ use crate::PidFd;
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncPidFd {
     inner: AsyncFd<PidFd>,
 }

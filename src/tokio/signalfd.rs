@@ -78,6 +78,35 @@ const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the th
 /// })
 /// # }
 /// ```
+///
+/// As a `Stream` of records, with the `next` of
+/// [`tokio_stream::StreamExt`](https://docs.rs/tokio-stream/latest/tokio_stream/trait.StreamExt.html)
+/// (or `futures::StreamExt`):
+///
+/// ```standalone_crate
+/// use iofd::{AsyncSignalFd, SigSet, Signal, SignalMaskGuard};
+/// use tokio_stream::StreamExt;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let set = SigSet::from(Signal::USR2);
+/// SignalMaskGuard::block(&set)?.keep();
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// rt.block_on(async {
+///     let mut signals = AsyncSignalFd::new(&set)?;
+///     for value in 1..=3 {
+///         let value = libc::sigval { sival_ptr: value as *mut libc::c_void };
+///         // SAFETY: sigqueue(3) to our own pid with a signal every thread blocks.
+///         unsafe { libc::sigqueue(std::process::id() as i32, libc::SIGUSR2, value) };
+///     }
+///     // A standard signal is pending at most once: the three merge into one.
+///     let info = signals.next().await.expect("a stream of signals")?;
+///     assert_eq!(info.signal(), Some(Signal::USR2));
+///     assert_eq!(info.value_int(), 1);
+///     Ok(())
+/// })
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncSignalFd {
     inner: AsyncFd<SignalFd>,
     pending: Pending,
@@ -104,7 +133,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         for info in self.records() {
-            // Nothing can report an error from a drop; `into_inner` hands
+            // Nothing can report an error from a drop; `into_parts` hands
             // the records back instead for callers who must know.
             let _ = info.requeue();
         }
@@ -190,11 +219,29 @@ impl AsyncSignalFd {
         self.inner.get_ref()
     }
 
-    /// Deregisters from the reactor and gives back the synchronous handle,
-    /// with the records already read from the kernel but not yet handed out
-    /// by [`recv`](AsyncSignalFd::recv) (in order; empty, and not allocated,
-    /// when there are none), so that nothing is lost.
-    pub fn into_inner(self) -> (SignalFd, Vec<SignalInfo>) {
+    /// Deregisters from the reactor and gives back the synchronous handle;
+    /// the records already read from the kernel but not yet handed out by
+    /// [`recv`](AsyncSignalFd::recv) are queued back to the process first
+    /// ([`SignalInfo::requeue`], as a drop does), so the handle reads them
+    /// again.
+    ///
+    /// A requeue that the kernel refuses (the process is at its
+    /// `RLIMIT_SIGPENDING`) loses that record; use
+    /// [`into_parts`](AsyncSignalFd::into_parts) to take the records
+    /// instead.
+    pub fn into_inner(self) -> SignalFd {
+        let AsyncSignalFd { inner, pending, .. } = self;
+        // Queued back before the handle is returned, so its first read
+        // finds them.
+        drop(pending);
+        inner.into_inner()
+    }
+
+    /// Deregisters from the reactor and gives back the synchronous handle
+    /// and the records already read from the kernel but not yet handed out
+    /// by [`recv`](AsyncSignalFd::recv), in order (empty, and not
+    /// allocated, when there are none). Nothing is requeued.
+    pub fn into_parts(self) -> (SignalFd, Vec<SignalInfo>) {
         let AsyncSignalFd {
             inner, mut pending, ..
         } = self;

@@ -3,7 +3,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
@@ -11,6 +11,7 @@ use futures_core::{FusedStream, Stream};
 
 use super::{RegisterError, poll_read_when_ready, read_when_ready, register};
 use crate::error::invalid_input;
+use crate::timerfd::monotonic_deadline;
 use crate::{Clock, TimerFd};
 
 /// A [`TimerFd`] for tokio: `expirations().await` returns how many times the
@@ -47,6 +48,30 @@ use crate::{Clock, TimerFd};
 /// # Ok(())
 /// # }
 /// ```
+///
+/// As a `Stream` of expiration counts, with the `next` of
+/// [`tokio_stream::StreamExt`](https://docs.rs/tokio-stream/latest/tokio_stream/trait.StreamExt.html)
+/// (or `futures::StreamExt`):
+///
+/// ```
+/// use std::time::Duration;
+/// use iofd::AsyncTimerFd;
+/// use tokio_stream::StreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let mut ticks = AsyncTimerFd::interval(Duration::from_micros(500))?;
+/// let mut total = 0;
+/// while let Some(expired) = ticks.next().await {
+///     total += expired?;
+///     if total >= 10 {
+///         break;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncTimerFd {
     inner: AsyncFd<TimerFd>,
     /// The stream has ended: the runtime shut down.
@@ -54,15 +79,55 @@ pub struct AsyncTimerFd {
 }
 
 impl AsyncTimerFd {
-    /// A monotonic timer that fires every `period`, first one `period` from
-    /// now.
+    /// A monotonic timer that fires every `period`, **first one `period`
+    /// from now** — unlike `tokio::time::interval`, whose first tick is
+    /// immediate (use [`interval_at`](AsyncTimerFd::interval_at) with
+    /// `Instant::now()` for that).
     ///
     /// # Errors
     ///
     /// `InvalidInput` for a zero `period`; as [`TimerFd::new`] and
-    /// [`TimerFd::arm`]; and an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
+    /// [`TimerFd::arm`]; and an error (no panic) when no tokio runtime is
+    /// current or it has no I/O driver (`enable_io`).
     pub fn interval(period: Duration) -> io::Result<AsyncTimerFd> {
         AsyncTimerFd::interval_with_clock(period, Clock::Monotonic)
+    }
+
+    /// A monotonic timer that fires at `start` and then every `period`, as
+    /// `tokio::time::interval_at` does: `interval_at(Instant::now(), p)`
+    /// fires at once.
+    ///
+    /// `std::time::Instant` counts on `CLOCK_MONOTONIC` on Linux, so
+    /// `start` becomes an absolute deadline on that clock
+    /// (`TFD_TIMER_ABSTIME`), never earlier than `start`. A `start` in the
+    /// past fires at once, and the first
+    /// [`expirations`](AsyncTimerFd::expirations) counts every period since
+    /// `start`, so no tick is lost.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncTimerFd::interval`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use iofd::AsyncTimerFd;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let timer = AsyncTimerFd::interval_at(Instant::now(), Duration::from_secs(60))?;
+    /// assert_eq!(timer.expirations().await?, 1); // at once, like tokio
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn interval_at(start: Instant, period: Duration) -> io::Result<AsyncTimerFd> {
+        if period.is_zero() {
+            return Err(invalid_input("an interval needs a non-zero period"));
+        }
+        let timer = TimerFd::new()?;
+        timer.arm_at(monotonic_deadline(start)?, period)?;
+        Ok(AsyncTimerFd::try_from(timer)?)
     }
 
     /// A timer on `clock` that fires every `period`, first one `period` from
