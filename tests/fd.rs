@@ -143,8 +143,8 @@ fn empty_buffers_give_zero_without_a_syscall() {
     let fd = Fd::from(OwnedFd::from(efd));
     assert_eq!(fd.read(&mut []).unwrap(), 0);
     assert_eq!(fd.write(&[]).unwrap(), 0);
-    assert_eq!((&fd).read(&mut []).unwrap(), 0);
-    assert_eq!((&fd).write(&[]).unwrap(), 0);
+    assert_eq!(Read::read(&mut &fd, &mut []).unwrap(), 0);
+    assert_eq!(Write::write(&mut &fd, &[]).unwrap(), 0);
     // The kernel itself refuses a short read of an eventfd.
     assert_eq!(
         fd.read(&mut [0u8; 1]).unwrap_err().raw_os_error(),
