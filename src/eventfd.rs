@@ -122,7 +122,8 @@ impl EventFd {
         write_u64(self.fd.as_fd(), value)
     }
 
-    /// Takes from the counter.
+    /// Takes from the counter without blocking: the whole count, or one unit
+    /// in semaphore mode.
     ///
     /// In counting mode, returns the whole count and resets it to zero; in
     /// semaphore mode returns 1 and decrements it. One `read` syscall, no

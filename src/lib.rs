@@ -8,7 +8,9 @@
 //! input the crate refuses is [`std::io::ErrorKind::InvalidInput`] with a
 //! message — nothing panics. Where the kernel lacks a syscall (`ENOSYS`) or a
 //! sandbox forbids it (`EPERM`), the error carries a [`SyscallError`] naming
-//! the kernel version, capability or sandbox rule needed.
+//! the kernel version, capability or sandbox rule needed; [`errno`] reads
+//! the errno of either kind of error (`raw_os_error()` does not see the one
+//! inside a `SyscallError`).
 //!
 //! Each handle can be used three ways:
 //!
@@ -38,15 +40,30 @@
 //!
 //! | wrapper | `async fn`s (each with a `poll_*` twin) | `Stream` of |
 //! |---|---|---|
-//! | `AsyncEventFd` | `wait`, `signal` | — |
-//! | `AsyncTimerFd` | `expirations` (the overrun count) | `io::Result<u64>` |
-//! | `AsyncSignalFd` | `recv` | `io::Result<SignalInfo>` |
-//! | `AsyncPidFd` | `wait` (children), `exited` (any process) | — |
+//! | [`AsyncEventFd`] | `wait`, `signal` | — |
+//! | [`AsyncTimerFd`] | `expirations` (the overrun count) | `io::Result<u64>` |
+//! | [`AsyncSignalFd`] | `recv` | `io::Result<SignalInfo>` |
+//! | [`AsyncPidFd`] | `wait` (children), `exited` (any process) | — |
 //!
 //! Every `async fn` is cancel safe and says so; readiness is cleared only
-//! when the handle answers `WouldBlock`; constructors return an error
-//! instead of panicking when no runtime is current; `get_ref` and
-//! `into_inner` lead back to the synchronous handle.
+//! when the handle answers `WouldBlock` or a read is known to have drained
+//! it; constructors return an error instead of panicking when no runtime
+//! is current; `get_ref` and `into_inner` lead back to the synchronous
+//! handle. The `Stream`s are `futures_core::Stream`s: take items with the
+//! `next` of `tokio_stream::StreamExt` or `futures::StreamExt`.
+//!
+//! # Which handle do I need?
+//!
+//! tokio already has timers, signals and child processes. Where it does
+//! the job, use it; iofd is for what it cannot do.
+//!
+//! | to… | tokio's own | iofd | when iofd wins |
+//! |---|---|---|---|
+//! | sleep or tick | `tokio::time` (millisecond wheel) | [`AsyncTimerFd`] | sub-millisecond periods (30–120 µs p99 lateness against tokio's 1–2 ms), the count of missed ticks, boot-time and wall-clock alarms. tokio wins for thousands of coarse timers: one wheel, no descriptor each |
+//! | wake a task | `tokio::sync::Notify` | [`AsyncEventFd`] | waking from another process, a non-tokio thread or a mio loop. `Notify` wins inside one process: no syscall, about 4× faster |
+//! | receive signals | `tokio::signal::unix` | [`AsyncSignalFd`] | the sender's pid and uid, the `sigqueue` value, every real-time signal in order. tokio wins when you cannot block the signals in every thread, or other code installs handlers |
+//! | await a process | `tokio::process::Child::wait` | [`AsyncPidFd`] | any process, not only your children, with no pid-reuse race; observing a child that tokio reaps. tokio wins for plain children: it owns stdio and reaping |
+//! | share memory | — | [`MemFd`] | sealed memory that a peer cannot change under you |
 //!
 //! # Features
 //!
@@ -92,7 +109,7 @@
 //! (`EPERM`), since they are always ready, so it does not implement
 //! `Source`.
 //!
-//! # Examples
+//! ## Example with mio
 //!
 //! ```
 //! use std::time::Duration;
