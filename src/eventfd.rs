@@ -9,6 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::event::{EventfdFlags, eventfd};
 
+use crate::adopt::{AdoptError, inspect_anon, set_nonblocking};
 use crate::error::{SANDBOX, invalid_input, syscall_error};
 use crate::fd::{read_u64, write_u64};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
@@ -185,6 +186,34 @@ impl EventFd {
 }
 
 impl_owned_fd_conversions!(EventFd);
+
+impl TryFrom<OwnedFd> for EventFd {
+    type Error = AdoptError;
+
+    /// Adopts `fd` if it is an eventfd (its `/proc/self/fd` link reads
+    /// `anon_inode:[eventfd]`), with the mode its fdinfo reports
+    /// (`eventfd-semaphore`); otherwise hands `fd` back in the error.
+    ///
+    /// Sets `O_NONBLOCK`, which the handle relies on; the flag belongs to
+    /// the open file description, so every holder of a duplicate (in any
+    /// process) sees it too. Close-on-exec is left as it is.
+    ///
+    /// A kernel that does not report the mode is taken as semaphore mode:
+    /// [`is_semaphore`](EventFd::is_semaphore) is then `true` and async
+    /// waits read until `WouldBlock` instead of assuming one read drains
+    /// the counter, which is right for either mode.
+    ///
+    /// # Errors
+    ///
+    /// [`AdoptError`] (holding `fd`) if `fd` is not an eventfd, or `/proc`
+    /// cannot be read.
+    fn try_from(fd: OwnedFd) -> Result<EventFd, AdoptError> {
+        let (fd, inspected) = inspect_anon(fd, "eventfd", "eventfd")?;
+        let semaphore = inspected.field("eventfd-semaphore") != Some("0");
+        let fd = set_nonblocking(fd, "eventfd")?;
+        Ok(EventFd { fd, semaphore })
+    }
+}
 impl_close!(EventFd);
 
 impl fmt::Debug for EventFd {

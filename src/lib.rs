@@ -136,6 +136,8 @@
 #![cfg(unix)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod adopt;
 mod error;
 mod fd;
 mod handle;
@@ -146,6 +148,8 @@ mod eventfd;
 mod memfd;
 #[cfg(all(feature = "mio", any(target_os = "linux", target_os = "android")))]
 mod mio;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod pass;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod pidfd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -159,6 +163,8 @@ mod tokio;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod volatile;
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use adopt::AdoptError;
 pub use error::{SyscallError, errno};
 pub use fd::Fd;
 

@@ -20,6 +20,7 @@ use rustix::process::{
 };
 
 use crate::Fd;
+use crate::adopt::{AdoptError, inspect_anon, missing_field, set_nonblocking};
 use crate::error::{SANDBOX, SyscallError, invalid_input, invalid_input_owned, syscall_error};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
 use crate::signal::Signal;
@@ -419,6 +420,43 @@ pub(crate) fn exit_status(status: WaitIdStatus) -> ExitStatus {
 }
 
 impl_owned_fd_conversions!(PidFd);
+
+impl TryFrom<OwnedFd> for PidFd {
+    type Error = AdoptError;
+
+    /// Adopts `fd` if it is a pidfd (its `/proc/self/fd` link reads
+    /// `anon_inode:[pidfd]`), with the pid its fdinfo reports (`Pid`);
+    /// otherwise hands `fd` back in the error. This is how a process that
+    /// received a pidfd over a socket ([`crate::pass`]) takes it up.
+    ///
+    /// The pid is as this process sees it: `-1` if the process had already
+    /// been reaped, `0` if it lives in a pid namespace this process cannot
+    /// see. The handle [observes only](PidFd::observe_only): it never
+    /// reaps, since the process is usually not this one's child.
+    ///
+    /// Sets `O_NONBLOCK` (`PIDFD_NONBLOCK`), which the handle relies on;
+    /// the flag belongs to the open file description, so every holder of a
+    /// duplicate (in any process) sees it too. Close-on-exec is left as it
+    /// is.
+    ///
+    /// # Errors
+    ///
+    /// [`AdoptError`] (holding `fd`) if `fd` is not a pidfd, or `/proc`
+    /// cannot be read.
+    fn try_from(fd: OwnedFd) -> Result<PidFd, AdoptError> {
+        let (fd, inspected) = inspect_anon(fd, "pidfd", "pidfd")?;
+        let Some(pid) = inspected.field("Pid").and_then(|pid| pid.parse().ok()) else {
+            return Err(missing_field(fd, "pidfd", "Pid"));
+        };
+        let fd = set_nonblocking(fd, "pidfd")?;
+        Ok(PidFd {
+            fd,
+            pid,
+            reaps: false,
+            status: Arc::new(OnceLock::new()),
+        })
+    }
+}
 impl_close!(PidFd);
 
 impl fmt::Debug for PidFd {

@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::adopt::{AdoptError, inspect_anon, missing_field, set_nonblocking};
 use crate::error::{SANDBOX, syscall_error};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
 use crate::signal::{SigSet, SignalInfo, empty_batch};
@@ -243,6 +244,41 @@ impl SignalFd {
 }
 
 impl_owned_fd_conversions!(SignalFd);
+
+impl TryFrom<OwnedFd> for SignalFd {
+    type Error = AdoptError;
+
+    /// Adopts `fd` if it is a signalfd (its `/proc/self/fd` link reads
+    /// `anon_inode:[signalfd]`), with the mask its fdinfo reports
+    /// (`sigmask`); otherwise hands `fd` back in the error.
+    ///
+    /// A signalfd reads the signals pending for the process (and thread)
+    /// that reads it, whoever created it: block the mask in this process
+    /// as for [`SignalFd::new`].
+    ///
+    /// Sets `O_NONBLOCK`, which the handle relies on; the flag belongs to
+    /// the open file description, so every holder of a duplicate (in any
+    /// process) sees it too. Close-on-exec is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`AdoptError`] (holding `fd`) if `fd` is not a signalfd, or `/proc`
+    /// cannot be read.
+    fn try_from(fd: OwnedFd) -> Result<SignalFd, AdoptError> {
+        let (fd, inspected) = inspect_anon(fd, "signalfd", "signalfd")?;
+        let mask = inspected
+            .field("sigmask")
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+        let Some(mask) = mask else {
+            return Err(missing_field(fd, "signalfd", "sigmask"));
+        };
+        let fd = set_nonblocking(fd, "signalfd")?;
+        Ok(SignalFd {
+            fd,
+            mask: Arc::new(Mutex::new(SigSet::from_bits(mask))),
+        })
+    }
+}
 impl_close!(SignalFd);
 
 impl fmt::Debug for SignalFd {

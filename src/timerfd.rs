@@ -7,13 +7,14 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::time::{
     DynamicClockId, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec,
     clock_gettime_dynamic, timerfd_create, timerfd_gettime, timerfd_settime,
 };
 
+use crate::adopt::{AdoptError, inspect_anon, missing_field, set_nonblocking};
 use crate::error::{SANDBOX, invalid_input, syscall_error};
 use crate::fd::read_u64;
 use crate::handle::{impl_close, impl_owned_fd_conversions};
@@ -61,6 +62,18 @@ impl Clock {
         Ok(duration_from_timespec(clock_gettime_dynamic(
             self.dynamic_id(),
         )?))
+    }
+
+    /// The clock of the kernel's clock id, for the ids a timerfd takes.
+    fn from_clockid(id: i32) -> Option<Clock> {
+        match id {
+            libc::CLOCK_MONOTONIC => Some(Clock::Monotonic),
+            libc::CLOCK_REALTIME => Some(Clock::Realtime),
+            libc::CLOCK_BOOTTIME => Some(Clock::Boottime),
+            libc::CLOCK_REALTIME_ALARM => Some(Clock::RealtimeAlarm),
+            libc::CLOCK_BOOTTIME_ALARM => Some(Clock::BoottimeAlarm),
+            _ => None,
+        }
     }
 
     fn timerfd_id(self) -> TimerfdClockId {
@@ -365,8 +378,9 @@ impl TimerFd {
 /// and then the clock: the clock reading is the later one, by the few
 /// nanoseconds between the two calls, and that gap is added, so the result
 /// can be late by it but never early.
-pub(crate) fn monotonic_deadline(deadline: Instant) -> io::Result<Duration> {
-    let now = Instant::now();
+#[cfg(feature = "tokio")]
+pub(crate) fn monotonic_deadline(deadline: std::time::Instant) -> io::Result<Duration> {
+    let now = std::time::Instant::now();
     let clock_now = Clock::Monotonic.now()?;
     let at = match deadline.checked_duration_since(now) {
         Some(ahead) => clock_now
@@ -398,6 +412,36 @@ fn duration_from_timespec(ts: Timespec) -> Duration {
 }
 
 impl_owned_fd_conversions!(TimerFd);
+
+impl TryFrom<OwnedFd> for TimerFd {
+    type Error = AdoptError;
+
+    /// Adopts `fd` if it is a timerfd (its `/proc/self/fd` link reads
+    /// `anon_inode:[timerfd]`), on the clock its fdinfo reports
+    /// (`clockid`); otherwise hands `fd` back in the error. The timer keeps
+    /// its setting and its pending expirations.
+    ///
+    /// Sets `O_NONBLOCK`, which the handle relies on; the flag belongs to
+    /// the open file description, so every holder of a duplicate (in any
+    /// process) sees it too. Close-on-exec is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`AdoptError`] (holding `fd`) if `fd` is not a timerfd, or `/proc`
+    /// cannot be read.
+    fn try_from(fd: OwnedFd) -> Result<TimerFd, AdoptError> {
+        let (fd, inspected) = inspect_anon(fd, "timerfd", "timerfd")?;
+        let clock = inspected
+            .field("clockid")
+            .and_then(|id| id.parse().ok())
+            .and_then(Clock::from_clockid);
+        let Some(clock) = clock else {
+            return Err(missing_field(fd, "timerfd", "clockid"));
+        };
+        let fd = set_nonblocking(fd, "timerfd")?;
+        Ok(TimerFd { fd, clock })
+    }
+}
 impl_close!(TimerFd);
 
 impl fmt::Debug for TimerFd {

@@ -25,6 +25,7 @@ pub use exec::reset_signal_mask_on_exec;
 pub use info::{SignalCode, SignalInfo};
 pub use mask::SignalMaskGuard;
 pub use set::{SigSet, SigSetIter};
+#[cfg(feature = "tokio")]
 pub(crate) use threads::ensure_blocked_with_advice;
 pub use threads::{UnblockedThread, ensure_blocked_in_all_threads, threads_not_blocking};
 /// A validated signal number, 1 to 64.

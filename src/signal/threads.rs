@@ -115,6 +115,7 @@ pub fn ensure_blocked_in_all_threads(set: &SigSet) -> io::Result<()> {
 
 /// [`ensure_blocked_in_all_threads`], ending its error message with
 /// `advice` on how to fix it.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) fn ensure_blocked_with_advice(set: &SigSet, advice: &str) -> io::Result<()> {
     let threads = threads_not_blocking(set)?;
     if threads.is_empty() {

@@ -1,0 +1,240 @@
+//! Adopting a descriptor as a typed handle (`TryFrom<OwnedFd>`): checking
+//! its kind, recovering the handle's state, and [`AdoptError`], which hands
+//! the descriptor back when it is not what was expected.
+//!
+//! The kernel names what a descriptor is in its `/proc/self/fd` link
+//! (`anon_inode:[eventfd]`, `pipe:[…]`, a path) and the handle's state in
+//! `/proc/self/fdinfo` (`eventfd-semaphore`, `clockid`, `sigmask`, `Pid`).
+//!
+//! # References
+//!  - [`proc_pid_fdinfo(5)`](https://man7.org/linux/man-pages/man5/proc_pid_fdinfo.5.html)
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use rustix::fs::OFlags;
+use rustix::fs::{fcntl_getfl, fcntl_setfl};
+
+/// The error of adopting a descriptor as a typed handle
+/// (`TryFrom<OwnedFd>` on [`EventFd`](crate::EventFd),
+/// [`TimerFd`](crate::TimerFd), [`SignalFd`](crate::SignalFd),
+/// [`PidFd`](crate::PidFd) and [`MemFd`](crate::MemFd)): the descriptor is
+/// of another kind, or its kind could not be read. The descriptor is handed
+/// back, not closed: take it with [`into_fd`](AdoptError::into_fd).
+///
+/// Converted into an [`io::Error`] (which closes the descriptor), a wrong
+/// kind is [`InvalidInput`](io::ErrorKind::InvalidInput); a kind that could
+/// not be read keeps the kind of the error that prevented it (for example
+/// `NotFound` without `/proc`, where the kind is read).
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// use iofd::EventFd;
+///
+/// let (reader, _writer) = std::io::pipe()?;
+/// let err = EventFd::try_from(OwnedFd::from(reader)).unwrap_err();
+/// assert_eq!(err.expected(), "eventfd");
+/// assert!(err.found().unwrap().starts_with("pipe:["));
+/// let reader = err.into_fd(); // handed back, still open
+/// # drop(reader);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct AdoptError {
+    fd: OwnedFd,
+    expected: &'static str,
+    found: Found,
+}
+
+/// What the descriptor turned out to be.
+enum Found {
+    /// Another kind: its `/proc/self/fd` link, or a description.
+    Kind(String),
+    /// Its kind or state could not be read, or a flag not set.
+    Failed(io::Error),
+}
+
+impl AdoptError {
+    /// A descriptor of another kind than `expected`; `found` describes it.
+    pub(crate) fn wrong_kind(fd: OwnedFd, expected: &'static str, found: String) -> AdoptError {
+        AdoptError {
+            fd,
+            expected,
+            found: Found::Kind(found),
+        }
+    }
+
+    /// A descriptor whose kind or state could not be read (`error` says
+    /// what failed), or that could not be given a flag it needs.
+    pub(crate) fn failed(fd: OwnedFd, expected: &'static str, error: io::Error) -> AdoptError {
+        AdoptError {
+            fd,
+            expected,
+            found: Found::Failed(error),
+        }
+    }
+
+    /// The descriptor, still open.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// The kind that was expected, such as `"eventfd"` or `"memfd"`.
+    pub fn expected(&self) -> &'static str {
+        self.expected
+    }
+
+    /// What the descriptor is instead: its `/proc/self/fd` link (such as
+    /// `pipe:[4321]`, `socket:[4321]`, `anon_inode:[timerfd]` or a path),
+    /// or `None` if that could not be read.
+    pub fn found(&self) -> Option<&str> {
+        match &self.found {
+            Found::Kind(found) => Some(found),
+            Found::Failed(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for AdoptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fd = self.fd.as_raw_fd();
+        match &self.found {
+            Found::Kind(found) => {
+                write!(f, "descriptor {fd} is not a {}: it is {found}", self.expected)
+            }
+            Found::Failed(error) => {
+                write!(f, "cannot adopt descriptor {fd} as a {}: {error}", self.expected)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for AdoptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("AdoptError");
+        debug
+            .field("fd", &self.fd.as_raw_fd())
+            .field("expected", &self.expected);
+        match &self.found {
+            Found::Kind(found) => debug.field("found", found),
+            Found::Failed(error) => debug.field("failed", error),
+        };
+        debug.finish()
+    }
+}
+
+impl std::error::Error for AdoptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.found {
+            Found::Kind(_) => None,
+            Found::Failed(error) => Some(error),
+        }
+    }
+}
+
+impl From<AdoptError> for io::Error {
+    /// Keeps the message (and closes the descriptor).
+    fn from(err: AdoptError) -> io::Error {
+        let kind = match &err.found {
+            Found::Kind(_) => io::ErrorKind::InvalidInput,
+            Found::Failed(error) => error.kind(),
+        };
+        io::Error::new(kind, err.to_string())
+    }
+}
+
+impl AsFd for AdoptError {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for AdoptError {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// What the kernel says of one descriptor of a known kind: its fdinfo.
+pub(crate) struct Inspected {
+    fdinfo: String,
+}
+
+impl Inspected {
+    /// The value of fdinfo line `key:` (trimmed), if there is one.
+    pub(crate) fn field(&self, key: &str) -> Option<&str> {
+        self.fdinfo.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            (name.trim() == key).then(|| value.trim())
+        })
+    }
+}
+
+/// Reads `fd`'s link and fdinfo, and checks that it is the anonymous-inode
+/// kind `anon_name` (as in `anon_inode:[eventfd]`); `expected` names the
+/// handle in the error, which hands `fd` back.
+pub(crate) fn inspect_anon(
+    fd: OwnedFd,
+    expected: &'static str,
+    anon_name: &str,
+) -> Result<(OwnedFd, Inspected), AdoptError> {
+    let link = match read_link(&fd) {
+        Ok(link) => link,
+        Err(error) => return Err(AdoptError::failed(fd, expected, error)),
+    };
+    let is_kind = link
+        .strip_prefix("anon_inode:")
+        .is_some_and(|name| name == format!("[{anon_name}]") || name == anon_name);
+    if !is_kind {
+        return Err(AdoptError::wrong_kind(fd, expected, link));
+    }
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    match std::fs::read_to_string(&path) {
+        Ok(fdinfo) => Ok((fd, Inspected { fdinfo })),
+        Err(error) => Err(AdoptError::failed(fd, expected, in_proc(&path, error))),
+    }
+}
+
+/// The `/proc/self/fd` link of `fd`, lossily as UTF-8 (paths may not be).
+pub(crate) fn read_link(fd: &OwnedFd) -> io::Result<String> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let target = std::fs::read_link(&path).map_err(|error| in_proc(&path, error))?;
+    Ok(target.to_string_lossy().into_owned())
+}
+
+/// `error` from reading `path`, saying which file and that it needs /proc.
+#[cold]
+fn in_proc(path: &str, error: io::Error) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("reading {path} (needs /proc mounted): {error}"),
+    )
+}
+
+/// A fdinfo field that is missing or malformed: the descriptor is of the
+/// right kind, but the kernel did not say what the handle needs.
+pub(crate) fn missing_field(fd: OwnedFd, expected: &'static str, field: &str) -> AdoptError {
+    let error = io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("its fdinfo has no readable `{field}` line"),
+    );
+    AdoptError::failed(fd, expected, error)
+}
+
+/// Sets `O_NONBLOCK` on `fd`'s open file description (shared with every
+/// duplicate, in any process), as the pollable handles need.
+pub(crate) fn set_nonblocking(fd: OwnedFd, expected: &'static str) -> Result<OwnedFd, AdoptError> {
+    let result = fcntl_getfl(&fd).and_then(|flags| {
+        if flags.contains(OFlags::NONBLOCK) {
+            Ok(())
+        } else {
+            fcntl_setfl(&fd, flags | OFlags::NONBLOCK)
+        }
+    });
+    match result {
+        Ok(()) => Ok(fd),
+        Err(errno) => Err(AdoptError::failed(fd, expected, errno.into())),
+    }
+}

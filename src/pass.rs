@@ -1,0 +1,397 @@
+//! Passing handles to another process over a Unix socket (`SCM_RIGHTS`),
+//! synchronously and with tokio.
+//!
+//! A sealed [`MemFd`](crate::MemFd) (shared memory nobody can change), an
+//! [`EventFd`](crate::EventFd) (a cross-process doorbell) and a
+//! [`PidFd`](crate::PidFd) (a process reference that pid reuse cannot
+//! break) are most useful in another process. [`send`] sends up to
+//! [`MAX_FDS`] descriptors with a byte payload; [`recv`] receives them into
+//! a [`Received`], from which [`Received::take`] adopts each as a typed
+//! handle, checked as `TryFrom<OwnedFd>` checks it.
+//!
+//! What the receiving side can count on:
+//!
+//! - **Close-on-exec.** Received descriptors are close-on-exec
+//!   (`MSG_CMSG_CLOEXEC`), set by the kernel as they arrive: no window in
+//!   which a concurrent `exec` could leak them.
+//! - **No leak.** A message that carried more descriptors than
+//!   [`MAX_FDS`] (`MSG_CTRUNC`) is an error, and the descriptors that did
+//!   arrive are closed; the kernel never installs the others. Descriptors
+//!   left in a dropped [`Received`] are closed.
+//! - **Checked kinds.** [`Received::take`] of a descriptor of the wrong
+//!   kind (a pipe where a `MemFd` was expected) is an `InvalidInput` error
+//!   and leaves the descriptor in the `Received`, for
+//!   [`take_fd`](Received::take_fd) or for the drop to close: nothing the
+//!   caller did not get is closed.
+//! - **No allocation** on the send or receive path: the control message
+//!   buffer is on the stack, sized for [`MAX_FDS`]. (Adopting a descriptor
+//!   as a typed handle reads `/proc` and allocates.)
+//!
+//! # Caveats
+//!
+//! - Over a stream socket, descriptors travel with the first byte of the
+//!   payload, so a message needs at least one byte. A receive returns at
+//!   most the bytes up to the next message that carries descriptors: give
+//!   each message with descriptors its own [`recv`], and frame the bytes
+//!   (a length prefix) if they can exceed one read.
+//! - `O_NONBLOCK` and the file offset belong to the open file description,
+//!   which the sender and the receiver share after the transfer: adopting
+//!   a pollable handle sets `O_NONBLOCK` for both.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::os::fd::AsFd;
+//! use std::os::unix::net::UnixStream;
+//! use iofd::{EventFd, MemFd, Seals, pass};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let (here, there) = UnixStream::pair()?;
+//!
+//! let memfd = MemFd::new_sealable("frame")?;
+//! memfd.write_all_at(b"hello", 0)?;
+//! memfd.seal(Seals::IMMUTABLE | Seals::GROW | Seals::SEAL)?;
+//! let doorbell = EventFd::new(0)?;
+//! pass::send(&here, b"frame", &[memfd.as_fd(), doorbell.as_fd()])?;
+//!
+//! // In the other process:
+//! let mut buf = [0u8; 64];
+//! let mut received = pass::recv(&there, &mut buf)?;
+//! assert_eq!(&buf[..received.len()], b"frame");
+//! let memfd = received.take::<MemFd>()?.require_seals(Seals::IMMUTABLE)?;
+//! let doorbell: EventFd = received.take()?;
+//! doorbell.signal(1)?;
+//! # assert_eq!(memfd.size()?, 5);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # References
+//!  - [`unix(7)`](https://man7.org/linux/man-pages/man7/unix.7.html)
+//!    (`SCM_RIGHTS`)
+//!  - [`sendmsg(2)`](https://man7.org/linux/man-pages/man2/sendmsg.2.html),
+//!    [`recvmsg(2)`](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
+};
+
+use crate::adopt::AdoptError;
+use crate::error::{invalid_input, invalid_input_owned};
+
+/// The most descriptors one message carries, sent or received.
+///
+/// The kernel allows 253 (`SCM_MAX_FD`); this bound keeps the control
+/// buffer on the stack. A peer that sends more makes [`recv`] fail
+/// (`MSG_CTRUNC`) without leaking any.
+pub const MAX_FDS: usize = 16;
+
+/// Bytes of control buffer for [`MAX_FDS`] descriptors.
+const CONTROL_SPACE: usize = rustix::cmsg_space!(ScmRights(MAX_FDS));
+
+/// Sends `payload` with the descriptors `fds` attached (`SCM_RIGHTS`), and
+/// returns the number of payload bytes sent.
+///
+/// The descriptors travel with the first byte; the receiver gets its own
+/// descriptors for the same open files (as `dup` would make). `send` uses
+/// `MSG_NOSIGNAL`: a peer that has closed its end gives `BrokenPipe`, not
+/// `SIGPIPE`. A short count (possible on a nearly full socket) has sent
+/// the descriptors with the bytes it counts; send the rest with
+/// `Write::write_all`.
+///
+/// One `sendmsg` syscall (retried on `EINTR`), no allocation.
+///
+/// # Errors
+///
+/// - `InvalidInput` for more than [`MAX_FDS`] descriptors, or for
+///   descriptors with an empty payload (a stream socket cannot carry them
+///   without a byte).
+/// - The kernel's error: `WouldBlock` on a full nonblocking socket,
+///   `BrokenPipe`, `ETOOMANYREFS` when descriptors in flight nest too
+///   deep.
+pub fn send(socket: &UnixStream, payload: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+    loop {
+        match send_once(socket.as_fd(), payload, fds) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
+    }
+}
+
+/// Receives a payload into `buf` with the descriptors attached to it.
+///
+/// [`Received::len`] says how many bytes arrived (0: the peer closed its
+/// end); the descriptors, in the order sent, are taken with
+/// [`Received::take`] or [`Received::take_fd`]. Received descriptors are
+/// close-on-exec.
+///
+/// One `recvmsg` syscall (retried on `EINTR`), no allocation.
+///
+/// # Errors
+///
+/// - `InvalidInput` if `buf` is empty (descriptors come only with bytes).
+/// - `InvalidData` if the message carried more than [`MAX_FDS`]
+///   descriptors (`MSG_CTRUNC`): those that arrived are closed, and the
+///   kernel never installed the others.
+/// - The kernel's error: `WouldBlock` on a nonblocking socket with nothing
+///   to read, `EMFILE` when this process is out of descriptors (the
+///   message's descriptors are then dropped by the kernel).
+pub fn recv(socket: &UnixStream, buf: &mut [u8]) -> io::Result<Received> {
+    loop {
+        match recv_once(socket.as_fd(), buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
+    }
+}
+
+/// One `sendmsg` with `fds` attached.
+fn send_once(socket: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+    if fds.len() > MAX_FDS {
+        return Err(invalid_input_owned(format!(
+            "{} descriptors in one message; at most {MAX_FDS} (iofd::pass::MAX_FDS)",
+            fds.len()
+        )));
+    }
+    if payload.is_empty() && !fds.is_empty() {
+        return Err(invalid_input(
+            "descriptors need at least one payload byte to travel over a stream socket",
+        ));
+    }
+    let mut space = [MaybeUninit::<u8>::uninit(); CONTROL_SPACE];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        // The buffer is sized for MAX_FDS, checked above.
+        return Err(invalid_input("the descriptors do not fit the control buffer"));
+    }
+    let iov = [IoSlice::new(payload)];
+    Ok(sendmsg(socket, &iov, &mut control, SendFlags::NOSIGNAL)?)
+}
+
+/// One `recvmsg` into `buf`, collecting the descriptors.
+fn recv_once(socket: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
+    if buf.is_empty() {
+        return Err(invalid_input(
+            "a receive needs a buffer of at least one byte: descriptors come with bytes",
+        ));
+    }
+    let mut space = [MaybeUninit::<u8>::uninit(); CONTROL_SPACE];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut iov = [IoSliceMut::new(buf)];
+    let message = recvmsg(socket, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC)?;
+    let mut received = Received {
+        len: message.bytes,
+        fds: [const { None }; MAX_FDS],
+        next: 0,
+        count: 0,
+    };
+    for ancillary in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = ancillary {
+            for fd in fds {
+                // Cannot overflow: the buffer holds at most MAX_FDS; a
+                // descriptor past it would be dropped (closed) here.
+                if let Some(slot) = received.fds.get_mut(received.count) {
+                    *slot = Some(fd);
+                    received.count += 1;
+                }
+            }
+        }
+    }
+    if message.flags.contains(ReturnFlags::CTRUNC) {
+        // `received` drops here, closing what did arrive.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the message carried more descriptors than iofd::pass::MAX_FDS (MSG_CTRUNC); \
+             the ones that arrived were closed",
+        ));
+    }
+    Ok(received)
+}
+
+/// A received payload's length and its descriptors, in the order sent.
+///
+/// Take each descriptor as a typed handle with [`take`](Received::take),
+/// or as it is with [`take_fd`](Received::take_fd). Descriptors not taken
+/// are closed when the `Received` is dropped.
+pub struct Received {
+    len: usize,
+    fds: [Option<OwnedFd>; MAX_FDS],
+    /// `fds[next..count]` are not yet taken.
+    next: usize,
+    count: usize,
+}
+
+impl Received {
+    /// The number of payload bytes received; 0 when the peer has closed its
+    /// end.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no payload byte arrived (the peer closed its end).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The number of descriptors not yet taken.
+    pub fn fd_count(&self) -> usize {
+        self.count - self.next
+    }
+
+    /// Takes the next descriptor as it is.
+    pub fn take_fd(&mut self) -> Option<OwnedFd> {
+        let fd = self.fds.get_mut(self.next)?.take()?;
+        self.next += 1;
+        Some(fd)
+    }
+
+    /// Takes the next descriptor as the handle `H` (`EventFd`, `TimerFd`,
+    /// `SignalFd`, `PidFd`, `MemFd`), checked as its `TryFrom<OwnedFd>`
+    /// checks it.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` if the descriptor is not an `H` (or `/proc` cannot
+    ///   be read to tell): the descriptor stays here, next in line for
+    ///   [`take_fd`](Received::take_fd) or another `take`.
+    /// - `InvalidData` if no descriptor is left.
+    pub fn take<H>(&mut self) -> io::Result<H>
+    where
+        H: TryFrom<OwnedFd, Error = AdoptError>,
+    {
+        let Some(fd) = self.take_fd() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the message carried {} descriptors, and all were taken",
+                    self.count
+                ),
+            ));
+        };
+        H::try_from(fd).map_err(|err| {
+            let error = io::Error::new(io::ErrorKind::InvalidInput, err.to_string());
+            // Put it back, unharmed, where it was.
+            self.next -= 1;
+            self.fds[self.next] = Some(err.into_fd());
+            error
+        })
+    }
+}
+
+impl fmt::Debug for Received {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fds = &self.fds[self.next..self.count];
+        f.debug_struct("Received")
+            .field("len", &self.len)
+            .field(
+                "fds",
+                &fds.iter()
+                    .map(|fd| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The tokio forms of [`send`] and [`recv`].
+#[cfg(feature = "tokio")]
+mod with_tokio {
+    use std::io;
+    use std::os::fd::{AsFd, BorrowedFd};
+    use std::task::{Context, Poll, ready};
+
+    use ::tokio::io::Interest;
+    use ::tokio::net::UnixStream;
+
+    use super::{Received, recv_once, send_once};
+
+    /// [`send`](super::send) on a tokio socket: waits until the socket can
+    /// take the message.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the message is sent whole (one `sendmsg`) in the poll
+    /// that returns, or not at all.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](super::send), without `WouldBlock`.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn send_async(
+        socket: &UnixStream,
+        payload: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> io::Result<usize> {
+        socket
+            .async_io(Interest::WRITABLE, || send_once(socket.as_fd(), payload, fds))
+            .await
+    }
+
+    /// [`recv`](super::recv) on a tokio socket: waits for a message.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: bytes and descriptors are taken from the socket only
+    /// in the poll that returns them.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](super::recv), without `WouldBlock`.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn recv_async(socket: &UnixStream, buf: &mut [u8]) -> io::Result<Received> {
+        socket
+            .async_io(Interest::READABLE, || recv_once(socket.as_fd(), buf))
+            .await
+    }
+
+    /// The poll form of [`send_async`], for hand-written futures.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](super::send), without `WouldBlock`.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn poll_send(
+        socket: &UnixStream,
+        cx: &mut Context<'_>,
+        payload: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(socket.poll_write_ready(cx))?;
+            match socket.try_io(Interest::WRITABLE, || send_once(socket.as_fd(), payload, fds)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    /// The poll form of [`recv_async`], for hand-written futures.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](super::recv), without `WouldBlock`.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn poll_recv(
+        socket: &UnixStream,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<Received>> {
+        loop {
+            ready!(socket.poll_read_ready(cx))?;
+            match socket.try_io(Interest::READABLE, || recv_once(socket.as_fd(), buf)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+pub use with_tokio::{poll_recv, poll_send, recv_async, send_async};
