@@ -102,10 +102,18 @@ impl fmt::Display for AdoptError {
         let fd = self.fd.as_raw_fd();
         match &self.found {
             Found::Kind(found) => {
-                write!(f, "descriptor {fd} is not a {}: it is {found}", self.expected)
+                write!(
+                    f,
+                    "descriptor {fd} is not a {}: it is {found}",
+                    self.expected
+                )
             }
             Found::Failed(error) => {
-                write!(f, "cannot adopt descriptor {fd} as a {}: {error}", self.expected)
+                write!(
+                    f,
+                    "cannot adopt descriptor {fd} as a {}: {error}",
+                    self.expected
+                )
             }
         }
     }

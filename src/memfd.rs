@@ -1027,4 +1027,3 @@ fn read_full_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<usize> 
     }
     Ok(done)
 }
-

@@ -169,7 +169,9 @@ fn send_once(socket: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) -> 
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         // The buffer is sized for MAX_FDS, checked above.
-        return Err(invalid_input("the descriptors do not fit the control buffer"));
+        return Err(invalid_input(
+            "the descriptors do not fit the control buffer",
+        ));
     }
     let iov = [IoSlice::new(payload)];
     Ok(sendmsg(socket, &iov, &mut control, SendFlags::NOSIGNAL)?)
@@ -330,7 +332,9 @@ mod with_tokio {
         fds: &[BorrowedFd<'_>],
     ) -> io::Result<usize> {
         socket
-            .async_io(Interest::WRITABLE, || send_once(socket.as_fd(), payload, fds))
+            .async_io(Interest::WRITABLE, || {
+                send_once(socket.as_fd(), payload, fds)
+            })
             .await
     }
 
@@ -365,7 +369,9 @@ mod with_tokio {
     ) -> Poll<io::Result<usize>> {
         loop {
             ready!(socket.poll_write_ready(cx))?;
-            match socket.try_io(Interest::WRITABLE, || send_once(socket.as_fd(), payload, fds)) {
+            match socket.try_io(Interest::WRITABLE, || {
+                send_once(socket.as_fd(), payload, fds)
+            }) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 result => return Poll::Ready(result),
             }

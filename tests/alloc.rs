@@ -263,6 +263,26 @@ fn async_pidfd_wait() {
     });
 }
 
+/// `pass::send` with two descriptors and `pass::recv` of them: the control
+/// buffer is on the stack, and so is the `Received`.
+fn pass_send_and_recv() {
+    use std::os::fd::AsFd;
+    let (here, there) = std::os::unix::net::UnixStream::pair().unwrap();
+    let efd = EventFd::new(0).unwrap();
+    let timer = TimerFd::new().unwrap();
+    let mut buf = [0u8; 16];
+    let n = steady_state_allocations(10, N, || {
+        let sent = iofd::pass::send(&here, b"two", &[efd.as_fd(), timer.as_fd()]).unwrap();
+        assert_eq!(sent, 3);
+        let mut received = iofd::pass::recv(&there, &mut buf).unwrap();
+        assert_eq!(received.len(), 3);
+        assert_eq!(received.fd_count(), 2);
+        drop(received.take_fd().unwrap());
+        // The second is closed with the `Received`.
+    });
+    assert_eq!(n, 0);
+}
+
 fn main() {
     SignalMaskGuard::block(&SigSet::from(Signal::USR1).with(Signal::USR2))
         .expect("block")
@@ -280,6 +300,7 @@ fn main() {
             "pidfd_send_signal_and_try_wait",
             pidfd_send_signal_and_try_wait,
         ),
+        ("pass_send_and_recv", pass_send_and_recv),
     ];
     #[cfg(feature = "tokio")]
     tests.extend([

@@ -399,7 +399,10 @@ fn executable_memfds_can_be_executed() {
         let under_valgrind =
             std::env::var("LD_PRELOAD").is_ok_and(|preload| preload.contains("valgrind"));
         if !under_valgrind {
-            assert_eq!(run(&noexec).unwrap_err().kind(), ErrorKind::PermissionDenied);
+            assert_eq!(
+                run(&noexec).unwrap_err().kind(),
+                ErrorKind::PermissionDenied
+            );
         }
     }
     exec.close().unwrap();
