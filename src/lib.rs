@@ -33,6 +33,16 @@
 //! | [`MemFd`] | sealable anonymous shared memory, mapped as a [`MappedRegion`] |
 //! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]) |
 //!
+//! # Across processes
+//!
+//! Every handle is adopted from a descriptor you were handed with
+//! `TryFrom<OwnedFd>`, which checks its kind, recovers its state from
+//! fdinfo, and hands back a descriptor of the wrong kind in an
+//! [`AdoptError`]. The [`pass`] module sends handles over a Unix socket
+//! (`SCM_RIGHTS`) and receives them typed and close-on-exec;
+//! [`MemFd::require_seals`] accepts shared memory only once its sender can
+//! no longer change it.
+//!
 //! # With tokio
 //!
 //! With the `tokio` feature, each pollable handle has an async wrapper on
@@ -185,3 +195,8 @@ pub use signalfd::SignalFd;
 pub use timerfd::{Clock, TimerFd};
 #[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
 pub use tokio::{AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd, RegisterError};
+
+/// The README's Rust snippets, run as doctests so that they cannot rot.
+#[cfg(all(doctest, feature = "mio", feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeSnippets;

@@ -627,6 +627,10 @@ fn is_memfd_inode(fd: &OwnedFd) -> bool {
     let Ok(fs) = rustix::fs::fstatfs(fd) else {
         return false;
     };
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "f_type's integer type differs between back ends and targets"
+    )]
     let fs_type = fs.f_type as i64;
     if fs_type != TMPFS_MAGIC && fs_type != HUGETLBFS_MAGIC {
         return false;
