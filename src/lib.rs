@@ -183,7 +183,7 @@ pub use eventfd::{EVENTFD_MAX, EventFd};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use memfd::{MEMFD_NAME_MAX, MappedRegion, MemFd, MemFdOptions, NotMemFd, Protection, Seals};
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use pidfd::PidFd;
+pub use pidfd::{PidFd, PidInfo, SignalScope};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use signal::{
     SigSet, SigSetIter, Signal, SignalCode, SignalInfo, SignalMaskGuard, UnblockedThread,

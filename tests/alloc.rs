@@ -283,6 +283,36 @@ fn pass_send_and_recv() {
     assert_eq!(n, 0);
 }
 
+/// The pidfd sends (with a scope, with a value, the null signal) and
+/// `info` allocate nothing.
+fn pidfd_sends_and_info() {
+    let me = match PidFd::open(std::process::id() as i32) {
+        Ok(me) => me,
+        Err(e) => return eprintln!("skipped: {e}"),
+    };
+    let rt1 = Signal::rt(1).unwrap();
+    let _blocked = SignalMaskGuard::block(&SigSet::from(rt1)).unwrap();
+    let signals = SignalFd::new(&SigSet::from(rt1)).unwrap();
+    let scoped = me
+        .send_signal_to(Signal::USR1, iofd::SignalScope::Process)
+        .is_ok();
+    let has_info = me.info().is_ok();
+    let n = steady_state_allocations(10, N, || {
+        me.send_signal_value(rt1, 9).unwrap();
+        let info = signals.read_info().unwrap();
+        assert_eq!(info.value_int(), 9);
+        me.send_null_signal().unwrap();
+        if scoped {
+            me.send_signal_to(Signal::USR1, iofd::SignalScope::Process)
+                .unwrap();
+        }
+        if has_info {
+            assert_eq!(me.info().unwrap().pid(), Some(std::process::id() as i32));
+        }
+    });
+    assert_eq!(n, 0);
+}
+
 fn main() {
     SignalMaskGuard::block(&SigSet::from(Signal::USR1).with(Signal::USR2))
         .expect("block")
@@ -301,6 +331,7 @@ fn main() {
             pidfd_send_signal_and_try_wait,
         ),
         ("pass_send_and_recv", pass_send_and_recv),
+        ("pidfd_sends_and_info", pidfd_sends_and_info),
     ];
     #[cfg(feature = "tokio")]
     tests.extend([

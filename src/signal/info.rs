@@ -146,7 +146,7 @@ impl SignalInfo {
                 "a blank SignalInfo holds no signal to requeue",
             ));
         }
-        super::requeue::requeue(self)
+        super::send::requeue(self)
     }
 
     /// What sent the signal.

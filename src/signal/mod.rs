@@ -11,7 +11,8 @@
 mod exec;
 mod info;
 mod mask;
-mod requeue;
+mod send;
+pub(crate) use send::{pidfd_send_signal_raw, pidfd_sigqueue};
 mod set;
 mod threads;
 

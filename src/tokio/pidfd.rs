@@ -110,6 +110,74 @@ impl AsyncPidFd {
         }
     }
 
+    /// Waits until the process — child or not — has exited **and been
+    /// reaped**, and returns how it ended: the supervisor's view of any
+    /// process, with no pid race.
+    ///
+    /// - A child that this handle [`reaps`](PidFd::reaps) is reaped here,
+    ///   and the status is the one [`wait`](AsyncPidFd::wait) returns.
+    /// - Any other process (not a child, or a child observed through
+    ///   [`from_child`](AsyncPidFd::from_child)) is left to its parent;
+    ///   the status comes from the kernel (`PIDFD_INFO_EXIT`, Linux 6.15)
+    ///   once the parent has reaped it. **A zombie whose parent never
+    ///   reaps it keeps this future pending**, though
+    ///   [`exited`](AsyncPidFd::exited) is ready: the process has ended,
+    ///   but the kernel publishes its status only at the reap.
+    ///
+    /// Every call, and every later [`wait`](AsyncPidFd::wait), returns the
+    /// same status.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the status is kept in the handle as soon as it is seen.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` with a [`SyscallError`](crate::SyscallError) on
+    /// kernels before 6.15, for a process this handle does not reap.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iofd::{AsyncPidFd, PidFd};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let mut child = std::process::Command::new("sh").args(["-c", "exit 6"]).spawn()?;
+    /// let watch = AsyncPidFd::from_child(&child)?; // observes only
+    /// child.wait()?; // its owner reaps it (here at once)
+    /// match watch.exit_status().await {
+    ///     Ok(status) => assert_eq!(status.code(), Some(6)),
+    ///     Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported), // before 6.15
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn exit_status(&self) -> io::Result<ExitStatus> {
+        self.inner
+            .async_io(Interest::READABLE, reaped_or_would_block)
+            .await
+    }
+
+    /// The poll form of [`exit_status`](AsyncPidFd::exit_status).
+    ///
+    /// Like `AsyncFd::poll_read_ready`, this keeps one waker: only the task
+    /// that polled last is woken. Several tasks sharing the handle should
+    /// use the `async fn`, which wakes them all.
+    ///
+    /// # Errors
+    ///
+    /// As [`exit_status`](AsyncPidFd::exit_status).
+    pub fn poll_exit_status(&self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
+        loop {
+            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
+            let reaped = guard.try_io(|fd| reaped_or_would_block(fd.get_ref()));
+            if let Ok(result) = reaped {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
     /// Waits for the process to exit, child or not, without reaping it.
     ///
     /// # Cancel safety
@@ -159,6 +227,13 @@ impl AsyncPidFd {
 /// spurious, wait again) if not.
 fn reap_if_exited(pidfd: &PidFd) -> io::Result<ExitStatus> {
     pidfd.try_wait()?.ok_or_else(would_block)
+}
+
+/// The status once the process has been reaped; `WouldBlock` while it
+/// runs or is a zombie: the pidfd becomes readable at the exit and again at
+/// the reap, so the wait goes on until that second edge.
+fn reaped_or_would_block(pidfd: &PidFd) -> io::Result<ExitStatus> {
+    pidfd.reaped_status()?.ok_or_else(would_block)
 }
 
 /// `Ok` if the process has exited; `WouldBlock` if the readiness was

@@ -1,4 +1,6 @@
-//! [`PidFd`]: a process handle that cannot be confused by pid reuse.
+//! [`PidFd`]: a process handle that cannot be confused by pid reuse —
+//! opening, waiting and identity here; signals in `send.rs`; what the
+//! kernel reports of the process in `info.rs`.
 //!
 //! # References
 //!  - [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
@@ -16,14 +18,18 @@ use std::sync::{Arc, OnceLock};
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::{
     Pid, PidfdFlags, PidfdGetfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_getfd, pidfd_open,
-    pidfd_send_signal,
 };
+
+mod info;
+mod send;
+
+pub use info::PidInfo;
+pub use send::SignalScope;
 
 use crate::Fd;
 use crate::adopt::{AdoptError, inspect_anon, missing_field, set_nonblocking};
 use crate::error::{SANDBOX, SyscallError, invalid_input, invalid_input_owned, syscall_error};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
-use crate::signal::Signal;
 
 /// An owned pidfd: a handle on one process that stays bound to it even after
 /// its pid is reused.
@@ -72,11 +78,49 @@ impl PidFd {
     ///
     /// # Errors
     ///
-    /// - `InvalidInput` if `pid <= 0` (those name groups, not processes).
+    /// - `InvalidInput` if `pid <= 0` (those name groups, not processes),
+    ///   or if `pid` is the id of a thread other than a process's main
+    ///   thread (the message names its process; use
+    ///   [`open_thread`](PidFd::open_thread) for a thread).
     /// - `ESRCH` (`NotFound` is not used: the raw errno is kept) if no such
-    ///   process exists; `EMFILE`/`ENFILE`; `ENOSYS` on kernels before 5.3.
+    ///   process exists; `EMFILE`/`ENFILE`; `Unsupported` with a
+    ///   [`SyscallError`] on kernels before 5.3.
     pub fn open(pid: i32) -> io::Result<PidFd> {
         PidFd::open_with(pid, PidfdFlags::NONBLOCK)
+    }
+
+    /// Opens a nonblocking pidfd for the thread `tid` (`PIDFD_THREAD`,
+    /// Linux 6.9): [`send_signal`](PidFd::send_signal) then goes to that
+    /// thread only, and the pidfd becomes readable when that thread exits.
+    /// [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) are for
+    /// child processes: on a thread pidfd they fail with `ECHILD`.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` if `tid <= 0`.
+    /// - `ESRCH` if no such thread exists; `Unsupported` with a
+    ///   [`SyscallError`] before Linux 6.9.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iofd::{PidFd, SignalScope};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let tid = rustix::thread::gettid().as_raw_nonzero().get();
+    /// let me = match PidFd::open_thread(tid) {
+    ///     Ok(me) => me,
+    ///     Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(()), // before 6.9
+    ///     Err(e) => return Err(e),
+    /// };
+    /// me.send_null_signal()?; // this thread exists
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_thread(tid: i32) -> io::Result<PidFd> {
+        let flags = PidfdFlags::NONBLOCK | PidfdFlags::from_bits_retain(PIDFD_THREAD);
+        // A thread is never reaped through its pidfd.
+        Ok(PidFd::open_with(tid, flags)?.observe_only())
     }
 
     /// Opens a pidfd for `pid` in blocking mode: [`wait`](PidFd::wait) and
@@ -164,14 +208,8 @@ impl PidFd {
                 "pid {pid} is not a process id: it must be greater than 0"
             )));
         };
-        let fd = pidfd_open(raw_pid, flags).map_err(|e| {
-            syscall_error(
-                "pidfd_open",
-                e.raw_os_error(),
-                "Linux 5.3 or later",
-                Some(SANDBOX),
-            )
-        })?;
+        let fd =
+            pidfd_open(raw_pid, flags).map_err(|e| open_error(pid, flags, e.raw_os_error()))?;
         Ok(PidFd {
             fd,
             pid,
@@ -207,77 +245,134 @@ impl PidFd {
         self.pid
     }
 
-    /// Sends `signal` to the process (`pidfd_send_signal(2)`): it reaches
-    /// this process even if its pid has been reused since.
-    ///
-    /// One syscall, no allocation.
+    /// A 64-bit id of the process (or thread) this pidfd names, unique for
+    /// as long as the system runs: unlike a pid, it is never reused. It is
+    /// the pidfd's inode number on pidfs (Linux 6.9), the same for every
+    /// pidfd of that process, in any process.
     ///
     /// # Errors
     ///
-    /// - `InvalidInput` for a signal the C library reserves for itself
-    ///   (glibc: 32 and 33).
-    /// - `ESRCH` once the process has exited **and been reaped**. A zombie
-    ///   (exited, not yet reaped by its parent) still accepts the signal:
-    ///   `Ok(())`, with no effect. `EPERM` without permission to signal
-    ///   it.
-    #[inline]
-    pub fn send_signal(&self, signal: Signal) -> io::Result<()> {
-        let signo = signal.as_raw();
-        if signal.is_realtime() && signo < libc::SIGRTMIN() {
-            return Err(invalid_input(
-                "signals below SIGRTMIN are reserved by the C library",
+    /// `Unsupported` with a [`SyscallError`] before Linux 6.9, where pidfds
+    /// share one anonymous inode and carry no such id; the error of
+    /// `fstatfs`/`fstat`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iofd::PidFd;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let a = PidFd::open(std::process::id() as i32)?;
+    /// let b = PidFd::open(std::process::id() as i32)?;
+    /// match (a.process_id(), b.process_id()) {
+    ///     (Ok(x), Ok(y)) => assert_eq!(x, y),
+    ///     (Err(e), _) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported), // before 6.9
+    ///     (_, Err(e)) => return Err(e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn process_id(&self) -> io::Result<u64> {
+        /// `PID_FS_MAGIC`: the pidfs file system (Linux 6.9).
+        const PID_FS_MAGIC: i64 = 0x5049_4446;
+        #[allow(
+            clippy::unnecessary_cast,
+            reason = "f_type's integer type differs between back ends and targets"
+        )]
+        let fs_type = rustix::fs::fstatfs(&self.fd)?.f_type as i64;
+        if fs_type != PID_FS_MAGIC {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                SyscallError::new(
+                    "fstatfs",
+                    0,
+                    "Linux 6.9 or later (pidfs: before it, pidfds share one inode)",
+                ),
             ));
         }
-        // `signo` is 1..=64 (a `Signal`) and not reserved (checked above).
-        // SAFETY: that is the contract of `from_raw_unchecked`.
-        let signal = unsafe { rustix::process::Signal::from_raw_unchecked(signo) };
-        pidfd_send_signal(&self.fd, signal).map_err(|e| {
-            syscall_error(
-                "pidfd_send_signal",
-                e.raw_os_error(),
-                "Linux 5.1 or later",
-                None,
-            )
-        })?;
-        Ok(())
+        Ok(rustix::fs::fstat(&self.fd)?.st_ino)
     }
 
-    /// Sends the null signal (signal 0) through the pidfd: the race-free
-    /// `kill(pid, 0)`, which checks that the process still exists and that
-    /// this process may signal it, and delivers nothing.
-    ///
-    /// A process that has exited but is not yet reaped (a zombie) still
-    /// exists: use [`has_exited`](PidFd::has_exited) to learn whether it
-    /// runs. One syscall, no allocation.
+    /// Whether `self` and `other` name the same process (or thread), by
+    /// [`process_id`](PidFd::process_id): `false` for a process that reused
+    /// the pid of an earlier one.
     ///
     /// # Errors
     ///
-    /// - `ESRCH` once the process has exited and been reaped.
-    /// - `EPERM` if this process may not signal it (it exists).
-    /// - `ENOSYS` before Linux 5.1 (with a [`SyscallError`]).
-    #[inline]
-    pub fn send_null_signal(&self) -> io::Result<()> {
-        // SAFETY: pidfd_send_signal with signal 0, no siginfo (null) and no
-        // flags reads no memory of ours; the descriptor is our open pidfd.
+    /// As [`process_id`](PidFd::process_id).
+    pub fn is_same_process(&self, other: &PidFd) -> io::Result<bool> {
+        Ok(self.process_id()? == other.process_id()?)
+    }
+
+    /// A pidfd for the process at the other end of a connected Unix socket
+    /// (`SO_PEERPIDFD`, Linux 6.5): the race-free replacement for the pid
+    /// of `SO_PEERCRED`, which may name another process by the time it is
+    /// used. Works on `std` and tokio Unix sockets (anything `AsFd`).
+    ///
+    /// The pidfd names the process that connected (or created the pair),
+    /// even if it has handed its end to another process since. It
+    /// [observes only](PidFd::observe_only), and its `pid` is read from
+    /// fdinfo (as [`TryFrom<OwnedFd>`](#impl-TryFrom%3COwnedFd%3E-for-PidFd)
+    /// does).
+    ///
+    /// # Errors
+    ///
+    /// - `Unsupported` with a [`SyscallError`] before Linux 6.5
+    ///   (`ENOPROTOOPT`).
+    /// - The kernel's error: `ENOTCONN` for an unconnected socket,
+    ///   `ENOTSOCK`, `ESRCH` if the peer has been reaped; `ENODATA` for a
+    ///   socket without peer credentials (not a Unix socket).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use iofd::PidFd;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let peer = match PidFd::of_peer(&a) {
+    ///     Ok(peer) => peer,
+    ///     Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(()), // before 6.5
+    ///     Err(e) => return Err(e),
+    /// };
+    /// assert_eq!(peer.pid(), std::process::id() as i32); // a pair: we are the peer
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn of_peer(socket: &impl AsFd) -> io::Result<PidFd> {
+        /// `SO_PEERPIDFD` (Linux 6.5).
+        const SO_PEERPIDFD: libc::c_int = 77;
+        let mut raw: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // `raw` and `len` are valid for writes of an int and a socklen_t,
+        // and `len` says how large `raw` is; the socket is borrowed, so
+        // open for the call.
+        // SAFETY: so getsockopt writes only within them.
         let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.fd.as_raw_fd(),
-                0,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
+            libc::getsockopt(
+                socket.as_fd().as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_PEERPIDFD,
+                (&mut raw as *mut libc::c_int).cast(),
+                &mut len,
             )
         };
-        if rc == 0 {
-            return Ok(());
+        if rc != 0 {
+            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(match errno {
+                libc::ENOPROTOOPT => io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    SyscallError::new("getsockopt(SO_PEERPIDFD)", errno, "Linux 6.5 or later"),
+                ),
+                _ => io::Error::from_raw_os_error(errno),
+            });
         }
-        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        Err(syscall_error(
-            "pidfd_send_signal",
-            errno,
-            "Linux 5.1 or later",
-            None,
-        ))
+        // On success the kernel installed a new pidfd that nothing else
+        // owns.
+        // SAFETY: so `OwnedFd` may take (and close) it.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        Ok(PidFd::try_from(fd)?)
     }
 
     /// Duplicates descriptor `target` of the process into this one
@@ -394,6 +489,44 @@ impl PidFd {
             }
         }
     }
+}
+
+/// `PIDFD_THREAD` (`O_EXCL`): a pidfd for one thread (Linux 6.9).
+const PIDFD_THREAD: u32 = libc::O_EXCL as u32;
+
+/// The error of `pidfd_open(pid, flags)`, naming what went wrong where the
+/// errno alone would mislead.
+#[cold]
+fn open_error(pid: i32, flags: PidfdFlags, errno: i32) -> io::Error {
+    let thread = flags.bits() & PIDFD_THREAD != 0;
+    match errno {
+        // Without PIDFD_THREAD, ENOENT means: `pid` is a thread, and not
+        // the main thread of its process.
+        libc::ENOENT if !thread => {
+            let process =
+                thread_group_of(pid).map_or_else(String::new, |tgid| format!(" of process {tgid}"));
+            invalid_input_owned(format!(
+                "pid {pid} is a thread{process}, not a process (pidfd_open: ENOENT): \
+                 use PidFd::open_thread for a thread, or open its process"
+            ))
+        }
+        // Before Linux 6.9, PIDFD_THREAD is an unknown flag.
+        libc::EINVAL if thread => io::Error::new(
+            io::ErrorKind::Unsupported,
+            SyscallError::new("pidfd_open", errno, "Linux 6.9 or later (for PIDFD_THREAD)"),
+        ),
+        _ => syscall_error("pidfd_open", errno, "Linux 5.3 or later", Some(SANDBOX)),
+    }
+}
+
+/// The process (thread group) of thread `tid`, from `/proc/<tid>/status`.
+fn thread_group_of(tid: i32) -> Option<i32> {
+    let status = std::fs::read(format!("/proc/{tid}/status")).ok()?;
+    let status = String::from_utf8_lossy(&status);
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Tgid:"))
+        .and_then(|tgid| tgid.trim().parse().ok())
 }
 
 /// `waitid(P_PIDFD)` is missing: Linux 5.3 has pidfds but not this.

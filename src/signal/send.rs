@@ -1,6 +1,7 @@
-//! Putting a signal that was read from a signalfd back on the process's
-//! queue, with its siginfo, so that a handle dropped with records in its
-//! buffer loses none of them.
+//! Sending signals with a whole siginfo: putting a signal that was read
+//! from a signalfd back on the process's queue (so that a handle dropped
+//! with records in its buffer loses none of them), and `sigqueue(3)`
+//! through a pidfd.
 //!
 //! # References
 //!  - [`rt_sigqueueinfo(2)`](https://man7.org/linux/man-pages/man2/rt_sigqueueinfo.2.html)
@@ -9,17 +10,17 @@
 //!    (`PIDFD_THREAD`, Linux 6.9)
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use libc::{c_int, c_long, c_void};
+use libc::{c_int, c_long, c_uint, c_void};
 
 use super::SignalInfo;
-use super::info::{SI_KERNEL, SI_SIGIO, SI_TIMER, SI_TKILL, SI_USER};
+use super::info::{SI_KERNEL, SI_QUEUE, SI_SIGIO, SI_TIMER, SI_TKILL, SI_USER};
 
 /// `PIDFD_THREAD` (`O_EXCL`): a pidfd for one thread (Linux 6.9).
 const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
 /// `PIDFD_SIGNAL_THREAD_GROUP`: send to the thread's whole process (6.9).
-const PIDFD_SIGNAL_THREAD_GROUP: libc::c_uint = 1 << 1;
+pub(crate) const PIDFD_SIGNAL_THREAD_GROUP: c_uint = 1 << 1;
 
 /// The members of the kernel's `union __sifields` that a signalfd reports.
 #[repr(C)]
@@ -102,7 +103,7 @@ struct Head {
 
 /// A whole `siginfo_t`: 128 bytes, all initialised.
 #[repr(C, align(8))]
-struct RawSigInfo([u8; 128]);
+pub(crate) struct RawSigInfo([u8; 128]);
 
 const _: () = assert!(std::mem::size_of::<RawSigInfo>() == std::mem::size_of::<libc::siginfo_t>());
 const _: () = assert!(std::mem::size_of::<Head>() <= std::mem::size_of::<RawSigInfo>());
@@ -295,15 +296,50 @@ fn send_to_own_thread_group(tid: c_int, signo: c_int, raw: &mut RawSigInfo) -> i
     // owns.
     // SAFETY: so `OwnedFd` may take (and close) it.
     let pidfd = unsafe { OwnedFd::from_raw_fd(fd as c_int) };
-    // `raw` is a complete siginfo_t the kernel only reads.
+    pidfd_send_signal_raw(pidfd.as_fd(), signo, Some(raw), PIDFD_SIGNAL_THREAD_GROUP)
+}
+
+/// `sigqueue(3)` through a pidfd: `pidfd_send_signal(pidfd, signo, info,
+/// flags)` with a `SI_QUEUE` siginfo from this process (its pid and real
+/// uid, as `sigqueue` fills them) carrying `value`.
+pub(crate) fn pidfd_sigqueue(
+    pidfd: BorrowedFd<'_>,
+    signo: c_int,
+    value: i32,
+    flags: c_uint,
+) -> io::Result<()> {
+    let info = SignalInfo {
+        ssi_signo: signo as u32,
+        ssi_code: SI_QUEUE,
+        ssi_pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
+        ssi_uid: rustix::process::getuid().as_raw(),
+        // `sival_int` is the first 4 bytes of the pointer-sized union.
+        ssi_ptr: u64::from(value as u32),
+        ..SignalInfo::default()
+    };
+    pidfd_send_signal_raw(pidfd, signo, Some(&mut raw_siginfo(&info)), flags)
+}
+
+/// `pidfd_send_signal(pidfd, signo, info, flags)`, with no siginfo (the
+/// kernel fills one as `kill` does) when `info` is `None`. `signo` 0 is the
+/// null signal.
+pub(crate) fn pidfd_send_signal_raw(
+    pidfd: BorrowedFd<'_>,
+    signo: c_int,
+    info: Option<&mut RawSigInfo>,
+    flags: c_uint,
+) -> io::Result<()> {
+    let info = info.map_or(std::ptr::null_mut(), |raw| raw as *mut RawSigInfo);
+    // `info` is null or a complete 128-byte siginfo_t that the kernel only
+    // reads; the descriptor is borrowed, so open for the call.
     // SAFETY: so the syscall reads valid memory and writes none of ours.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
             signo,
-            raw as *mut RawSigInfo,
-            PIDFD_SIGNAL_THREAD_GROUP,
+            info,
+            flags,
         )
     };
     if rc == 0 {

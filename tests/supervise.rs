@@ -1,0 +1,465 @@
+//! Supervising processes through pidfds: `PidFd::info` and exit statuses of
+//! processes that are not children, thread pidfds and signal scopes,
+//! signals with a value across processes, process identity across pid
+//! reuse, and `SO_PEERPIDFD`.
+//!
+//! `harness = false`: the test process makes itself a child subreaper (so
+//! orphaned grandchildren come to it instead of to a PID 1 that may never
+//! reap), and re-runs itself as a helper process for the cross-process
+//! checks (`IOFD_SUPERVISE_ROLE`).
+
+#![allow(
+    clippy::zombie_processes,
+    reason = "children are reaped through their PidFd"
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{on_both_runtimes, pidfds_or_skip, until, within};
+use iofd::{AsyncPidFd, PidFd, SigSet, Signal, SignalCode, SignalScope};
+use tokio_test::{assert_pending, assert_ready, task};
+
+const ROLE: &str = "IOFD_SUPERVISE_ROLE";
+
+/// `Ok(value)`, or `None` (after saying why) when the kernel lacks the
+/// feature: `Unsupported` with a `SyscallError`.
+fn supported<T>(result: std::io::Result<T>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(e) if e.kind() == ErrorKind::Unsupported => {
+            eprintln!("skipped: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A shell command that starts a grandchild blocked on our pipe (its fd 3
+/// is the shell's stdin), prints its pid, then runs `then`.
+fn with_grandchild(grandchild: &str, then: &str) -> (std::process::Child, i32) {
+    let script = format!("exec 3<&0; ({grandchild}) & echo $!; {then}");
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().parse().unwrap())
+}
+
+fn info_describes_a_running_process() {
+    let me = PidFd::open(std::process::id() as i32).unwrap();
+    let Some(info) = supported(me.info()) else {
+        return;
+    };
+    assert_eq!(info.pid(), Some(std::process::id() as i32));
+    assert_eq!(info.tgid(), Some(std::process::id() as i32));
+    assert_eq!(
+        info.ppid(),
+        Some(rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get()))
+    );
+    assert_eq!(info.uid(), Some(rustix::process::getuid().as_raw()));
+    assert_eq!(info.euid(), Some(rustix::process::geteuid().as_raw()));
+    assert_eq!(info.gid(), Some(rustix::process::getgid().as_raw()));
+    assert_eq!(info.egid(), Some(rustix::process::getegid().as_raw()));
+    assert!(info.cgroup_id().is_some());
+    assert_eq!(info.exit_status(), None);
+}
+
+/// A child starts a grandchild; both exit (the child reaps the
+/// grandchild); the grandchild's exit code comes through its pidfd, sync
+/// and async, though it was never our child.
+fn a_grandchilds_exit_code_through_its_pidfd() {
+    let (mut child, grandchild) = with_grandchild("read x <&3; exit 7", "wait $!");
+    let pidfd = PidFd::open(grandchild).unwrap();
+    if supported(pidfd.info()).is_none() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        return;
+    }
+    assert_eq!(pidfd.info().unwrap().ppid(), Some(child.id() as i32));
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(7), "the child reaped it");
+    let Some(status) = supported(pidfd.info()).and_then(|info| info.exit_status()) else {
+        eprintln!("skipped: no PIDFD_INFO_EXIT (Linux 6.15)");
+        return;
+    };
+    assert_eq!(status.code(), Some(7));
+    // Not our child: waitid says so, and exit_status knows anyway.
+    let err = pidfd.try_wait().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let watch = AsyncPidFd::try_from(pidfd).unwrap();
+        let status = within(watch.exit_status()).await.unwrap();
+        assert_eq!(status.code(), Some(7));
+        // Kept: wait now agrees instead of saying ECHILD.
+        assert_eq!(within(watch.wait()).await.unwrap().code(), Some(7));
+    });
+}
+
+/// A zombie whose parent does not reap it: `exited` is ready, but
+/// `exit_status` stays pending until someone reaps it; then it is ready.
+fn a_zombie_keeps_exit_status_pending_until_it_is_reaped() {
+    on_both_runtimes(|| async {
+        // The parent becomes `sleep 30`, which never reaps.
+        let (mut child, grandchild) = with_grandchild("read x <&3; exit 5", "exec sleep 30");
+        let watch = AsyncPidFd::try_from(PidFd::open(grandchild).unwrap()).unwrap();
+        if supported(watch.get_ref().info()).is_none() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        let mut status = task::spawn(watch.exit_status());
+        assert_pending!(status.poll());
+        child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        within(watch.exited()).await.unwrap();
+        // Exited, a zombie: still pending after a poll that saw it.
+        assert_pending!(status.poll());
+        assert_eq!(watch.get_ref().info().unwrap().exit_status(), None);
+
+        // Kill the parent: the zombie comes to us (the subreaper); reaping
+        // it here wakes the future.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let pid = rustix::process::Pid::from_raw(grandchild).unwrap();
+        let reaped = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+            .unwrap()
+            .unwrap();
+        assert_eq!(reaped.1.exit_status(), Some(5));
+        until(|| status.is_woken()).await;
+        match assert_ready!(status.poll()) {
+            Ok(status) => assert_eq!(status.code(), Some(5)),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Unsupported), // before 6.15
+        }
+    });
+}
+
+/// For a child: `wait` and `exit_status` agree; a reaping handle reaps in
+/// `exit_status`; an observing handle waits for the owner's reap.
+fn exit_status_agrees_with_wait() {
+    on_both_runtimes(|| async {
+        let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let reaping = AsyncPidFd::try_from(PidFd::open(child.id() as i32).unwrap()).unwrap();
+        let status = within(reaping.exit_status()).await.unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(within(reaping.wait()).await.unwrap(), status);
+
+        let mut child = Command::new("sh").args(["-c", "exit 4"]).spawn().unwrap();
+        let observing = AsyncPidFd::from_child(&child).unwrap();
+        assert_eq!(within(observing.wait()).await.unwrap().code(), Some(4));
+        if supported(observing.get_ref().info()).is_none() {
+            child.wait().unwrap();
+            return;
+        }
+        let mut status = task::spawn(observing.exit_status());
+        assert_pending!(status.poll(), "observed, not yet reaped by its owner");
+        assert_eq!(child.wait().unwrap().code(), Some(4));
+        until(|| status.is_woken()).await;
+        assert_eq!(assert_ready!(status.poll()).unwrap().code(), Some(4));
+    });
+}
+
+/// A thread id is not a process: `open` says so and names the process;
+/// `open_thread` opens it, signals reach that thread only, and the pidfd
+/// reports the thread's exit.
+fn thread_pidfds_and_scopes() {
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        // SIGUSR2 stays pending on this thread, read by its own signalfd.
+        let set = SigSet::from(Signal::USR2);
+        let _blocked = iofd::SignalMaskGuard::block(&set).unwrap();
+        let signals = iofd::SignalFd::new(&set).unwrap();
+        tid_tx
+            .send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        stop_rx.recv().unwrap();
+        signals.read_info()
+    });
+    let tid = tid_rx.recv().unwrap();
+
+    let err = PidFd::open(tid).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let message = err.to_string();
+    assert!(message.contains("open_thread"), "{message}");
+    assert!(
+        message.contains(&format!("process {}", std::process::id())),
+        "{message}"
+    );
+
+    let Some(pidfd) = supported(PidFd::open_thread(tid)) else {
+        stop_tx.send(()).unwrap();
+        let _ = thread.join().unwrap();
+        return;
+    };
+    assert_eq!(pidfd.pid(), tid);
+    assert!(!pidfd.reaps(), "a thread is never reaped through its pidfd");
+    // Threads are not waited for: waitid says the thread is no child.
+    let err = pidfd.try_wait().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
+    pidfd.send_null_signal().unwrap();
+    // Thread-directed: the main thread does not block SIGUSR2, and would
+    // die if the signal came to it.
+    pidfd
+        .send_signal_to(Signal::USR2, SignalScope::Thread)
+        .unwrap();
+    stop_tx.send(()).unwrap();
+    let info = thread.join().unwrap().unwrap();
+    assert_eq!(info.signal(), Some(Signal::USR2));
+    assert_eq!(info.pid(), std::process::id() as i32);
+    // The thread has exited: its pidfd says so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !pidfd.has_exited().unwrap() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let err = pidfd.send_null_signal().unwrap_err();
+    assert_eq!(iofd::errno(&err), Some(libc::ESRCH));
+}
+
+/// `ProcessGroup` reaches every process of the group: the leader and the
+/// grandchild it started.
+fn a_process_group_scope_reaches_the_whole_group() {
+    let mut leader = Command::new("sh")
+        .args(["-c", "sleep 30 & echo $!; wait"])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(leader.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let sleeper = PidFd::open(line.trim().parse().unwrap()).unwrap();
+    let pidfd = PidFd::from_child(&leader).unwrap();
+    if supported(pidfd.send_signal_to(Signal::TERM, SignalScope::ProcessGroup)).is_none() {
+        pidfd.send_signal(Signal::KILL).unwrap();
+        sleeper.send_signal(Signal::KILL).unwrap();
+        leader.wait().unwrap();
+        return;
+    }
+    assert_eq!(leader.wait().unwrap().signal(), Some(libc::SIGTERM));
+    // The sleep was the shell's child; it is ours now (subreaper).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sleeper.has_exited().unwrap() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(sleeper.wait().unwrap().signal(), Some(libc::SIGTERM));
+}
+
+/// `send_signal_value` to another process, which reads it with an
+/// `AsyncSignalFd`: the value, our pid and uid, and `SI_QUEUE` arrive.
+fn a_signal_with_a_value_reaches_another_process() {
+    let mut receiver = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, "receiver")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(receiver.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let pidfd = PidFd::from_child(&receiver).unwrap();
+    pidfd
+        .send_signal_value(Signal::rt(1).unwrap(), -123_456)
+        .unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let expected = format!(
+        "value=-123456 pid={} uid={} code=Queue",
+        std::process::id(),
+        rustix::process::getuid().as_raw()
+    );
+    assert_eq!(line.trim(), expected);
+    assert!(receiver.wait().unwrap().success());
+}
+
+/// The helper process of `a_signal_with_a_value_reaches_another_process`.
+fn receiver() {
+    let set = SigSet::from(Signal::rt(1).unwrap());
+    iofd::SignalMaskGuard::block(&set).unwrap().keep();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut signals = iofd::AsyncSignalFd::new(&set).unwrap();
+        println!("ready");
+        let info = signals.recv().await.unwrap();
+        let code = match info.code() {
+            SignalCode::Queue => "Queue",
+            _ => "other",
+        };
+        println!(
+            "value={} pid={} uid={} code={code}",
+            info.value_int(),
+            info.pid(),
+            info.uid()
+        );
+    });
+}
+
+/// A pid reused by a new process: the old pidfd still names the old
+/// process, and `process_id` tells the two apart. The pid is made to repeat
+/// by writing `ns_last_pid` (root only); otherwise what can be checked
+/// without reuse is checked.
+fn process_identity_survives_pid_reuse() {
+    let mut first = Command::new("sleep").arg("30").spawn().unwrap();
+    let old = PidFd::from_child(&first).unwrap();
+    let Some(old_id) = supported(old.process_id()) else {
+        first.kill().unwrap();
+        first.wait().unwrap();
+        return;
+    };
+    let again = PidFd::open(first.id() as i32).unwrap();
+    assert!(old.is_same_process(&again).unwrap());
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let pid = first.id() as i32;
+    let mut reused = None;
+    for _ in 0..20 {
+        if std::fs::write("/proc/sys/kernel/ns_last_pid", format!("{}", pid - 1)).is_err() {
+            break;
+        }
+        let mut second = Command::new("sleep").arg("30").spawn().unwrap();
+        if second.id() as i32 == pid {
+            reused = Some(second);
+            break;
+        }
+        second.kill().unwrap();
+        second.wait().unwrap();
+    }
+    let mut second = match reused {
+        Some(second) => second,
+        None => {
+            eprintln!("skipped pid reuse: cannot make pid {pid} repeat (ns_last_pid needs root)");
+            let mut second = Command::new("sleep").arg("30").spawn().unwrap();
+            let new = PidFd::from_child(&second).unwrap();
+            assert_ne!(new.process_id().unwrap(), old_id);
+            second.kill().unwrap();
+            second.wait().unwrap();
+            return;
+        }
+    };
+    let new = PidFd::from_child(&second).unwrap();
+    assert_eq!(new.pid(), old.pid(), "the same pid");
+    assert_ne!(new.process_id().unwrap(), old_id, "another process");
+    assert!(!old.is_same_process(&new).unwrap());
+    // The old pidfd does not reach the new process.
+    let err = old.send_null_signal().unwrap_err();
+    assert_eq!(iofd::errno(&err), Some(libc::ESRCH));
+    new.send_null_signal().unwrap();
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
+
+/// `SO_PEERPIDFD`: the process that connected, from a std and a tokio
+/// socket; it is that process (by identity), not a pid.
+fn the_peer_of_a_socket_is_the_process_that_connected() {
+    let path = std::env::temp_dir().join(format!("iofd-peer-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let mut peer = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, "connect")
+        .env("IOFD_SUPERVISE_PATH", &path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let Some(pidfd) = supported(PidFd::of_peer(&stream)) else {
+        drop(peer.stdin.take());
+        peer.wait().unwrap();
+        return;
+    };
+    assert_eq!(pidfd.pid(), peer.id() as i32);
+    assert!(!pidfd.reaps());
+    let child = PidFd::from_child(&peer).unwrap();
+    if let Ok(same) = pidfd.is_same_process(&child) {
+        assert!(same);
+    }
+    // The same through a tokio socket.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        stream.set_nonblocking(true).unwrap();
+        let stream = tokio::net::UnixStream::from_std(stream).unwrap();
+        let again = PidFd::of_peer(&stream).unwrap();
+        assert_eq!(again.pid(), peer.id() as i32);
+    });
+    drop(peer.stdin.take());
+    assert!(peer.wait().unwrap().success());
+    // An unconnected socket has no peer.
+    let lonely = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    assert!(PidFd::of_peer(&lonely).is_err());
+}
+
+/// The helper process of `the_peer_of_a_socket_is_the_process_that_connected`.
+fn connect() {
+    let path = std::env::var_os("IOFD_SUPERVISE_PATH").unwrap();
+    let _stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+    // Hold the connection until the parent closes our stdin.
+    let mut rest = String::new();
+    let _ = std::io::stdin().read_line(&mut rest);
+}
+
+fn main() {
+    match std::env::var(ROLE).as_deref() {
+        Ok("receiver") => return receiver(),
+        Ok("connect") => return connect(),
+        _ => {}
+    }
+    if !pidfds_or_skip() {
+        return;
+    }
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    common::run(&[
+        (
+            "info_describes_a_running_process",
+            info_describes_a_running_process,
+        ),
+        (
+            "a_grandchilds_exit_code_through_its_pidfd",
+            a_grandchilds_exit_code_through_its_pidfd,
+        ),
+        (
+            "a_zombie_keeps_exit_status_pending_until_it_is_reaped",
+            a_zombie_keeps_exit_status_pending_until_it_is_reaped,
+        ),
+        ("exit_status_agrees_with_wait", exit_status_agrees_with_wait),
+        ("thread_pidfds_and_scopes", thread_pidfds_and_scopes),
+        (
+            "a_process_group_scope_reaches_the_whole_group",
+            a_process_group_scope_reaches_the_whole_group,
+        ),
+        (
+            "a_signal_with_a_value_reaches_another_process",
+            a_signal_with_a_value_reaches_another_process,
+        ),
+        (
+            "process_identity_survives_pid_reuse",
+            process_identity_survives_pid_reuse,
+        ),
+        (
+            "the_peer_of_a_socket_is_the_process_that_connected",
+            the_peer_of_a_socket_is_the_process_that_connected,
+        ),
+    ]);
+}
