@@ -29,7 +29,7 @@
 //! | [`Fd`] | any descriptor, on every Unix: `read`/`write` on `&self`, `try_clone`, flags, a `close` that reports errors |
 //! | [`EventFd`] | a kernel counter: wake-ups and semaphores |
 //! | [`TimerFd`] | a timer on a chosen [`Clock`] that counts its expirations |
-//! | [`PidFd`] | a process handle immune to pid reuse: signal it, await its exit, take its descriptors |
+//! | [`PidFd`] | a process or thread handle immune to pid reuse: signal it (with a scope or a value), read its [`PidInfo`], await its exit (any process's exit status), take its descriptors |
 //! | [`MemFd`] | sealable anonymous shared memory, mapped as a [`MappedRegion`] |
 //! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]) |
 //!

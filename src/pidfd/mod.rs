@@ -239,7 +239,10 @@ impl PidFd {
         })
     }
 
-    /// The process id this pidfd was opened for.
+    /// The process (or thread) id this pidfd was opened for. For a pidfd
+    /// adopted with `TryFrom<OwnedFd>` or [`of_peer`](PidFd::of_peer), the
+    /// id its fdinfo reported then: `-1` if the process had already been
+    /// reaped, `0` if it is outside this pid namespace.
     #[inline]
     pub fn pid(&self) -> i32 {
         self.pid
