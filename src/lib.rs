@@ -166,6 +166,9 @@ mod pidfd;
 mod signal;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod signalfd;
+#[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod time;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod timerfd;
 #[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]

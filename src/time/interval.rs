@@ -1,0 +1,186 @@
+//! [`Interval`]: periodic ticks timed by a [`Timers`] driver, each with the
+//! count of periods a late task missed.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+
+use super::Timers;
+use super::registration::Registration;
+
+/// What an [`Interval`] does when a task comes for a tick later than one
+/// period: whatever it picks, [`tick`](Interval::tick) accounts for every
+/// period, so none is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub enum MissedTickBehavior {
+    /// One tick stands for every period that passed: it carries the
+    /// deadline of the first one due and the count of the others
+    /// (`missed`), and the next tick stays on the original schedule. One
+    /// wake-up however late the task is, like a timerfd's expiration
+    /// count. The default (tokio's default is `Burst`).
+    #[default]
+    Skip,
+    /// Every period gets its own tick, back to back until the schedule is
+    /// caught up (`missed` is always 0), as tokio's default.
+    Burst,
+    /// As `Skip` for the late tick, then the schedule restarts: the next
+    /// tick is one period after this one was taken.
+    Delay,
+}
+
+/// Ticks at a fixed period, from [`Timers::interval`] or
+/// [`Timers::interval_at`]; the counterpart of `tokio::time::Interval`,
+/// with nanosecond precision and the count of missed periods.
+///
+/// [`tick`](Interval::tick) returns the deadline of the tick and how many
+/// further periods had passed by the time the task took it
+/// ([`MissedTickBehavior`]): a late task loses no tick. It is also a
+/// `Stream` of those pairs, which never ends.
+///
+/// An interval keeps one slot in the driver for its whole life and re-arms
+/// it each period: no allocation per tick.
+///
+/// # Cancel safety
+///
+/// [`tick`](Interval::tick) is cancel safe: a dropped `tick` future takes
+/// no tick, and the next call returns it. An `Interval` can move between
+/// tasks and workers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use iofd::time::Timers;
+/// use tokio_stream::StreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let timers = Timers::new()?;
+/// let mut ticks = timers.interval(Duration::from_micros(100));
+/// let mut periods = 0;
+/// while let Some((_deadline, missed)) = ticks.next().await {
+///     periods += 1 + missed; // every period counted, late or not
+///     if periods >= 20 {
+///         break;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub struct Interval {
+    registration: Registration,
+    /// The deadline of the next tick.
+    next: Instant,
+    period: Duration,
+    behavior: MissedTickBehavior,
+}
+
+impl Interval {
+    pub(crate) fn new(timers: Timers, start: Instant, period: Duration) -> Interval {
+        Interval {
+            registration: Registration::new(timers),
+            next: start,
+            period,
+            behavior: MissedTickBehavior::default(),
+        }
+    }
+
+    /// Waits for the next tick and returns its deadline and the number of
+    /// further periods that passed before it was taken (0 when on time; 0
+    /// always with [`MissedTickBehavior::Burst`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the tick is taken only in the poll that returns it.
+    pub async fn tick(&mut self) -> (Instant, u64) {
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// The poll form of [`tick`](Interval::tick).
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<(Instant, u64)> {
+        ready!(self.registration.poll_until(self.next, cx));
+        let now = Instant::now();
+        let deadline = self.next;
+        let period = self.period.as_nanos();
+        let late = now.saturating_duration_since(deadline).as_nanos();
+        let behind = u64::try_from(late / period).unwrap_or(u64::MAX);
+        let (missed, next) = match self.behavior {
+            MissedTickBehavior::Burst => (0, deadline.checked_add(self.period)),
+            MissedTickBehavior::Skip => {
+                let ahead = u64::try_from(period.saturating_mul(u128::from(behind) + 1));
+                let next = ahead
+                    .ok()
+                    .and_then(|ns| deadline.checked_add(Duration::from_nanos(ns)));
+                (behind, next)
+            }
+            MissedTickBehavior::Delay => (behind, now.checked_add(self.period)),
+        };
+        self.next = next.unwrap_or_else(super::driver::far_future);
+        Poll::Ready((deadline, missed))
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        self.reset_at(Instant::now() + self.period);
+    }
+
+    /// Restarts the schedule: the next tick is at `deadline`.
+    pub fn reset_at(&mut self, deadline: Instant) {
+        self.next = deadline;
+        self.registration.move_to(deadline);
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// The deadline of the next tick.
+    pub fn next_deadline(&self) -> Instant {
+        self.next
+    }
+
+    /// What a late tick does (default [`MissedTickBehavior::Skip`]).
+    pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
+        self.behavior
+    }
+
+    /// Sets what a late tick does.
+    pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
+        self.behavior = behavior;
+    }
+
+    /// The [`Timers`] this interval belongs to.
+    pub fn timers(&self) -> &Timers {
+        self.registration.timers()
+    }
+}
+
+impl Stream for Interval {
+    type Item = (Instant, u64);
+
+    /// The ticks, as [`tick`](Interval::tick) gives them; never ends.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<(Instant, u64)>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+impl fmt::Debug for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interval")
+            .field("next", &self.next)
+            .field("period", &self.period)
+            .field("behavior", &self.behavior)
+            .finish_non_exhaustive()
+    }
+}

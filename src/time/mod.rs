@@ -1,0 +1,48 @@
+//! Precise timers at scale for tokio: any number of sleeps, intervals and
+//! timeouts on **one** timerfd (feature `tokio`).
+//!
+//! [`Timers`] is the service: clone it into your tasks, then
+//! [`sleep`](Timers::sleep), [`sleep_until`](Timers::sleep_until),
+//! [`interval`](Timers::interval) and [`timeout`](Timers::timeout) as with
+//! `tokio::time`. Every timer of a `Timers` lives in one deadline heap; one
+//! timerfd, armed at the earliest deadline, wakes a driver task that fires
+//! every timer due. Timers due within the [slack](Timers#slack) of each
+//! other fire in one wake-up; none fires early.
+//!
+//! # Which timer?
+//!
+//! | you need | use |
+//! |---|---|
+//! | a few timers, or timers of millisecond precision and up | `tokio::time`: no descriptor, the least CPU |
+//! | many timers (up to hundreds of thousands) with microsecond precision | [`Timers`] |
+//! | one timer on another clock (`CLOCK_BOOTTIME`, `CLOCK_REALTIME`, the alarm clocks), or its kernel expiration count | [`AsyncTimerFd`](crate::AsyncTimerFd) |
+//! | a timer in a mio loop or a blocking thread | [`TimerFd`](crate::TimerFd) |
+//!
+//! A single `AsyncTimerFd` is the most precise timer here (one descriptor,
+//! woken by the kernel for that timer alone); a `Timers` adds the driver's
+//! hop (it wakes, then wakes your task) and the slack. Measured figures are
+//! in the README ("Performance").
+//!
+//! # `Instant` and `CLOCK_MONOTONIC`
+//!
+//! On Linux, `std::time::Instant` is a reading of `CLOCK_MONOTONIC`
+//! (`clock_gettime`), the clock the timerfd is armed on
+//! (`TFD_TIMER_ABSTIME`), so a deadline given as an `Instant` is kept on
+//! the kernel's clock without drift. `Instant` does not expose its clock
+//! value, so each `Timers` reads an `Instant` and then the clock once, at
+//! creation, and maps every deadline by that offset; the clock is read
+//! second, so a mapped deadline is late by the nanoseconds between the two
+//! reads, never early. `CLOCK_MONOTONIC` stops while the system is
+//! suspended, as `Instant` does.
+
+mod deadlines;
+mod driver;
+mod interval;
+mod registration;
+mod sleep;
+mod timeout;
+
+pub use driver::{DEFAULT_SLACK, Timers};
+pub use interval::{Interval, MissedTickBehavior};
+pub use sleep::Sleep;
+pub use timeout::{Elapsed, Timeout};

@@ -1,0 +1,113 @@
+//! [`Sleep`]: a future that completes at a deadline, timed by a
+//! [`Timers`] driver.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use super::Timers;
+use super::registration::Registration;
+
+/// A future that completes at its [`deadline`](Sleep::deadline), made by
+/// [`Timers::sleep`] or [`Timers::sleep_until`]; the counterpart of
+/// `tokio::time::Sleep`.
+///
+/// It never completes before its deadline. It takes its place in the
+/// driver's heap when first polled (creating one costs no lock and no
+/// syscall) and leaves it when dropped: a dropped `Sleep` is never woken.
+/// Slots are reused, so sleeping allocates nothing in steady state.
+///
+/// Unlike tokio's, a `Sleep` is `Unpin`: it can be awaited by `&mut`,
+/// stored and moved freely, and [`reset`](Sleep::reset) takes `&mut self`.
+///
+/// # Cancel safety
+///
+/// Dropping a `Sleep` (for example in a `select!` branch that lost) cancels
+/// it; nothing else is affected. It can move between tasks and workers: the
+/// task that polled it last is the one woken.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use iofd::time::Timers;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let timers = Timers::new()?;
+/// let mut sleep = timers.sleep(Duration::from_secs(3600));
+/// sleep.reset(Instant::now() + Duration::from_micros(200)); // sooner
+/// (&mut sleep).await;
+/// assert!(sleep.is_elapsed());
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a Sleep does nothing unless awaited"]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub struct Sleep {
+    registration: Registration,
+    deadline: Instant,
+    elapsed: bool,
+}
+
+impl Sleep {
+    pub(crate) fn new(timers: Timers, deadline: Instant) -> Sleep {
+        Sleep {
+            registration: Registration::new(timers),
+            deadline,
+            elapsed: false,
+        }
+    }
+
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether it has completed (its deadline passed and it was polled
+    /// since).
+    pub fn is_elapsed(&self) -> bool {
+        self.elapsed
+    }
+
+    /// Moves the deadline, whether or not the sleep has completed: it then
+    /// completes at `deadline`. A task already waiting is woken at the new
+    /// deadline, even an earlier one, without polling again.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.elapsed = false;
+        self.registration.move_to(deadline);
+    }
+
+    /// The [`Timers`] this sleep belongs to.
+    pub fn timers(&self) -> &Timers {
+        self.registration.timers()
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.elapsed {
+            return Poll::Ready(());
+        }
+        let ready = this.registration.poll_until(this.deadline, cx);
+        if ready.is_ready() {
+            this.elapsed = true;
+        }
+        ready
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("elapsed", &self.elapsed)
+            .finish_non_exhaustive()
+    }
+}

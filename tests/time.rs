@@ -1,0 +1,403 @@
+//! `iofd::time`: sleeps, intervals and timeouts on one timerfd — never
+//! early, dropped timers removed, cancel safety, moving between tasks,
+//! missed-tick accounting, the driver's lifetime and runtime shutdown.
+//!
+//! No assertion depends on how late a timer is: they check "not early",
+//! exact tick accounting, and poll states.
+
+#![cfg(feature = "tokio")]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use common::{on_both_runtimes, until, within};
+use iofd::time::{MissedTickBehavior, Timers};
+use tokio_stream::StreamExt;
+use tokio_test::{assert_pending, assert_ready, task};
+
+/// A waker that counts its wakes.
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+    let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    (Arc::clone(&count), Waker::from(count))
+}
+
+#[test]
+fn timers_and_timer_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    fn unpin<T: Unpin>() {}
+    send_sync::<Timers>();
+    send_sync::<iofd::time::Sleep>();
+    send_sync::<iofd::time::Interval>();
+    send::<iofd::time::Timeout<std::future::Pending<()>>>();
+    unpin::<iofd::time::Sleep>();
+    unpin::<iofd::time::Interval>();
+}
+
+#[test]
+fn a_sleep_never_completes_before_its_deadline() {
+    on_both_runtimes(|| async {
+        for slack in [
+            Duration::ZERO,
+            iofd::time::DEFAULT_SLACK,
+            Duration::from_millis(5),
+        ] {
+            let timers = Timers::with_slack(slack).unwrap();
+            assert_eq!(timers.slack(), slack);
+            for micros in [0, 1, 10, 50, 120, 333, 1000, 2500] {
+                let sleep = timers.sleep(Duration::from_micros(micros));
+                let deadline = sleep.deadline();
+                within(sleep).await;
+                assert!(Instant::now() >= deadline, "{micros} µs, slack {slack:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn many_concurrent_sleeps_each_complete_on_time_or_later() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..500u64 {
+            let timers = timers.clone();
+            tasks.push(tokio::spawn(async move {
+                let sleep = timers.sleep(Duration::from_micros(100 + (i * 37) % 3000));
+                let deadline = sleep.deadline();
+                sleep.await;
+                Instant::now() >= deadline
+            }));
+        }
+        for task in tasks {
+            assert!(within(task).await.unwrap());
+        }
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+/// Pending until the deadline; a dropped sleep leaves the heap and its
+/// waker is never woken.
+#[test]
+fn a_dropped_sleep_is_removed_and_never_wakes() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let mut far = task::spawn(timers.sleep(Duration::from_secs(3600)));
+        assert_eq!(timers.armed(), 0, "nothing armed before the first poll");
+        assert_pending!(far.poll());
+        assert_eq!(timers.armed(), 1);
+        drop(far);
+        assert_eq!(timers.armed(), 0);
+
+        let (count, waker) = counting_waker();
+        let mut near = timers.sleep(Duration::from_millis(2));
+        let mut cx = Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut near).poll(&mut cx).is_pending());
+        drop(near);
+        // Long past its deadline: the freed slot was never fired.
+        within(timers.sleep(Duration::from_millis(20))).await;
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// `reset` moves the deadline at once: a task waiting on an hour-long
+/// sleep is woken at the new, earlier deadline without polling again.
+#[test]
+fn reset_moves_a_waiting_sleep() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let mut sleep = task::spawn(timers.sleep(Duration::from_secs(3600)));
+        assert_pending!(sleep.poll());
+        let deadline = Instant::now() + Duration::from_millis(1);
+        sleep.reset(deadline);
+        assert_eq!(sleep.deadline(), deadline);
+        until(|| sleep.is_woken()).await;
+        assert_ready!(sleep.poll());
+        assert!(Instant::now() >= deadline);
+        assert!(sleep.is_elapsed());
+        // Reset after completion: pending again, until the new deadline.
+        sleep.reset(Instant::now() + Duration::from_secs(3600));
+        assert_pending!(sleep.poll());
+    });
+}
+
+/// A sleep polled in one task, then moved to another task (on another
+/// worker, on the multi-thread runtime) and awaited there.
+#[test]
+fn a_sleep_moves_between_tasks() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let mut sleep = timers.sleep(Duration::from_millis(3));
+        let deadline = sleep.deadline();
+        {
+            let mut first = task::spawn(&mut sleep);
+            assert_pending!(first.poll());
+        }
+        let done = tokio::spawn(async move {
+            sleep.await;
+            Instant::now() >= deadline
+        });
+        assert!(within(done).await.unwrap());
+    });
+}
+
+/// Every period is accounted for exactly once: summed over the ticks,
+/// `1 + missed` equals the periods from the start to the next deadline,
+/// whatever the lateness (here made large on purpose).
+#[test]
+fn interval_accounts_for_every_period() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let period = Duration::from_micros(200);
+        for behavior in [
+            MissedTickBehavior::Skip,
+            MissedTickBehavior::Burst,
+            MissedTickBehavior::Delay,
+        ] {
+            let start = Instant::now();
+            let mut interval = timers.interval_at(start, period);
+            interval.set_missed_tick_behavior(behavior);
+            assert_eq!(interval.missed_tick_behavior(), behavior);
+            let (first, missed) = within(interval.tick()).await;
+            assert_eq!((first, missed), (start, 0), "the first tick at once");
+            let mut periods = 1;
+            let mut previous = first;
+            for round in 0..40 {
+                if round % 10 == 5 {
+                    // Late on purpose: a blocking pause of ~5 periods.
+                    std::thread::sleep(period * 5);
+                }
+                let (deadline, missed) = within(interval.tick()).await;
+                assert!(Instant::now() >= deadline, "never early");
+                match behavior {
+                    MissedTickBehavior::Burst => {
+                        assert_eq!(missed, 0);
+                        assert_eq!(deadline, previous + period, "back to back");
+                    }
+                    MissedTickBehavior::Skip => {
+                        assert_eq!(deadline, start + period * periods as u32);
+                    }
+                    MissedTickBehavior::Delay => assert!(deadline > previous),
+                }
+                periods += 1 + missed;
+                previous = deadline;
+            }
+            if behavior != MissedTickBehavior::Delay {
+                let expected = (interval.next_deadline() - start).as_nanos() / period.as_nanos();
+                assert_eq!(u128::from(periods), expected, "{behavior:?}: no tick lost");
+            }
+        }
+    });
+}
+
+#[test]
+fn an_interval_is_a_stream_and_its_tick_is_cancel_safe() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let period = Duration::from_micros(300);
+        let mut interval = timers.interval(period);
+        let (first, _) = within(interval.next()).await.unwrap();
+        {
+            // A tick future dropped after a pending poll takes nothing.
+            let mut tick = task::spawn(interval.tick());
+            assert_pending!(tick.poll());
+        }
+        let (second, missed) = within(interval.next()).await.unwrap();
+        assert_eq!(second, first + period);
+        assert_eq!(missed, 0);
+        interval.reset();
+        assert!(interval.next_deadline() > second);
+        assert_eq!(interval.period(), period);
+    });
+}
+
+#[test]
+fn timeout_gives_the_output_or_elapsed() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let err = within(timers.timeout(Duration::from_millis(1), std::future::pending::<()>()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "deadline has elapsed");
+        assert_eq!(
+            std::io::Error::from(err).kind(),
+            std::io::ErrorKind::TimedOut
+        );
+        let ok = within(timers.timeout(Duration::from_secs(60), async { 5 })).await;
+        assert_eq!(ok, Ok(5));
+        // Ready at the deadline: the future wins.
+        let deadline = Instant::now();
+        assert_eq!(
+            within(timers.timeout_at(deadline, async { 6 })).await,
+            Ok(6)
+        );
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+/// Dropping every `Timers` handle leaves pending sleeps working.
+#[test]
+fn sleeps_outlive_the_timers_handle() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let mut sleeps: Vec<_> = (1..=5)
+            .map(|ms| timers.sleep(Duration::from_millis(ms)))
+            .collect();
+        for sleep in &mut sleeps {
+            let mut poll = task::spawn(sleep);
+            assert_pending!(poll.poll());
+        }
+        drop(timers);
+        for sleep in sleeps {
+            let deadline = sleep.deadline();
+            within(sleep).await;
+            assert!(Instant::now() >= deadline);
+        }
+    });
+}
+
+/// After the runtime is gone, a sleep and an interval still complete, not
+/// early, polled from another runtime.
+#[test]
+fn timers_complete_after_their_runtime_shut_down() {
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut sleep, mut interval) = first.block_on(async {
+        let timers = Timers::new().unwrap();
+        let mut sleep = timers.sleep(Duration::from_millis(30));
+        let mut poll = task::spawn(&mut sleep);
+        assert_pending!(poll.poll());
+        drop(poll);
+        let interval = timers.interval(Duration::from_millis(2));
+        (sleep, interval)
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let deadline = sleep.deadline();
+        tokio::time::timeout(Duration::from_secs(10), &mut sleep)
+            .await
+            .expect("completes, does not hang");
+        assert!(Instant::now() >= deadline);
+        let mut periods = 0;
+        while periods < 5 {
+            let (deadline, missed) = tokio::time::timeout(Duration::from_secs(10), interval.tick())
+                .await
+                .expect("ticks, does not hang");
+            assert!(Instant::now() >= deadline);
+            periods += 1 + missed;
+        }
+        // A new Timers on the new runtime works as usual.
+        let timers = Timers::new().unwrap();
+        within(timers.sleep(Duration::from_micros(100))).await;
+    });
+}
+
+/// Many tasks on both workers share one `Timers`; each counts its periods
+/// exactly.
+#[test]
+fn a_thousand_intervals_on_two_workers_lose_no_tick() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let timers = Timers::new().unwrap();
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let timers = timers.clone();
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    let period = Duration::from_millis(1);
+                    let mut interval = timers.interval_at(start, period);
+                    let mut periods = 0u64;
+                    while periods < 20 {
+                        let (_, missed) = interval.tick().await;
+                        periods += 1 + missed;
+                    }
+                    let expected =
+                        (interval.next_deadline() - start).as_nanos() / period.as_nanos();
+                    u128::from(periods) == expected
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(within(task).await.unwrap());
+        }
+    });
+}
+
+#[test]
+fn timers_need_a_runtime_and_refuse_a_huge_slack() {
+    let err = Timers::new().unwrap_err();
+    assert!(err.to_string().contains("no tokio runtime"), "{err}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let err = Timers::new().unwrap_err();
+        assert!(err.to_string().contains("enable_io"), "{err}");
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let err = Timers::with_slack(Duration::from_secs(2)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    });
+}
+
+/// `Instant` is `CLOCK_MONOTONIC` on Linux: std's `Debug` of an `Instant`
+/// shows its `timespec`, which lies between two readings of the clock.
+/// (That format is not a stable API: the check is skipped if it changes.)
+#[test]
+fn instant_is_clock_monotonic() {
+    fn nanos_of(instant: Instant) -> Option<u128> {
+        let text = format!("{instant:?}");
+        let number = |key: &str| -> Option<u128> {
+            let rest = &text[text.find(key)? + key.len()..];
+            let digits: String = rest
+                .trim_start_matches([':', ' '])
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        };
+        Some(number("tv_sec")? * 1_000_000_000 + number("tv_nsec")?)
+    }
+    let before = iofd::Clock::Monotonic.now().unwrap().as_nanos();
+    let instant = Instant::now();
+    let after = iofd::Clock::Monotonic.now().unwrap().as_nanos();
+    let Some(nanos) = nanos_of(instant) else {
+        eprintln!("skipped: Instant's Debug format changed: {instant:?}");
+        return;
+    };
+    assert!(
+        before <= nanos && nanos <= after,
+        "{before} <= {nanos} <= {after}"
+    );
+    let realtime = iofd::Clock::Realtime.now().unwrap().as_nanos();
+    assert!(
+        realtime.abs_diff(nanos) > 1_000_000_000,
+        "not CLOCK_REALTIME"
+    );
+}
