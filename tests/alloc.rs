@@ -226,6 +226,36 @@ fn async_timerfd_expirations() {
     });
 }
 
+/// `iofd::time`: a new `Sleep` each round (created, registered in a reused
+/// slot, fired by the driver, dropped) and an `Interval` tick, with the
+/// driver on the same thread: nothing allocates in steady state.
+#[cfg(feature = "tokio")]
+fn time_sleeps_and_ticks() {
+    let rt = current_thread();
+    rt.block_on(async {
+        let timers = iofd::time::Timers::new().unwrap();
+        let mut interval = timers.interval(Duration::from_micros(30));
+        let round = |timers: &iofd::time::Timers| timers.sleep(Duration::from_micros(20));
+        for _ in 0..ASYNC_WARM_UP {
+            round(&timers).await;
+            interval.tick().await;
+        }
+        let before = allocations();
+        for _ in 0..N {
+            round(&timers).await;
+            interval.tick().await;
+        }
+        assert_eq!(allocations() - before, 0);
+        // A timeout too.
+        let before = allocations();
+        for _ in 0..100 {
+            let out = timers.timeout(Duration::from_secs(1), async { 1 }).await;
+            assert_eq!(out, Ok(1));
+        }
+        assert_eq!(allocations() - before, 0);
+    });
+}
+
 #[cfg(feature = "tokio")]
 fn async_signalfd_recv() {
     let rt = current_thread();
@@ -346,6 +376,7 @@ fn main() {
         ("async_timerfd_expirations", async_timerfd_expirations),
         ("async_signalfd_recv", async_signalfd_recv),
         ("async_pidfd_wait", async_pidfd_wait),
+        ("time_sleeps_and_ticks", time_sleeps_and_ticks),
     ]);
     common::run(&tests);
 }

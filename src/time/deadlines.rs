@@ -6,8 +6,10 @@
 //! - The heap orders the armed slots by deadline (nanoseconds on
 //!   `CLOCK_MONOTONIC`); each slot knows its heap position, so a dropped or
 //!   reset timer leaves the heap in O(log n).
-//! - Firing pops every entry due, marks its slot fired and hands out its
-//!   waker, a bounded batch at a time, so that wakers run outside the lock.
+//! - Firing pops every one-shot entry due and hands out its waker into the
+//!   driver's reusable list, so that wakers run outside the lock; a
+//!   periodic entry moves on along its period's grid and stays armed, so
+//!   that an interval's task never takes the lock to re-arm.
 //!
 //! Why a heap and not a wheel: deadlines here have nanosecond resolution
 //! and periods from microseconds to hours. A hierarchical wheel at
@@ -27,14 +29,16 @@ const ARITY: usize = 4;
 struct Slot {
     /// The deadline, while armed.
     at: u64,
+    /// For a periodic timer, the period: when it fires, the driver moves it
+    /// to the first multiple of the period past the firing instant, and it
+    /// stays armed. 0 for a one-shot timer, which leaves the heap.
+    period: u64,
     /// The task to wake when it fires.
     waker: Option<Waker>,
     /// Its index in `heap`, or `NONE` when not armed.
     pos: u32,
     /// The next free slot, while free.
     next_free: u32,
-    /// It fired since it was last scheduled.
-    fired: bool,
 }
 
 /// A heap entry: the deadline, kept here too so that sifting compares
@@ -43,45 +47,6 @@ struct Slot {
 struct Entry {
     at: u64,
     slot: u32,
-}
-
-/// How many wakers one firing batch carries before the lock is let go.
-pub(crate) const BATCH: usize = 32;
-
-/// Wakers taken from fired slots, woken after the lock is released.
-pub(crate) struct WakeBatch {
-    wakers: [Option<Waker>; BATCH],
-    len: usize,
-}
-
-impl WakeBatch {
-    pub(crate) fn new() -> WakeBatch {
-        WakeBatch {
-            wakers: [const { None }; BATCH],
-            len: 0,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == BATCH
-    }
-
-    fn push(&mut self, waker: Waker) {
-        if let Some(place) = self.wakers.get_mut(self.len) {
-            *place = Some(waker);
-            self.len += 1;
-        }
-    }
-
-    /// Wakes every waker taken, and empties the batch.
-    pub(crate) fn wake_all(&mut self) {
-        for waker in self.wakers[..self.len].iter_mut() {
-            if let Some(waker) = waker.take() {
-                waker.wake();
-            }
-        }
-        self.len = 0;
-    }
 }
 
 /// The slab of slots and the heap of armed deadlines.
@@ -126,7 +91,6 @@ impl Deadlines {
             let slot = &mut self.slots[index as usize];
             self.free = slot.next_free;
             slot.next_free = NONE;
-            slot.fired = false;
             return Some(index);
         }
         let index = u32::try_from(self.slots.len())
@@ -134,10 +98,10 @@ impl Deadlines {
             .filter(|&i| i != NONE)?;
         self.slots.push(Slot {
             at: 0,
+            period: 0,
             waker: None,
             pos: NONE,
             next_free: NONE,
-            fired: false,
         });
         Some(index)
     }
@@ -148,18 +112,18 @@ impl Deadlines {
         let free = self.free;
         let entry = &mut self.slots[slot as usize];
         entry.waker = None;
-        entry.fired = false;
+        entry.period = 0;
         entry.next_free = free;
         self.free = slot;
     }
 
-    /// Arms `slot` to fire at `at` (replacing any earlier deadline), waking
-    /// `waker` (or the waker it already has, for `None`); clears its fired
-    /// mark.
-    pub(crate) fn schedule(&mut self, slot: u32, at: u64, waker: Option<&Waker>) {
+    /// Arms `slot` to fire at `at` (replacing any earlier deadline), and
+    /// then every `period` if it is not 0, waking `waker` (or the waker it
+    /// already has, for `None`).
+    pub(crate) fn schedule(&mut self, slot: u32, at: u64, period: u64, waker: Option<&Waker>) {
         let entry = &mut self.slots[slot as usize];
-        entry.fired = false;
         entry.at = at;
+        entry.period = period;
         if let Some(waker) = waker {
             set_waker(&mut entry.waker, waker);
         }
@@ -181,30 +145,10 @@ impl Deadlines {
         }
     }
 
-    /// Replaces the waker of an armed `slot` (if it would wake another
-    /// task).
-    pub(crate) fn set_waker(&mut self, slot: u32, waker: &Waker) {
-        set_waker(&mut self.slots[slot as usize].waker, waker);
-    }
-
-    /// Whether `slot` has a task to wake.
-    pub(crate) fn has_waker(&self, slot: u32) -> bool {
-        self.slots[slot as usize].waker.is_some()
-    }
-
-    /// Whether `slot` fired since it was last scheduled.
-    pub(crate) fn fired(&self, slot: u32) -> bool {
-        self.slots[slot as usize].fired
-    }
-
     /// Whether `slot` is armed.
-    pub(crate) fn is_armed(&self, slot: u32) -> bool {
+    #[cfg(test)]
+    fn is_armed(&self, slot: u32) -> bool {
         self.slots[slot as usize].pos != NONE
-    }
-
-    /// The deadline `slot` was last scheduled at.
-    pub(crate) fn deadline(&self, slot: u32) -> u64 {
-        self.slots[slot as usize].at
     }
 
     /// The earliest armed deadline.
@@ -237,38 +181,46 @@ impl Deadlines {
         }
     }
 
-    /// Pops entries due at `now` into `batch` until it is full; marks their
-    /// slots fired. Returns whether an entry due at `now` is left.
-    pub(crate) fn pop_due(&mut self, now: u64, batch: &mut WakeBatch) -> bool {
+    /// Fires every entry due at `now`: a one-shot timer leaves the heap and
+    /// its waker moves to `wakers`; a periodic one moves to the first
+    /// multiple of its period past `now`, and a clone of its waker goes to
+    /// `wakers`. `wakers` is a list the caller reuses, so that it stops
+    /// growing once it has held the largest batch.
+    pub(crate) fn pop_due(&mut self, now: u64, wakers: &mut Vec<Waker>) {
         while let Some(&Entry { at, slot }) = self.heap.first() {
             if at > now {
-                return false;
+                return;
             }
-            if batch.is_full() {
-                return true;
-            }
-            self.remove_at(0);
             let entry = &mut self.slots[slot as usize];
-            entry.fired = true;
-            if let Some(waker) = entry.waker.take() {
-                batch.push(waker);
+            // The first multiple of the period past `now`, for a periodic
+            // timer whose grid has one (not at the end of time).
+            let next = (now - at)
+                .checked_div(entry.period)
+                .and_then(|periods| (periods + 1).checked_mul(entry.period))
+                .and_then(|ahead| at.checked_add(ahead));
+            match next {
+                Some(next) => {
+                    entry.at = next;
+                    if let Some(waker) = &entry.waker {
+                        wakers.push(waker.clone());
+                    }
+                    self.heap[0].at = next;
+                    self.sift_down(0);
+                }
+                None => {
+                    if let Some(waker) = entry.waker.take() {
+                        wakers.push(waker);
+                    }
+                    self.remove_at(0);
+                }
             }
         }
-        false
     }
 
     /// Takes every waker, armed or not (the driver is gone): their tasks
     /// are woken to learn it.
-    pub(crate) fn take_wakers(&mut self, batch: &mut WakeBatch) -> bool {
-        for slot in &mut self.slots {
-            if batch.is_full() {
-                return true;
-            }
-            if let Some(waker) = slot.waker.take() {
-                batch.push(waker);
-            }
-        }
-        false
+    pub(crate) fn take_wakers(&mut self, wakers: &mut Vec<Waker>) {
+        wakers.extend(self.slots.iter_mut().filter_map(|slot| slot.waker.take()));
     }
 
     /// Takes `slot` out of the heap, if it is in it.
@@ -378,13 +330,13 @@ mod tests {
                     assert!(!owned.contains(&slot));
                     owned.push(slot);
                     let at = now + rand(1000);
-                    d.schedule(slot, at, Some(&w));
+                    d.schedule(slot, at, 0, Some(&w));
                     model.insert(slot, at);
                 }
                 2 if !owned.is_empty() => {
                     let slot = owned[rand(owned.len() as u64) as usize];
                     let at = now + rand(1000);
-                    d.schedule(slot, at, Some(&w));
+                    d.schedule(slot, at, 0, Some(&w));
                     model.insert(slot, at);
                 }
                 3 if !owned.is_empty() => {
@@ -397,21 +349,14 @@ mod tests {
                     let bound = now + rand(50);
                     let expected = model.values().filter(|&&at| at <= bound).max().copied();
                     assert_eq!(d.latest_within(bound), expected);
-                    let mut batch = WakeBatch::new();
-                    loop {
-                        let more = d.pop_due(now, &mut batch);
-                        batch.wake_all();
-                        if !more {
-                            break;
-                        }
-                    }
+                    let mut wakers = Vec::new();
+                    d.pop_due(now, &mut wakers);
                     let due: Vec<u32> = model
                         .iter()
                         .filter(|&(_, &at)| at <= now)
                         .map(|(&slot, _)| slot)
                         .collect();
                     for slot in due {
-                        assert!(d.fired(slot));
                         assert!(!d.is_armed(slot));
                         model.remove(&slot);
                     }
@@ -425,13 +370,35 @@ mod tests {
         }
     }
 
+    /// A periodic timer stays armed, on its period's grid, past `now`.
+    #[test]
+    fn periodic_timers_move_along_their_grid() {
+        let mut d = Deadlines::new();
+        let w = waker();
+        let slot = d.alloc().unwrap();
+        d.schedule(slot, 1000, 100, Some(&w));
+        let mut wakers = Vec::new();
+        d.pop_due(999, &mut wakers);
+        assert!(wakers.is_empty());
+        d.pop_due(1000, &mut wakers);
+        assert_eq!(wakers.len(), 1);
+        assert_eq!(d.earliest(), Some(1100));
+        // Late by 3.5 periods: the next multiple past now.
+        d.pop_due(1450, &mut wakers);
+        assert_eq!(wakers.len(), 2);
+        assert_eq!(d.earliest(), Some(1500));
+        assert!(d.is_armed(slot));
+        d.free(slot);
+        assert_eq!(d.earliest(), None);
+    }
+
     #[test]
     fn freed_slots_are_reused_without_growing() {
         let mut d = Deadlines::new();
         let w = waker();
         let slots: Vec<u32> = (0..100).map(|_| d.alloc().unwrap()).collect();
         for &slot in &slots {
-            d.schedule(slot, u64::from(slot), Some(&w));
+            d.schedule(slot, u64::from(slot), 0, Some(&w));
         }
         for &slot in &slots {
             d.free(slot);
@@ -440,7 +407,7 @@ mod tests {
         for round in 0..10 {
             let again: Vec<u32> = (0..100).map(|_| d.alloc().unwrap()).collect();
             for &slot in &again {
-                d.schedule(slot, round, Some(&w));
+                d.schedule(slot, round, 0, Some(&w));
             }
             for &slot in &again {
                 d.free(slot);

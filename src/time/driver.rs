@@ -1,13 +1,17 @@
-//! [`Timers`]: the handle, the state every timer shares, and the driver task
+//! [`Timers`]: the handle, the state every timer shares, and the wake-up
 //! that fires them from one timerfd.
 //!
-//! The driver is a task on the runtime. It waits for the timerfd, which is
-//! armed (`TFD_TIMER_ABSTIME` on `CLOCK_MONOTONIC`) at the deadline of the
-//! earliest timer — or, with slack, at the latest deadline within the slack
-//! of the earliest, so that those fire in one wake-up. When it fires, the
-//! driver pops every timer due, wakes their tasks, and re-arms. Re-arming
-//! with `timerfd_settime` also resets the expiration count, so the driver
-//! never reads the timerfd: one syscall per wake-up.
+//! The timerfd is armed (`TFD_TIMER_ABSTIME` on `CLOCK_MONOTONIC`) at the
+//! deadline of the earliest timer — or, with slack, at the latest deadline
+//! within the slack of the earliest, so that those fire in one wake-up.
+//!
+//! There is no driver task. The timerfd is registered with the runtime's
+//! reactor, and the waker its readiness wakes is [`FireOnReady`]: when the
+//! timerfd fires, tokio's I/O driver calls it, and it pops every timer due,
+//! wakes their tasks, re-arms the timerfd and registers itself again — in
+//! the I/O driver's own turn, with no task to schedule in between. Re-arming
+//! with `timerfd_settime` also resets the expiration count, so the timerfd
+//! is never read: one syscall per wake-up.
 //!
 //! A timer registering earlier than the armed instant (by more than the
 //! slack) re-arms the timerfd itself, under the lock, so the kernel's
@@ -16,16 +20,15 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 
-use super::deadlines::{Deadlines, WakeBatch};
+use super::deadlines::Deadlines;
 use super::{Interval, Sleep, Timeout};
 use crate::error::invalid_input_owned;
 use crate::tokio::register;
@@ -65,13 +68,13 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 ///
 /// # Lifetime
 ///
-/// The driver runs while any `Timers` handle, [`Sleep`], [`Interval`] or
-/// [`Timeout`] made from it exists: dropping every `Timers` handle while
-/// sleeps are pending leaves them working; the driver ends, and closes its
-/// descriptor, when the last of them is dropped. When the runtime shuts
-/// down, the driver is gone: timers still polled after that (from another
-/// runtime or executor) complete at their deadline on a thread of their
-/// own, never early and never hanging.
+/// The timerfd stays open while any `Timers` handle, [`Sleep`],
+/// [`Interval`] or [`Timeout`] made from it exists: dropping every
+/// `Timers` handle while sleeps are pending leaves them working; the last
+/// of them to go closes the descriptor. When the runtime shuts down, its
+/// reactor is gone: timers still polled after that (from another runtime
+/// or executor) complete at their deadline on a thread of their own, never
+/// early and never hanging.
 ///
 /// # Examples
 ///
@@ -99,13 +102,14 @@ pub struct Timers {
     shared: Arc<Shared>,
 }
 
-/// What every handle, timer and the driver share.
+/// What every handle and timer shares. The last one to go closes the
+/// timerfd.
 pub(crate) struct Shared {
     state: Mutex<State>,
     /// The one timerfd, registered with the runtime's reactor.
     timerfd: AsyncFd<TimerFd>,
-    /// Handles and timers alive; the driver ends when it reaches 0.
-    users: AtomicUsize,
+    /// The reactor is gone (the runtime shut down).
+    shut_down: AtomicBool,
     slack: u64,
     /// `Instant` → `CLOCK_MONOTONIC` nanoseconds: an `Instant` and the
     /// clock read just after it, so a mapped deadline is late by the few
@@ -119,10 +123,9 @@ pub(crate) struct State {
     pub(crate) deadlines: Deadlines,
     /// What the timerfd is armed at (`None`: disarmed or fired).
     armed: Option<u64>,
-    /// The driver task, to wake when the last user goes.
-    driver: Option<Waker>,
-    /// The driver is gone (the runtime shut down).
-    pub(crate) shut_down: bool,
+    /// The wakers of the timers being fired, woken outside the lock; kept,
+    /// so that it allocates only until it has held the largest batch.
+    firing: Vec<Waker>,
 }
 
 impl Timers {
@@ -149,7 +152,7 @@ impl Timers {
                 "timer slack {slack:?} is above the largest, {MAX_SLACK:?}"
             )));
         }
-        let runtime = ::tokio::runtime::Handle::try_current().map_err(|_| {
+        ::tokio::runtime::Handle::try_current().map_err(|_| {
             io::Error::other(
                 "no tokio runtime is current: create Timers inside a runtime \
                  (within `Runtime::block_on`, a task, or after `Runtime::enter`)",
@@ -162,18 +165,16 @@ impl Timers {
             state: Mutex::new(State {
                 deadlines: Deadlines::new(),
                 armed: None,
-                driver: None,
-                shut_down: false,
+                firing: Vec::new(),
             }),
             timerfd,
-            users: AtomicUsize::new(1),
+            shut_down: AtomicBool::new(false),
             slack: nanos(slack),
             base_instant,
             base_nanos,
         });
-        runtime.spawn(Driver {
-            shared: Arc::clone(&shared),
-        });
+        // Registers for the timerfd's readiness (pending: it is disarmed).
+        Arc::new(FireOnReady(Arc::downgrade(&shared))).wake();
         Ok(Timers { shared })
     }
 
@@ -236,22 +237,10 @@ impl Timers {
 }
 
 impl Clone for Timers {
+    /// Another handle on the same timers (an `Arc` clone).
     fn clone(&self) -> Timers {
-        self.shared.users.fetch_add(1, Ordering::Relaxed);
         Timers {
             shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-impl Drop for Timers {
-    fn drop(&mut self) {
-        if self.shared.users.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The last user: let the driver end.
-            let driver = self.shared.lock().driver.take();
-            if let Some(driver) = driver {
-                driver.wake();
-            }
         }
     }
 }
@@ -285,6 +274,11 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the driver is gone (the runtime shut down).
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
     }
 
     /// `deadline` in nanoseconds on `CLOCK_MONOTONIC`, never earlier than
@@ -327,80 +321,66 @@ impl Shared {
     }
 }
 
-/// The driver task: fires due timers each time the timerfd does.
-struct Driver {
-    shared: Arc<Shared>,
-}
+/// The waker of the timerfd's readiness: tokio's I/O driver calls it when
+/// the timerfd fires (or the reactor shuts down). It holds the shared state
+/// weakly: once every handle and timer is gone, there is nothing to fire.
+struct FireOnReady(Weak<Shared>);
 
-impl Future for Driver {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let shared = &*self.shared;
-        loop {
-            if shared.users.load(Ordering::Acquire) == 0 {
-                return Poll::Ready(());
-            }
-            let mut guard = match shared.timerfd.poll_read_ready(cx) {
-                Poll::Pending => {
-                    let mut state = shared.lock();
-                    match &state.driver {
-                        Some(driver) if driver.will_wake(cx.waker()) => {}
-                        _ => state.driver = Some(cx.waker().clone()),
-                    }
-                    drop(state);
-                    // A user may have gone between the check and the store.
-                    if shared.users.load(Ordering::Acquire) == 0 {
-                        return Poll::Ready(());
-                    }
-                    return Poll::Pending;
-                }
-                // The reactor is gone: the runtime is shutting down.
-                Poll::Ready(Err(_)) => return Poll::Ready(()),
-                Poll::Ready(Ok(guard)) => guard,
-            };
-            // Not read: re-arming resets the count, and the next expiry
-            // is a new edge.
-            guard.clear_ready();
-            fire_due(shared);
-        }
+impl Wake for FireOnReady {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
     }
-}
 
-/// Pops and wakes every timer due now, a batch at a time, then re-arms.
-fn fire_due(shared: &Shared) {
-    let mut batch = WakeBatch::new();
-    loop {
-        let now = Clock::Monotonic.now().map(nanos).unwrap_or(u64::MAX);
-        let mut state = shared.lock();
-        state.armed = None;
-        let more = state.deadlines.pop_due(now, &mut batch);
-        if !more {
-            shared.rearm(&mut state);
-        }
-        drop(state);
-        batch.wake_all();
-        if !more {
+    /// Fires every timer due, re-arms, and registers for the next
+    /// readiness; loops if the timerfd fired again meanwhile.
+    fn wake_by_ref(self: &Arc<Self>) {
+        let Some(shared) = self.0.upgrade() else {
             return;
+        };
+        let waker = Waker::from(Arc::clone(self));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            match shared.timerfd.poll_read_ready(&mut cx) {
+                Poll::Pending => return,
+                // The reactor is gone: the runtime is shutting down.
+                Poll::Ready(Err(_)) => return shared.mark_shut_down(),
+                Poll::Ready(Ok(mut guard)) => {
+                    // Not read: re-arming resets the count, and the next
+                    // expiry is a new edge.
+                    guard.clear_ready();
+                    shared.fire_due();
+                }
+            }
         }
     }
 }
 
-impl Drop for Driver {
-    /// The runtime is shutting down (or the last user went): every timer
-    /// still registered is woken to learn that the driver is gone.
-    fn drop(&mut self) {
-        let mut batch = WakeBatch::new();
-        loop {
-            let mut state = self.shared.lock();
-            state.shut_down = true;
-            state.driver = None;
-            let more = state.deadlines.take_wakers(&mut batch);
-            drop(state);
-            batch.wake_all();
-            if !more {
-                return;
-            }
+impl Shared {
+    /// Pops every timer due now under one lock, re-arms, then wakes them.
+    fn fire_due(&self) {
+        let now = Clock::Monotonic.now().map(nanos).unwrap_or(u64::MAX);
+        let mut state = self.lock();
+        state.armed = None;
+        let mut firing = std::mem::take(&mut state.firing);
+        state.deadlines.pop_due(now, &mut firing);
+        self.rearm(&mut state);
+        drop(state);
+        for waker in firing.drain(..) {
+            waker.wake();
+        }
+        self.lock().firing = firing;
+    }
+
+    /// The reactor is gone: every timer still registered is woken to learn
+    /// it (and then times itself, see `Registration`).
+    fn mark_shut_down(&self) {
+        let mut state = self.lock();
+        self.shut_down.store(true, Ordering::Release);
+        let mut wakers = Vec::new();
+        state.deadlines.take_wakers(&mut wakers);
+        drop(state);
+        for waker in wakers {
+            waker.wake();
         }
     }
 }

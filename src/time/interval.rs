@@ -28,8 +28,8 @@ pub enum MissedTickBehavior {
     /// Every period gets its own tick, back to back until the schedule is
     /// caught up (`missed` is always 0), as tokio's default.
     Burst,
-    /// As `Skip` for the late tick, then the schedule restarts: the next
-    /// tick is one period after this one was taken.
+    /// As `Skip` for a tick more than a period late, then the schedule
+    /// restarts: the next tick is one period after this one was taken.
     Delay,
 }
 
@@ -104,7 +104,9 @@ impl Interval {
 
     /// The poll form of [`tick`](Interval::tick).
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<(Instant, u64)> {
-        ready!(self.registration.poll_until(self.next, cx));
+        if Instant::now() < self.next {
+            ready!(self.registration.wait_until(self.next, self.period, cx));
+        }
         let now = Instant::now();
         let deadline = self.next;
         let period = self.period.as_nanos();
@@ -119,9 +121,15 @@ impl Interval {
                     .and_then(|ns| deadline.checked_add(Duration::from_nanos(ns)));
                 (behind, next)
             }
+            // Less than a period late is on time; more restarts the grid.
+            MissedTickBehavior::Delay if behind == 0 => (0, deadline.checked_add(self.period)),
             MissedTickBehavior::Delay => (behind, now.checked_add(self.period)),
         };
         self.next = next.unwrap_or_else(super::driver::far_future);
+        if self.behavior == MissedTickBehavior::Delay && behind > 0 {
+            // Off the old grid: the driver's slot must follow.
+            self.registration.move_to(self.next, self.period);
+        }
         Poll::Ready((deadline, missed))
     }
 
@@ -133,7 +141,7 @@ impl Interval {
     /// Restarts the schedule: the next tick is at `deadline`.
     pub fn reset_at(&mut self, deadline: Instant) {
         self.next = deadline;
-        self.registration.move_to(deadline);
+        self.registration.move_to(deadline, self.period);
     }
 
     /// The period.

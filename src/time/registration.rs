@@ -1,11 +1,17 @@
 //! One timer's place in a [`Timers`] driver, shared by [`Sleep`](super::Sleep)
 //! and [`Interval`](super::Interval): taking a slot on first poll, arming
-//! it, learning that it fired, giving it back on drop — and, once the
+//! it (once, or on a period's grid), giving it back on drop — and, once the
 //! driver is gone, completing on a thread of its own.
+//!
+//! Whether a timer is due is decided by its owner from the clock, never
+//! from the driver's say: the driver only wakes tasks. So a registration
+//! that is already armed with the task's waker needs no lock at all: an
+//! interval's task, whose slot the driver keeps armed period after period,
+//! ticks without touching the shared state.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Timers;
 
@@ -14,6 +20,11 @@ pub(crate) struct Registration {
     timers: Timers,
     /// The slot, once polled (kept across deadlines, given back on drop).
     slot: Option<u32>,
+    /// The slot is armed as its owner last asked, waking `waker`.
+    current: bool,
+    /// A clone of the waker the slot wakes, to tell without the lock
+    /// whether a poll comes from the same task.
+    waker: Option<Waker>,
     /// The thread that times this timer once the driver is gone, and the
     /// deadline it sleeps until.
     fallback: Option<(Instant, Arc<Fallback>)>,
@@ -29,6 +40,8 @@ impl Registration {
         Registration {
             timers,
             slot: None,
+            current: false,
+            waker: None,
             fallback: None,
         }
     }
@@ -37,22 +50,31 @@ impl Registration {
         &self.timers
     }
 
-    /// Ready once `deadline` has passed; otherwise arms the slot for it
-    /// (waking `cx`'s task then) and is pending.
+    /// Makes sure the task of `cx` is woken at `at` (and, with a non-zero
+    /// `period`, at every multiple of it after), then is pending — or, once
+    /// the driver is gone, ready when `at` has passed.
     ///
-    /// No syscall and no allocation unless the timerfd must be re-armed
-    /// earlier or the slab must grow.
-    pub(crate) fn poll_until(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= deadline {
-            self.unarm();
-            return Poll::Ready(());
-        }
+    /// No lock, no syscall and no allocation when the slot is already armed
+    /// so for this task; otherwise one lock, and a syscall only if the
+    /// timerfd must be re-armed earlier.
+    pub(crate) fn wait_until(
+        &mut self,
+        at: Instant,
+        period: Duration,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         let shared = self.timers.shared();
-        let key = shared.key(deadline);
+        if shared.is_shut_down() {
+            return self.poll_fallback(at, cx);
+        }
+        if self.current && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        let key = shared.key(at);
         let mut state = shared.lock();
-        if state.shut_down {
+        if shared.is_shut_down() {
             drop(state);
-            return self.poll_fallback(deadline, cx);
+            return self.poll_fallback(at, cx);
         }
         let slot = match self.slot {
             Some(slot) => slot,
@@ -64,62 +86,48 @@ impl Registration {
                 // Four billion timers: none left to give.
                 None => {
                     drop(state);
-                    return self.poll_fallback(deadline, cx);
+                    return self.poll_fallback(at, cx);
                 }
             },
         };
-        let deadlines = &mut state.deadlines;
-        if deadlines.deadline(slot) == key {
-            if deadlines.fired(slot) {
-                // The clock passed `key`, which is not before `deadline`.
-                return Poll::Ready(());
-            }
-            if deadlines.is_armed(slot) {
-                deadlines.set_waker(slot, cx.waker());
-                return Poll::Pending;
-            }
-        }
-        deadlines.schedule(slot, key, Some(cx.waker()));
+        state
+            .deadlines
+            .schedule(slot, key, nanos(period), Some(cx.waker()));
         shared.rearm(&mut state);
+        drop(state);
+        self.current = true;
+        self.waker = Some(cx.waker().clone());
         Poll::Pending
     }
 
-    /// Moves an armed timer to `deadline` at once, keeping the task it
-    /// wakes (for `reset`, which must not wait for the next poll when the
-    /// deadline comes earlier).
-    pub(crate) fn move_to(&mut self, deadline: Instant) {
+    /// The owner's deadline or schedule changed: the next
+    /// [`wait_until`](Registration::wait_until) re-arms. If a task is
+    /// waiting, the slot moves to `at` at once, waking the same task.
+    pub(crate) fn move_to(&mut self, at: Instant, period: Duration) {
+        self.current = false;
         let Some(slot) = self.slot else {
             return;
         };
         let shared = self.timers.shared();
-        let key = shared.key(deadline);
+        let key = shared.key(at);
         let mut state = shared.lock();
-        if state.deadlines.is_armed(slot) && state.deadlines.has_waker(slot) {
-            state.deadlines.schedule(slot, key, None);
+        if self.waker.is_some() && !shared.is_shut_down() {
+            state
+                .deadlines
+                .schedule(slot, key, nanos(period), self.waker.as_ref());
             shared.rearm(&mut state);
+            self.current = true;
         }
     }
 
-    /// The deadline passed before the driver fired the slot: take it out
-    /// of the heap, so that the driver does not wake the task for nothing.
-    fn unarm(&mut self) {
-        if let Some(slot) = self.slot {
-            let mut state = self.timers.shared().lock();
-            if state.deadlines.is_armed(slot) {
-                state.deadlines.free(slot);
-                self.slot = None;
-            }
-        }
-    }
-
-    /// The driver is gone: a thread of our own wakes the task at
-    /// `deadline`, so the timer neither hangs nor fires early.
-    fn poll_fallback(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= deadline {
+    /// The driver is gone: a thread of our own wakes the task at `at`, so
+    /// the timer neither hangs nor fires early.
+    fn poll_fallback(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= at {
             return Poll::Ready(());
         }
         if let Some((timed, fallback)) = &self.fallback {
-            if *timed == deadline {
+            if *timed == at {
                 let mut waker = fallback.waker.lock().unwrap_or_else(|p| p.into_inner());
                 *waker = Some(cx.waker().clone());
                 return Poll::Pending;
@@ -133,8 +141,8 @@ impl Registration {
             .name("iofd-timer-fallback".into())
             .spawn(move || {
                 let now = Instant::now();
-                if deadline > now {
-                    std::thread::sleep(deadline - now);
+                if at > now {
+                    std::thread::sleep(at - now);
                 }
                 let waker = thread_side
                     .waker
@@ -148,14 +156,18 @@ impl Registration {
         if spawned.is_err() {
             // No thread either: wait here rather than hang or fire early.
             let now = Instant::now();
-            if deadline > now {
-                std::thread::sleep(deadline - now);
+            if at > now {
+                std::thread::sleep(at - now);
             }
             return Poll::Ready(());
         }
-        self.fallback = Some((deadline, fallback));
+        self.fallback = Some((at, fallback));
         Poll::Pending
     }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Drop for Registration {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Timers;
 use super::registration::Registration;
@@ -78,7 +78,7 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.elapsed = false;
-        self.registration.move_to(deadline);
+        self.registration.move_to(deadline, Duration::ZERO);
     }
 
     /// The [`Timers`] this sleep belongs to.
@@ -95,7 +95,13 @@ impl Future for Sleep {
         if this.elapsed {
             return Poll::Ready(());
         }
-        let ready = this.registration.poll_until(this.deadline, cx);
+        if Instant::now() >= this.deadline {
+            this.elapsed = true;
+            return Poll::Ready(());
+        }
+        let ready = this
+            .registration
+            .wait_until(this.deadline, Duration::ZERO, cx);
         if ready.is_ready() {
             this.elapsed = true;
         }

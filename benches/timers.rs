@@ -1,0 +1,431 @@
+//! Many periodic timers on a 2-worker tokio runtime: `iofd::time` against
+//! `tokio::time::interval`, one `AsyncTimerFd` per timer, and smol's
+//! `async_io::Timer::interval` (its own reactor thread), all used from the
+//! same tokio tasks.
+//!
+//! ```sh
+//! cargo bench --bench timers            # 2 s windows (about a minute)
+//! cargo bench --bench timers -- --quick # 0.5 s windows
+//! ```
+//!
+//! Each run: N tasks created at once, each ticking every `period`; a 200 ms
+//! warm-up, then a window in which every tick due is recorded with its
+//! lateness (delivery minus due time; a tick reported late with a count of
+//! missed periods counts each missed period, late since its own due time).
+//! CPU is user + system time of the whole process over the window, in % of
+//! one core (200 % = both). The contenders of a row run one after another,
+//! in an order that rotates from row to row.
+//!
+//! Then: resident memory per timer (N = 10 000 sleeping tasks), and the time
+//! to create (and first poll) 100 000 one-shot sleeps.
+
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use iofd::AsyncTimerFd;
+use iofd::time::Timers;
+
+const WARM_UP: Duration = Duration::from_millis(200);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Contender {
+    Tokio,
+    AsyncIo,
+    PerFd,
+    IofdTime,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Tokio => "tokio interval",
+            Contender::AsyncIo => "async-io Timer",
+            Contender::PerFd => "AsyncTimerFd per timer",
+            Contender::IofdTime => "iofd::time",
+        }
+    }
+}
+
+/// What one run measured.
+struct Run {
+    lateness: Vec<Duration>,
+    due: u64,
+    cpu_percent: f64,
+    descriptors: usize,
+}
+
+fn main() -> io::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    // `--row K` runs only row K; `--only NAME` only contenders whose name
+    // contains NAME (for investigating one case).
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let only_row: Option<usize> = arg("--row").and_then(|r| r.parse().ok());
+    let only = arg("--only");
+    let window = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(2)
+    };
+    raise_nofile();
+    let rows = [
+        (100, Duration::from_millis(1)),
+        (1_000, Duration::from_millis(10)),
+        (1_000, Duration::from_millis(1)),
+        (10_000, Duration::from_millis(10)),
+    ];
+    let contenders = [
+        Contender::Tokio,
+        Contender::AsyncIo,
+        Contender::PerFd,
+        Contender::IofdTime,
+    ];
+    println!("timers x period, 2 workers, {window:?} window after {WARM_UP:?} warm-up");
+    println!(
+        "{:<24} {:>11} {:>11} {:>11} {:>9} {:>8} {:>16}",
+        "", "p50", "p99", "max", "CPU %", "fds", "ticks / due"
+    );
+    for (row, &(n, period)) in rows.iter().enumerate() {
+        if only_row.is_some_and(|r| r != row) {
+            continue;
+        }
+        println!("--- {n} x {period:?}");
+        for k in 0..contenders.len() {
+            let contender = contenders[(row + k) % contenders.len()];
+            if only
+                .as_ref()
+                .is_some_and(|o| !contender.name().contains(o.as_str()))
+            {
+                continue;
+            }
+            let run = run(contender, n, period, window)?;
+            let mut lateness = run.lateness;
+            lateness.sort();
+            let at = |q: f64| {
+                if lateness.is_empty() {
+                    Duration::ZERO
+                } else {
+                    lateness[((lateness.len() - 1) as f64 * q).round() as usize]
+                }
+            };
+            let expected = n as u64 * (window.as_nanos() / period.as_nanos()) as u64;
+            println!(
+                "{:<24} {:>11.3?} {:>11.3?} {:>11.3?} {:>9.1} {:>8} {:>7} / {:<7}",
+                contender.name(),
+                at(0.5),
+                at(0.99),
+                at(1.0),
+                run.cpu_percent,
+                run.descriptors,
+                run.due,
+                expected
+            );
+        }
+    }
+    if only_row.is_none() && only.is_none() {
+        memory_per_timer()?;
+        creation_time()?;
+    }
+    Ok(())
+}
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// Records the lateness of every tick due inside the window.
+#[derive(Clone)]
+struct Recorder {
+    window: (Instant, Instant),
+    samples: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Recorder {
+    /// A tick due at `due`, delivered at `now`.
+    fn record(&self, local: &mut Vec<Duration>, due: Instant, now: Instant) {
+        if due >= self.window.0 && due < self.window.1 {
+            local.push(now.saturating_duration_since(due));
+        }
+    }
+
+    fn done(&self, now: Instant) -> bool {
+        now >= self.window.1
+    }
+
+    fn flush(&self, local: Vec<Duration>) {
+        if let Ok(mut samples) = self.samples.lock() {
+            samples.extend(local);
+        }
+    }
+}
+
+fn run(contender: Contender, n: usize, period: Duration, window: Duration) -> io::Result<Run> {
+    let rt = runtime()?;
+    let fds_before = open_fds();
+    let start = Instant::now() + Duration::from_millis(50);
+    let recorder = Recorder {
+        window: (start + WARM_UP, start + WARM_UP + window),
+        samples: Arc::new(Mutex::new(Vec::new())),
+    };
+    let (cpu, descriptors) = rt.block_on(async {
+        // Only the contender that uses it has a driver (and its descriptor).
+        let timers = if contender == Contender::IofdTime {
+            Some(Timers::new()?)
+        } else {
+            None
+        };
+        let mut tasks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let recorder = recorder.clone();
+            let timers = timers.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut local = Vec::with_capacity(4096);
+                match contender {
+                    Contender::Tokio => {
+                        let mut interval = tokio::time::interval_at(start.into(), period);
+                        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                        loop {
+                            let due = interval.tick().await.into_std();
+                            let now = Instant::now();
+                            recorder.record(&mut local, due, now);
+                            if recorder.done(now) {
+                                break;
+                            }
+                        }
+                    }
+                    Contender::AsyncIo => {
+                        let mut timer = async_io::Timer::interval_at(start, period);
+                        let mut due = start;
+                        loop {
+                            // async-io yields when it fired; it fires each
+                            // deadline (back to back when late).
+                            std::future::poll_fn(|cx| std::pin::Pin::new(&mut timer).poll_next(cx))
+                                .await;
+                            let now = Instant::now();
+                            recorder.record(&mut local, due, now);
+                            due += period;
+                            if recorder.done(now) {
+                                break;
+                            }
+                        }
+                    }
+                    Contender::PerFd => {
+                        let timer = AsyncTimerFd::interval_at(start, period).expect("timerfd");
+                        let mut due = start;
+                        loop {
+                            let count = timer.expirations().await.expect("expirations");
+                            let now = Instant::now();
+                            for _ in 0..count {
+                                recorder.record(&mut local, due, now);
+                                due += period;
+                            }
+                            if recorder.done(now) {
+                                break;
+                            }
+                        }
+                    }
+                    Contender::IofdTime => {
+                        let Some(timers) = timers else { return };
+                        let mut interval = timers.interval_at(start, period);
+                        loop {
+                            let (due, missed) = interval.tick().await;
+                            let now = Instant::now();
+                            for k in 0..=missed {
+                                recorder.record(&mut local, due + period * k as u32, now);
+                            }
+                            if recorder.done(now) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                recorder.flush(local);
+            }));
+        }
+        drop(timers);
+        tokio::time::sleep_until((start + WARM_UP).into()).await;
+        let descriptors = open_fds().saturating_sub(fds_before);
+        let cpu_start = process_cpu();
+        tokio::time::sleep_until((start + WARM_UP + window).into()).await;
+        let cpu = process_cpu() - cpu_start;
+        for task in tasks {
+            task.await.map_err(io::Error::other)?;
+        }
+        Ok::<_, io::Error>((cpu, descriptors))
+    })?;
+    let lateness = std::mem::take(
+        &mut *recorder
+            .samples
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?,
+    );
+    Ok(Run {
+        due: lateness.len() as u64,
+        lateness,
+        cpu_percent: cpu.as_secs_f64() / window.as_secs_f64() * 100.0,
+        descriptors,
+    })
+}
+
+/// Resident memory per sleeping timer task: 10 000 tasks each awaiting a
+/// far sleep, against as many doing nothing but wait on a channel.
+fn memory_per_timer() -> io::Result<()> {
+    const N: usize = 10_000;
+    println!("--- resident memory per timer ({N} tasks each awaiting an hour-long sleep)");
+    for contender in [Contender::Tokio, Contender::IofdTime, Contender::AsyncIo] {
+        let rt = runtime()?;
+        let per = rt.block_on(async {
+            let timers = Timers::new()?;
+            let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+            // Baseline: the same tasks waiting on a channel only.
+            let base = rss();
+            let idle: Vec<_> = (0..N)
+                .map(|_| {
+                    let mut rx = tx.subscribe();
+                    tokio::spawn(async move {
+                        let _ = rx.recv().await;
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let idle_rss = rss() - base;
+            let before = rss();
+            let sleeping: Vec<_> = (0..N)
+                .map(|_| {
+                    let mut rx = tx.subscribe();
+                    let timers = timers.clone();
+                    tokio::spawn(async move {
+                        let hour = Duration::from_secs(3600);
+                        match contender {
+                            Contender::Tokio => {
+                                tokio::select! {
+                                    _ = tokio::time::sleep(hour) => {}
+                                    _ = rx.recv() => {}
+                                }
+                            }
+                            Contender::AsyncIo => {
+                                tokio::select! {
+                                    _ = async_io::Timer::after(hour) => {}
+                                    _ = rx.recv() => {}
+                                }
+                            }
+                            _ => {
+                                tokio::select! {
+                                    _ = timers.sleep(hour) => {}
+                                    _ = rx.recv() => {}
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let sleeping_rss = rss() - before;
+            let _ = tx.send(());
+            for task in idle.into_iter().chain(sleeping) {
+                let _ = task.await;
+            }
+            Ok::<_, io::Error>((sleeping_rss as f64 - idle_rss as f64) / N as f64)
+        })?;
+        println!(
+            "{:<24} {per:>8.0} bytes per timer (over an idle task)",
+            contender.name()
+        );
+    }
+    Ok(())
+}
+
+/// The time to create 100 000 one-shot sleeps and poll each once (which
+/// registers it), on one thread.
+fn creation_time() -> io::Result<()> {
+    const N: usize = 100_000;
+    println!("--- {N} one-shot sleeps: create and first poll");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let timers = Timers::new()?;
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        for round in 0..3 {
+            let t = Instant::now();
+            let mut sleeps: Vec<_> = (0..N)
+                .map(|i| {
+                    Box::pin(tokio::time::sleep(
+                        Duration::from_secs(10) + Duration::from_nanos(i as u64),
+                    ))
+                })
+                .collect();
+            for sleep in &mut sleeps {
+                let _ = sleep.as_mut().poll(&mut cx);
+            }
+            let tokio_time = t.elapsed();
+            drop(sleeps);
+
+            let t = Instant::now();
+            let mut sleeps: Vec<_> = (0..N)
+                .map(|i| timers.sleep(Duration::from_secs(10) + Duration::from_nanos(i as u64)))
+                .collect();
+            for sleep in &mut sleeps {
+                let _ = std::pin::Pin::new(sleep).poll(&mut cx);
+            }
+            let ours = t.elapsed();
+            drop(sleeps);
+            println!(
+                "round {round}: tokio {tokio_time:>9.2?}   iofd::time {ours:>9.2?}   ratio {:.2}",
+                ours.as_secs_f64() / tokio_time.as_secs_f64()
+            );
+        }
+        Ok::<_, io::Error>(())
+    })
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// Resident set size in bytes.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * rustix::param::page_size()
+}
+
+/// CPU time (user + system) of the whole process.
+fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage fills the rusage it is given; RUSAGE_SELF is valid.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    // SAFETY: getrusage succeeded, so it filled `usage`.
+    let usage = unsafe { usage.assume_init() };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn raise_nofile() {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+}

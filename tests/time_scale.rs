@@ -1,0 +1,112 @@
+//! `iofd::time` at scale, with exact descriptor accounting: one descriptor
+//! for any number of timers, closed when the last user goes, and 100 000
+//! concurrent sleeps with `RLIMIT_NOFILE` at 1024.
+//!
+//! `harness = false`: one test at a time on the main thread, so the count
+//! of open descriptors is this test's alone.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use iofd::time::Timers;
+use tokio_test::{assert_pending, task};
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One timerfd however many timers; it is closed once the last handle and
+/// the last timer are gone (the driver task ends).
+fn one_descriptor_closed_with_the_last_user() {
+    let rt = runtime();
+    rt.block_on(async {
+        let before = open_fds();
+        let timers = Timers::new().unwrap();
+        assert_eq!(open_fds(), before + 1);
+        let mut sleeps: Vec<_> = (0..10_000)
+            .map(|i| timers.sleep(Duration::from_millis(300) + Duration::from_micros(i)))
+            .collect();
+        for sleep in &mut sleeps {
+            let mut poll = task::spawn(sleep);
+            assert_pending!(poll.poll());
+        }
+        assert_eq!(timers.armed(), 10_000);
+        assert_eq!(open_fds(), before + 1, "one descriptor for 10 000 timers");
+        drop(timers);
+        let last = sleeps.pop().unwrap();
+        for sleep in sleeps {
+            sleep.await;
+        }
+        assert_eq!(open_fds(), before + 1, "a sleep keeps the driver alive");
+        last.await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while open_fds() != before {
+            assert!(
+                Instant::now() < deadline,
+                "the driver's timerfd was not closed"
+            );
+            tokio::task::yield_now().await;
+        }
+    });
+}
+
+/// 100 000 sleeps at once with `RLIMIT_NOFILE` at 1024: all pending, all
+/// complete, none early.
+fn a_hundred_thousand_sleeps_under_a_1024_descriptor_limit() {
+    let limit = rustix::process::Rlimit {
+        current: Some(1024),
+        maximum: rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum,
+    };
+    let saved = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let timers = Timers::new().unwrap();
+        let tasks: Vec<_> = (0..100_000u64)
+            .map(|i| {
+                let sleep = timers.sleep(Duration::from_micros(1000 + (i % 997) * 20));
+                tokio::spawn(async move {
+                    let deadline = sleep.deadline();
+                    sleep.await;
+                    Instant::now() >= deadline
+                })
+            })
+            .collect();
+        let mut on_time = 0;
+        for task in tasks {
+            if tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("every sleep completes")
+                .unwrap()
+            {
+                on_time += 1;
+            }
+        }
+        assert_eq!(on_time, 100_000, "none early");
+        assert_eq!(timers.armed(), 0);
+    });
+    drop(rt);
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, saved).unwrap();
+}
+
+fn main() {
+    common::run(&[
+        (
+            "one_descriptor_closed_with_the_last_user",
+            one_descriptor_closed_with_the_last_user,
+        ),
+        (
+            "a_hundred_thousand_sleeps_under_a_1024_descriptor_limit",
+            a_hundred_thousand_sleeps_under_a_1024_descriptor_limit,
+        ),
+    ]);
+}
