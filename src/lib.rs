@@ -53,7 +53,10 @@
 //! | [`AsyncEventFd`] | `wait`, `signal` | — |
 //! | [`AsyncTimerFd`] | `expirations` (the overrun count) | `io::Result<u64>` |
 //! | [`AsyncSignalFd`] | `recv` | `io::Result<SignalInfo>` |
-//! | [`AsyncPidFd`] | `wait` (children), `exited` (any process) | — |
+//! | [`AsyncPidFd`] | `wait` (children), `exited` (any process), `exit_status` (any process, once reaped) | — |
+//!
+//! and [`time::Timers`] drives any number of sleeps, intervals and timeouts
+//! from one timerfd.
 //!
 //! Every `async fn` is cancel safe and says so; readiness is cleared only
 //! when the handle answers `WouldBlock` or a read is known to have drained
@@ -69,7 +72,7 @@
 //!
 //! | to… | tokio's own | iofd | when iofd wins |
 //! |---|---|---|---|
-//! | sleep or tick | `tokio::time` (millisecond wheel) | [`AsyncTimerFd`] | sub-millisecond periods (30–120 µs p99 lateness against tokio's 1–2 ms), the count of missed ticks, boot-time and wall-clock alarms. tokio wins for thousands of coarse timers: one wheel, no descriptor each |
+//! | sleep or tick | `tokio::time` (millisecond wheel) | [`time::Timers`] (many timers, one timerfd) or [`AsyncTimerFd`] (one timer, any clock) | sub-millisecond deadlines (tens to hundreds of µs p99 lateness against tokio's 1–2 ms), the count of missed ticks, boot-time and wall-clock alarms. tokio wins on CPU for timers of millisecond precision and up |
 //! | wake a task | `tokio::sync::Notify` | [`AsyncEventFd`] | waking from another process, a non-tokio thread or a mio loop. `Notify` wins inside one process: no syscall, about 4× faster |
 //! | receive signals | `tokio::signal::unix` | [`AsyncSignalFd`] | the sender's pid and uid, the `sigqueue` value, every real-time signal in order. tokio wins when you cannot block the signals in every thread, or other code installs handlers |
 //! | await a process | `tokio::process::Child::wait` | [`AsyncPidFd`] | any process, not only your children, with no pid-reuse race; observing a child that tokio reaps. tokio wins for plain children: it owns stdio and reaping |

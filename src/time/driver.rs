@@ -52,16 +52,16 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// thousands of timers.
 ///
 /// `Timers` is a cheap handle (an `Arc`): clone it into every task that
-/// needs timers; all clones share one driver. Timers made on one runtime
+/// needs timers; all clones share one timerfd. Timers made on one runtime
 /// may be awaited from any task, on any worker.
 ///
 /// # Slack
 ///
 /// Timers due within the slack of each other fire in one wake-up of the
-/// driver, at the latest of their deadlines: the earliest of them is up to
-/// the slack late, **none is ever early**. A larger slack costs precision
-/// and saves CPU (fewer wake-ups of the driver, each waking more tasks); a
-/// zero slack wakes once per distinct deadline. The default,
+/// timerfd, at the latest of their deadlines: the earliest of them is up
+/// to the slack late, **none is ever early**. A larger slack costs
+/// precision and saves CPU (fewer timerfd wake-ups, each waking more
+/// tasks); a zero slack wakes once per distinct deadline. The default,
 /// [`DEFAULT_SLACK`] (50 µs), is far below tokio's millisecond and merges
 /// timers created together (whose deadlines differ by the microseconds it
 /// took to create them).
@@ -130,7 +130,8 @@ pub(crate) struct State {
 
 impl Timers {
     /// A timer service on the current tokio runtime, with
-    /// [`DEFAULT_SLACK`]: one timerfd and a driver task.
+    /// [`DEFAULT_SLACK`]: one timerfd, registered with the runtime's
+    /// reactor (no task, no thread).
     ///
     /// # Errors
     ///
@@ -276,7 +277,7 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether the driver is gone (the runtime shut down).
+    /// Whether the reactor is gone (the runtime shut down).
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
     }

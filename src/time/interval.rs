@@ -104,10 +104,12 @@ impl Interval {
 
     /// The poll form of [`tick`](Interval::tick).
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<(Instant, u64)> {
-        if Instant::now() < self.next {
+        let mut now = Instant::now();
+        if now < self.next {
             ready!(self.registration.wait_until(self.next, self.period, cx));
+            // Ready here only from the fallback, once `next` has passed.
+            now = Instant::now();
         }
-        let now = Instant::now();
         let deadline = self.next;
         let period = self.period.as_nanos();
         let late = now.saturating_duration_since(deadline).as_nanos();

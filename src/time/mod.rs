@@ -5,9 +5,10 @@
 //! [`sleep`](Timers::sleep), [`sleep_until`](Timers::sleep_until),
 //! [`interval`](Timers::interval) and [`timeout`](Timers::timeout) as with
 //! `tokio::time`. Every timer of a `Timers` lives in one deadline heap; one
-//! timerfd, armed at the earliest deadline, wakes a driver task that fires
-//! every timer due. Timers due within the [slack](Timers#slack) of each
-//! other fire in one wake-up; none fires early.
+//! timerfd, armed at the earliest deadline and registered with tokio's
+//! reactor, fires every timer due from the reactor's own turn — no task,
+//! no thread. Timers due within the [slack](Timers#slack) of each other
+//! fire in one wake-up; none fires early.
 //!
 //! # Which timer?
 //!
@@ -18,10 +19,11 @@
 //! | one timer on another clock (`CLOCK_BOOTTIME`, `CLOCK_REALTIME`, the alarm clocks), or its kernel expiration count | [`AsyncTimerFd`](crate::AsyncTimerFd) |
 //! | a timer in a mio loop or a blocking thread | [`TimerFd`](crate::TimerFd) |
 //!
-//! A single `AsyncTimerFd` is the most precise timer here (one descriptor,
-//! woken by the kernel for that timer alone); a `Timers` adds the driver's
-//! hop (it wakes, then wakes your task) and the slack. Measured figures are
-//! in the README ("Performance").
+//! A single `AsyncTimerFd` is as precise as a `Timers` for one timer (one
+//! descriptor, woken by the kernel for that timer alone) and keeps the
+//! kernel's expiration count; a `Timers` adds the slack, and wins as soon
+//! as there are many timers. Measured figures are in the README
+//! ("Performance").
 //!
 //! # `Instant` and `CLOCK_MONOTONIC`
 //!
