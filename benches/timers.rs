@@ -59,6 +59,9 @@ struct Run {
 
 fn main() -> io::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
+    if let Some(what) = std::env::args().skip_while(|a| a != "--memory").nth(1) {
+        return memory_child(&what);
+    }
     // `--row K` runs only row K; `--only NAME` only contenders whose name
     // contains NAME (for investigating one case).
     let args: Vec<String> = std::env::args().collect();
@@ -277,71 +280,73 @@ fn run(contender: Contender, n: usize, period: Duration, window: Duration) -> io
     })
 }
 
-/// Resident memory per sleeping timer task: 10 000 tasks each awaiting a
-/// far sleep, against as many doing nothing but wait on a channel.
+/// Resident memory per timer: in a fresh child process per contender,
+/// 100 000 tasks each awaiting an hour-long sleep, against 100 000 tasks
+/// awaiting nothing (`pending()`), so that only the timer is counted.
 fn memory_per_timer() -> io::Result<()> {
-    const N: usize = 10_000;
-    println!("--- resident memory per timer ({N} tasks each awaiting an hour-long sleep)");
-    for contender in [Contender::Tokio, Contender::IofdTime, Contender::AsyncIo] {
-        let rt = runtime()?;
-        let per = rt.block_on(async {
-            let timers = Timers::new()?;
-            let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-            // Baseline: the same tasks waiting on a channel only.
-            let base = rss();
-            let idle: Vec<_> = (0..N)
-                .map(|_| {
-                    let mut rx = tx.subscribe();
-                    tokio::spawn(async move {
-                        let _ = rx.recv().await;
-                    })
-                })
-                .collect();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let idle_rss = rss() - base;
-            let before = rss();
-            let sleeping: Vec<_> = (0..N)
-                .map(|_| {
-                    let mut rx = tx.subscribe();
-                    let timers = timers.clone();
-                    tokio::spawn(async move {
-                        let hour = Duration::from_secs(3600);
-                        match contender {
-                            Contender::Tokio => {
-                                tokio::select! {
-                                    _ = tokio::time::sleep(hour) => {}
-                                    _ = rx.recv() => {}
-                                }
-                            }
-                            Contender::AsyncIo => {
-                                tokio::select! {
-                                    _ = async_io::Timer::after(hour) => {}
-                                    _ = rx.recv() => {}
-                                }
-                            }
-                            _ => {
-                                tokio::select! {
-                                    _ = timers.sleep(hour) => {}
-                                    _ = rx.recv() => {}
-                                }
-                            }
-                        }
-                    })
-                })
-                .collect();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let sleeping_rss = rss() - before;
-            let _ = tx.send(());
-            for task in idle.into_iter().chain(sleeping) {
-                let _ = task.await;
-            }
-            Ok::<_, io::Error>((sleeping_rss as f64 - idle_rss as f64) / N as f64)
-        })?;
+    println!(
+        "--- resident memory per timer ({MEMORY_TASKS} tasks each awaiting an hour-long sleep)"
+    );
+    let measure = |what: &str| -> io::Result<f64> {
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["--memory", what])
+            .output()?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .map_err(|e| io::Error::other(format!("child for {what}: {e}")))
+    };
+    let base = measure("none")?;
+    let mut rows = Vec::new();
+    for contender in ["tokio", "iofd", "async-io"] {
+        rows.push((contender, measure(contender)? - base));
+    }
+    let tokio = rows[0].1;
+    for (contender, bytes) in rows {
         println!(
-            "{:<24} {per:>8.0} bytes per timer (over an idle task)",
-            contender.name()
+            "{contender:<24} {bytes:>8.0} bytes per timer ({:+.0} against tokio)",
+            bytes - tokio
         );
     }
+    Ok(())
+}
+
+const MEMORY_TASKS: usize = 100_000;
+
+/// The child side of `memory_per_timer`: prints the resident bytes per
+/// task that `what` adds, over the runtime alone.
+fn memory_child(what: &str) -> io::Result<()> {
+    let rt = runtime()?;
+    let per = rt.block_on(async {
+        let timers = Timers::new()?;
+        let hour = Duration::from_secs(3600);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let before = rss();
+        // One spawn site per contender, so that each task holds only its
+        // own timer future.
+        fn spawn_all<F>(make: impl Fn() -> F) -> Vec<tokio::task::JoinHandle<()>>
+        where
+            F: Future<Output = ()> + Send + 'static,
+        {
+            (0..MEMORY_TASKS).map(|_| tokio::spawn(make())).collect()
+        }
+        let tasks = match what {
+            "tokio" => spawn_all(|| tokio::time::sleep(hour)),
+            "iofd" => spawn_all(|| timers.sleep(hour)),
+            "async-io" => spawn_all(|| async move {
+                async_io::Timer::after(hour).await;
+            }),
+            _ => spawn_all(std::future::pending::<()>),
+        };
+        // Every task polled once (registered) before measuring.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let per = (rss() - before) as f64 / MEMORY_TASKS as f64;
+        for task in &tasks {
+            task.abort();
+        }
+        Ok::<_, io::Error>(per)
+    })?;
+    println!("{per}");
     Ok(())
 }
 

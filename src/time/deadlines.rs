@@ -25,10 +25,8 @@ const NONE: u32 = u32::MAX;
 /// Children per heap node.
 const ARITY: usize = 4;
 
-/// One timer's slot.
+/// One timer's slot (32 bytes; its deadline lives in its heap entry).
 struct Slot {
-    /// The deadline, while armed.
-    at: u64,
     /// For a periodic timer, the period: when it fires, the driver moves it
     /// to the first multiple of the period past the firing instant, and it
     /// stays armed. 0 for a one-shot timer, which leaves the heap.
@@ -97,7 +95,6 @@ impl Deadlines {
             .ok()
             .filter(|&i| i != NONE)?;
         self.slots.push(Slot {
-            at: 0,
             period: 0,
             waker: None,
             pos: NONE,
@@ -122,7 +119,6 @@ impl Deadlines {
     /// already has, for `None`).
     pub(crate) fn schedule(&mut self, slot: u32, at: u64, period: u64, waker: Option<&Waker>) {
         let entry = &mut self.slots[slot as usize];
-        entry.at = at;
         entry.period = period;
         if let Some(waker) = waker {
             set_waker(&mut entry.waker, waker);
@@ -201,7 +197,6 @@ impl Deadlines {
                 .and_then(|ahead| at.checked_add(ahead));
             match next {
                 Some(next) => {
-                    entry.at = next;
                     // Woken now, under the driver's lock (an interval's
                     // task does not take it): its task is queued while the
                     // rest of the batch is still being popped.
@@ -304,7 +299,6 @@ mod tests {
     fn check(d: &Deadlines) {
         for (pos, entry) in d.heap.iter().enumerate() {
             assert_eq!(d.slots[entry.slot as usize].pos as usize, pos);
-            assert_eq!(d.slots[entry.slot as usize].at, entry.at);
             if pos > 0 {
                 assert!(d.heap[(pos - 1) / ARITY].at <= entry.at);
             }

@@ -26,8 +26,9 @@ pub(crate) struct Registration {
     /// whether a poll comes from the same task.
     waker: Option<Waker>,
     /// The thread that times this timer once the driver is gone, and the
-    /// deadline it sleeps until.
-    fallback: Option<(Instant, Arc<Fallback>)>,
+    /// deadline it sleeps until (boxed: rarely there, and a `Sleep` stays
+    /// small).
+    fallback: Option<Box<(Instant, Arc<Fallback>)>>,
 }
 
 /// The waker a fallback thread wakes at the deadline.
@@ -126,7 +127,8 @@ impl Registration {
         if Instant::now() >= at {
             return Poll::Ready(());
         }
-        if let Some((timed, fallback)) = &self.fallback {
+        if let Some(timing) = &self.fallback {
+            let (timed, fallback) = &**timing;
             if *timed == at {
                 let mut waker = fallback.waker.lock().unwrap_or_else(|p| p.into_inner());
                 *waker = Some(cx.waker().clone());
@@ -161,7 +163,7 @@ impl Registration {
             }
             return Poll::Ready(());
         }
-        self.fallback = Some((at, fallback));
+        self.fallback = Some(Box::new((at, fallback)));
         Poll::Pending
     }
 }
