@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo bench --bench timers            # 2 s windows (about a minute)
 //! cargo bench --bench timers -- --quick # 0.5 s windows
+//! cargo bench --bench timers -- --slack # only the slack section
 //! ```
 //!
 //! Each run: N tasks created at once, each ticking every `period`; a 200 ms
@@ -78,6 +79,9 @@ fn main() -> io::Result<()> {
         Duration::from_secs(2)
     };
     raise_nofile();
+    if args.iter().any(|a| a == "--slack") {
+        return slack(window);
+    }
     let rows = [
         (100, Duration::from_millis(1)),
         (1_000, Duration::from_millis(10)),
@@ -108,7 +112,7 @@ fn main() -> io::Result<()> {
             {
                 continue;
             }
-            let run = run(contender, n, period, window)?;
+            let run = run(contender, n, period, window, TOGETHER)?;
             let mut lateness = run.lateness;
             lateness.sort();
             let at = |q: f64| {
@@ -133,6 +137,7 @@ fn main() -> io::Result<()> {
         }
     }
     if only_row.is_none() && only.is_none() {
+        slack(window)?;
         memory_per_timer()?;
         creation_time()?;
     }
@@ -172,7 +177,28 @@ impl Recorder {
     }
 }
 
-fn run(contender: Contender, n: usize, period: Duration, window: Duration) -> io::Result<Run> {
+/// How the timers of a run are set up.
+#[derive(Clone, Copy)]
+struct Setup {
+    /// The slack of the `iofd::time` driver.
+    slack: Duration,
+    /// Spread the tasks' phases evenly over one period (deadlines all
+    /// different) instead of starting them together (one shared deadline).
+    spread: bool,
+}
+
+const TOGETHER: Setup = Setup {
+    slack: iofd::time::DEFAULT_SLACK,
+    spread: false,
+};
+
+fn run(
+    contender: Contender,
+    n: usize,
+    period: Duration,
+    window: Duration,
+    setup: Setup,
+) -> io::Result<Run> {
     let rt = runtime()?;
     let fds_before = open_fds();
     let start = Instant::now() + Duration::from_millis(50);
@@ -183,12 +209,17 @@ fn run(contender: Contender, n: usize, period: Duration, window: Duration) -> io
     let (cpu, descriptors) = rt.block_on(async {
         // Only the contender that uses it has a driver (and its descriptor).
         let timers = if contender == Contender::IofdTime {
-            Some(Timers::new()?)
+            Some(Timers::with_slack(setup.slack)?)
         } else {
             None
         };
         let mut tasks = Vec::with_capacity(n);
-        for _ in 0..n {
+        for i in 0..n {
+            let start = if setup.spread {
+                start + period.mul_f64(i as f64 / n as f64)
+            } else {
+                start
+            };
             let recorder = recorder.clone();
             let timers = timers.clone();
             tasks.push(tokio::spawn(async move {
@@ -278,6 +309,38 @@ fn run(contender: Contender, n: usize, period: Duration, window: Duration) -> io
         cpu_percent: cpu.as_secs_f64() / window.as_secs_f64() * 100.0,
         descriptors,
     })
+}
+
+/// What the slack costs and saves: 1 000 intervals of 1 ms whose phases are
+/// spread evenly over the period (so no two deadlines are equal), with
+/// slack from none to a whole period.
+fn slack(window: Duration) -> io::Result<()> {
+    println!("--- iofd::time slack: 1000 x 1ms, phases spread over the period");
+    for slack in [0, 10, 50, 200, 1000].map(Duration::from_micros) {
+        let setup = Setup {
+            slack,
+            spread: true,
+        };
+        let run = run(
+            Contender::IofdTime,
+            1_000,
+            Duration::from_millis(1),
+            window,
+            setup,
+        )?;
+        let mut lateness = run.lateness;
+        lateness.sort();
+        let at = |q: f64| lateness[((lateness.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "slack {:<9} p50 {:>11.3?}  p99 {:>11.3?}  CPU {:>6.1} %  ticks {}",
+            format!("{slack:?}"),
+            at(0.5),
+            at(0.99),
+            run.cpu_percent,
+            run.due
+        );
+    }
+    Ok(())
 }
 
 /// Resident memory per timer: in a fresh child process per contender,

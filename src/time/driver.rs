@@ -66,6 +66,18 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// timers created together (whose deadlines differ by the microseconds it
 /// took to create them).
 ///
+/// What it costs, measured with 1 000 intervals of 1 ms whose phases are
+/// spread evenly over the period (every deadline different; 2 tokio
+/// workers; `cargo bench --bench timers -- --slack`, one run, 2 s):
+///
+/// | slack | lateness p50 | p99 | CPU (% of one core) |
+/// |---|---|---|---|
+/// | 0 | 46 µs | 109 µs | 135 % |
+/// | 10 µs | 51 µs | 94 µs | 134 % |
+/// | 50 µs (default) | 64 µs | 119 µs | 73 % |
+/// | 200 µs | 169 µs | 358 µs | 43 % |
+/// | 1 ms | 612 µs | 1.18 ms | 33 % |
+///
 /// # Lifetime
 ///
 /// The timerfd stays open while any `Timers` handle, [`Sleep`],
