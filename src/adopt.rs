@@ -166,13 +166,13 @@ impl AsRawFd for AdoptError {
 }
 
 /// What the kernel says of one descriptor of a known kind: its fdinfo.
-pub(crate) struct Inspected {
+struct Inspected {
     fdinfo: String,
 }
 
 impl Inspected {
     /// The value of fdinfo line `key:` (trimmed), if there is one.
-    pub(crate) fn field(&self, key: &str) -> Option<&str> {
+    fn field(&self, key: &str) -> Option<&str> {
         self.fdinfo.lines().find_map(|line| {
             let (name, value) = line.split_once(':')?;
             (name.trim() == key).then(|| value.trim())
@@ -180,28 +180,41 @@ impl Inspected {
     }
 }
 
-/// Reads `fd`'s link and fdinfo, and checks that it is the anonymous-inode
-/// kind `anon_name` (as in `anon_inode:[eventfd]`); `expected` names the
-/// handle in the error, which hands `fd` back.
-pub(crate) fn inspect_anon(
+/// Adopts a pollable handle: checks that `fd` is the anonymous-inode kind
+/// `kind` (its link reads `anon_inode:[kind]`), reads the handle's state
+/// from its fdinfo line `field` with `parse`, and sets `O_NONBLOCK`. Any
+/// failure hands `fd` back in the error.
+pub(crate) fn adopt_pollable<T>(
     fd: OwnedFd,
-    expected: &'static str,
-    anon_name: &str,
-) -> Result<(OwnedFd, Inspected), AdoptError> {
+    kind: &'static str,
+    field: &str,
+    parse: impl FnOnce(Option<&str>) -> Option<T>,
+) -> Result<(OwnedFd, T), AdoptError> {
+    let (fd, inspected) = inspect_anon(fd, kind)?;
+    let Some(state) = parse(inspected.field(field)) else {
+        return Err(missing_field(fd, kind, field));
+    };
+    let fd = set_nonblocking(fd, kind)?;
+    Ok((fd, state))
+}
+
+/// Reads `fd`'s link and fdinfo, and checks that it is the anonymous-inode
+/// kind `kind` (as in `anon_inode:[eventfd]`); the error hands `fd` back.
+fn inspect_anon(fd: OwnedFd, kind: &'static str) -> Result<(OwnedFd, Inspected), AdoptError> {
     let link = match read_link(&fd) {
         Ok(link) => link,
-        Err(error) => return Err(AdoptError::failed(fd, expected, error)),
+        Err(error) => return Err(AdoptError::failed(fd, kind, error)),
     };
     let is_kind = link
         .strip_prefix("anon_inode:")
-        .is_some_and(|name| name == format!("[{anon_name}]") || name == anon_name);
+        .is_some_and(|name| name == format!("[{kind}]") || name == kind);
     if !is_kind {
-        return Err(AdoptError::wrong_kind(fd, expected, link));
+        return Err(AdoptError::wrong_kind(fd, kind, link));
     }
     let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
     match std::fs::read_to_string(&path) {
         Ok(fdinfo) => Ok((fd, Inspected { fdinfo })),
-        Err(error) => Err(AdoptError::failed(fd, expected, in_proc(&path, error))),
+        Err(error) => Err(AdoptError::failed(fd, kind, in_proc(&path, error))),
     }
 }
 
@@ -223,7 +236,7 @@ fn in_proc(path: &str, error: io::Error) -> io::Error {
 
 /// A fdinfo field that is missing or malformed: the descriptor is of the
 /// right kind, but the kernel did not say what the handle needs.
-pub(crate) fn missing_field(fd: OwnedFd, expected: &'static str, field: &str) -> AdoptError {
+fn missing_field(fd: OwnedFd, expected: &'static str, field: &str) -> AdoptError {
     let error = io::Error::new(
         io::ErrorKind::InvalidData,
         format!("its fdinfo has no readable `{field}` line"),
@@ -233,7 +246,7 @@ pub(crate) fn missing_field(fd: OwnedFd, expected: &'static str, field: &str) ->
 
 /// Sets `O_NONBLOCK` on `fd`'s open file description (shared with every
 /// duplicate, in any process), as the pollable handles need.
-pub(crate) fn set_nonblocking(fd: OwnedFd, expected: &'static str) -> Result<OwnedFd, AdoptError> {
+fn set_nonblocking(fd: OwnedFd, expected: &'static str) -> Result<OwnedFd, AdoptError> {
     let result = fcntl_getfl(&fd).and_then(|flags| {
         if flags.contains(OFlags::NONBLOCK) {
             Ok(())

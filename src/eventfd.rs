@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::event::{EventfdFlags, eventfd};
 
-use crate::adopt::{AdoptError, inspect_anon, set_nonblocking};
+use crate::adopt::{AdoptError, adopt_pollable};
 use crate::error::{SANDBOX, invalid_input, syscall_error};
 use crate::fd::{read_u64, write_u64};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
@@ -208,9 +208,9 @@ impl TryFrom<OwnedFd> for EventFd {
     /// [`AdoptError`] (holding `fd`) if `fd` is not an eventfd, or `/proc`
     /// cannot be read.
     fn try_from(fd: OwnedFd) -> Result<EventFd, AdoptError> {
-        let (fd, inspected) = inspect_anon(fd, "eventfd", "eventfd")?;
-        let semaphore = inspected.field("eventfd-semaphore") != Some("0");
-        let fd = set_nonblocking(fd, "eventfd")?;
+        let (fd, semaphore) = adopt_pollable(fd, "eventfd", "eventfd-semaphore", |mode| {
+            Some(mode != Some("0"))
+        })?;
         Ok(EventFd { fd, semaphore })
     }
 }

@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::adopt::{AdoptError, inspect_anon, missing_field, set_nonblocking};
+use crate::adopt::{AdoptError, adopt_pollable};
 use crate::error::{SANDBOX, syscall_error};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
 use crate::signal::{SigSet, SignalInfo, empty_batch};
@@ -265,14 +265,9 @@ impl TryFrom<OwnedFd> for SignalFd {
     /// [`AdoptError`] (holding `fd`) if `fd` is not a signalfd, or `/proc`
     /// cannot be read.
     fn try_from(fd: OwnedFd) -> Result<SignalFd, AdoptError> {
-        let (fd, inspected) = inspect_anon(fd, "signalfd", "signalfd")?;
-        let mask = inspected
-            .field("sigmask")
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok());
-        let Some(mask) = mask else {
-            return Err(missing_field(fd, "signalfd", "sigmask"));
-        };
-        let fd = set_nonblocking(fd, "signalfd")?;
+        let (fd, mask) = adopt_pollable(fd, "signalfd", "sigmask", |hex| {
+            u64::from_str_radix(hex?, 16).ok()
+        })?;
         Ok(SignalFd {
             fd,
             mask: Arc::new(Mutex::new(SigSet::from_bits(mask))),

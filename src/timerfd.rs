@@ -14,7 +14,7 @@ use rustix::time::{
     clock_gettime_dynamic, timerfd_create, timerfd_gettime, timerfd_settime,
 };
 
-use crate::adopt::{AdoptError, inspect_anon, missing_field, set_nonblocking};
+use crate::adopt::{AdoptError, adopt_pollable};
 use crate::error::{SANDBOX, invalid_input, syscall_error};
 use crate::fd::read_u64;
 use crate::handle::{impl_close, impl_owned_fd_conversions};
@@ -430,15 +430,9 @@ impl TryFrom<OwnedFd> for TimerFd {
     /// [`AdoptError`] (holding `fd`) if `fd` is not a timerfd, or `/proc`
     /// cannot be read.
     fn try_from(fd: OwnedFd) -> Result<TimerFd, AdoptError> {
-        let (fd, inspected) = inspect_anon(fd, "timerfd", "timerfd")?;
-        let clock = inspected
-            .field("clockid")
-            .and_then(|id| id.parse().ok())
-            .and_then(Clock::from_clockid);
-        let Some(clock) = clock else {
-            return Err(missing_field(fd, "timerfd", "clockid"));
-        };
-        let fd = set_nonblocking(fd, "timerfd")?;
+        let (fd, clock) = adopt_pollable(fd, "timerfd", "clockid", |id| {
+            Clock::from_clockid(id?.parse().ok()?)
+        })?;
         Ok(TimerFd { fd, clock })
     }
 }

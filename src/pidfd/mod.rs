@@ -27,7 +27,7 @@ pub use info::PidInfo;
 pub use send::SignalScope;
 
 use crate::Fd;
-use crate::adopt::{AdoptError, inspect_anon, missing_field, set_nonblocking};
+use crate::adopt::{AdoptError, adopt_pollable};
 use crate::error::{SANDBOX, SyscallError, invalid_input, invalid_input_owned, syscall_error};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
 
@@ -580,11 +580,7 @@ impl TryFrom<OwnedFd> for PidFd {
     /// [`AdoptError`] (holding `fd`) if `fd` is not a pidfd, or `/proc`
     /// cannot be read.
     fn try_from(fd: OwnedFd) -> Result<PidFd, AdoptError> {
-        let (fd, inspected) = inspect_anon(fd, "pidfd", "pidfd")?;
-        let Some(pid) = inspected.field("Pid").and_then(|pid| pid.parse().ok()) else {
-            return Err(missing_field(fd, "pidfd", "Pid"));
-        };
-        let fd = set_nonblocking(fd, "pidfd")?;
+        let (fd, pid) = adopt_pollable(fd, "pidfd", "Pid", |pid| pid?.parse().ok())?;
         Ok(PidFd {
             fd,
             pid,

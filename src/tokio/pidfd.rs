@@ -99,15 +99,7 @@ impl AsyncPidFd {
     ///
     /// As [`wait`](AsyncPidFd::wait).
     pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
-        loop {
-            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
-            // Readable but not reapable yet is spurious: WouldBlock clears
-            // the readiness and we wait again.
-            let reaped = guard.try_io(|fd| reap_if_exited(fd.get_ref()));
-            if let Ok(result) = reaped {
-                return Poll::Ready(result);
-            }
-        }
+        self.poll_with(cx, reap_if_exited)
     }
 
     /// Waits until the process — child or not — has exited **and been
@@ -169,13 +161,7 @@ impl AsyncPidFd {
     ///
     /// As [`exit_status`](AsyncPidFd::exit_status).
     pub fn poll_exit_status(&self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
-        loop {
-            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
-            let reaped = guard.try_io(|fd| reaped_or_would_block(fd.get_ref()));
-            if let Ok(result) = reaped {
-                return Poll::Ready(result);
-            }
-        }
+        self.poll_with(cx, reaped_or_would_block)
     }
 
     /// Waits for the process to exit, child or not, without reaping it.
@@ -203,10 +189,20 @@ impl AsyncPidFd {
     ///
     /// As [`exited`](AsyncPidFd::exited).
     pub fn poll_exited(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_with(cx, exited_or_would_block)
+    }
+
+    /// Waits for readability and runs `check` on the pidfd until it answers
+    /// something other than `WouldBlock` (which clears the readiness: it
+    /// was spurious, or the awaited state has not come yet).
+    fn poll_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        check: fn(&PidFd) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         loop {
             let mut guard = ready!(self.inner.poll_read_ready(cx))?;
-            let exited = guard.try_io(|fd| exited_or_would_block(fd.get_ref()));
-            if let Ok(result) = exited {
+            if let Ok(result) = guard.try_io(|fd| check(fd.get_ref())) {
                 return Poll::Ready(result);
             }
         }
