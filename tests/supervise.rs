@@ -116,7 +116,66 @@ fn a_zombie_keeps_exit_status_pending_until_it_is_reaped() {
     on_both_runtimes(|| async {
         // The parent becomes `sleep 30`, which never reaps.
         let (mut child, grandchild) = with_grandchild("read x <&3; exit 5", "exec sleep 30");
-        let watch = AsyncPidFd::try_from(PidFd::open(grandchild).unwrap()).unwrap();
+        // Let the grandchild exit only once its parent is `sleep`: the
+        // shell itself would reap it.
+        let comm = format!("/proc/{}/comm", child.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the shell never became sleep"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Observe only: once the zombie becomes our child, a reaping handle
+        // would reap it itself; here the test reaps it, as its new parent.
+        let watch = std::sync::Arc::new(
+            AsyncPidFd::try_from(PidFd::open(grandchild).unwrap().observe_only()).unwrap(),
+        );
+        if supported(watch.get_ref().info()).is_none() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        // A real task, polled by the runtime.
+        let status = tokio::spawn({
+            let watch = std::sync::Arc::clone(&watch);
+            async move { watch.exit_status().await }
+        });
+        child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        within(watch.exited()).await.unwrap();
+        // Exited, a zombie: the task has seen it (it was woken) and waits on.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!status.is_finished(), "pending while a zombie");
+        assert_eq!(watch.get_ref().info().unwrap().exit_status(), None);
+
+        // Kill the parent: the zombie comes to us (the subreaper); reaping
+        // it here wakes the task.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let pid = rustix::process::Pid::from_raw(grandchild).unwrap();
+        let reaped = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+            .unwrap()
+            .unwrap();
+        assert_eq!(reaped.1.exit_status(), Some(5));
+        match within(status).await.unwrap() {
+            Ok(status) => assert_eq!(status.code(), Some(5)),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Unsupported), // before 6.15
+        }
+    });
+}
+
+/// `exit_status` waiting past the exit (a zombie) does not hide the exit
+/// from `exited` and `wait` on the same handle, however the polls
+/// interleave.
+fn waiting_for_the_reap_does_not_hide_the_exit() {
+    on_both_runtimes(|| async {
+        let mut child = Command::new("sh")
+            .args(["-c", "read x; exit 4"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let watch = AsyncPidFd::from_child(&child).unwrap(); // observes only
         if supported(watch.get_ref().info()).is_none() {
             child.kill().unwrap();
             child.wait().unwrap();
@@ -125,25 +184,15 @@ fn a_zombie_keeps_exit_status_pending_until_it_is_reaped() {
         let mut status = task::spawn(watch.exit_status());
         assert_pending!(status.poll());
         child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
-        within(watch.exited()).await.unwrap();
-        // Exited, a zombie: still pending after a poll that saw it.
-        assert_pending!(status.poll());
-        assert_eq!(watch.get_ref().info().unwrap().exit_status(), None);
-
-        // Kill the parent: the zombie comes to us (the subreaper); reaping
-        // it here wakes the future.
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let pid = rustix::process::Pid::from_raw(grandchild).unwrap();
-        let reaped = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
-            .unwrap()
-            .unwrap();
-        assert_eq!(reaped.1.exit_status(), Some(5));
         until(|| status.is_woken()).await;
-        match assert_ready!(status.poll()) {
-            Ok(status) => assert_eq!(status.code(), Some(5)),
-            Err(e) => assert_eq!(e.kind(), ErrorKind::Unsupported), // before 6.15
-        }
+        // Exited, not reaped: this poll sees it and waits on.
+        assert_pending!(status.poll());
+        // An `exited` and a `wait` that start only now still see the exit.
+        within(watch.exited()).await.unwrap();
+        assert_eq!(within(watch.wait()).await.unwrap().code(), Some(4));
+        assert_eq!(child.wait().unwrap().code(), Some(4)); // the owner reaps
+        until(|| status.is_woken()).await;
+        assert_eq!(assert_ready!(status.poll()).unwrap().code(), Some(4));
     });
 }
 
@@ -444,6 +493,10 @@ fn main() {
             a_zombie_keeps_exit_status_pending_until_it_is_reaped,
         ),
         ("exit_status_agrees_with_wait", exit_status_agrees_with_wait),
+        (
+            "waiting_for_the_reap_does_not_hide_the_exit",
+            waiting_for_the_reap_does_not_hide_the_exit,
+        ),
         ("thread_pidfds_and_scopes", thread_pidfds_and_scopes),
         (
             "a_process_group_scope_reaches_the_whole_group",

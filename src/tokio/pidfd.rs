@@ -1,7 +1,9 @@
 //! [`AsyncPidFd`].
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, ExitStatus};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
 
 use ::tokio::io::Interest;
@@ -49,6 +51,12 @@ use crate::PidFd;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncPidFd {
     inner: AsyncFd<PidFd>,
+    /// A second registration, of a duplicate of the pidfd, made by the
+    /// first [`exit_status`](AsyncPidFd::exit_status): its waiters wait
+    /// past the exit for the reap. On one registration, an `exit_status`
+    /// that clears the readiness at the exit (not reaped yet) could hide
+    /// the exit from an `exited` or `wait` about to register.
+    reap_watch: OnceLock<AsyncFd<OwnedFd>>,
 }
 
 impl AsyncPidFd {
@@ -99,7 +107,7 @@ impl AsyncPidFd {
     ///
     /// As [`wait`](AsyncPidFd::wait).
     pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
-        self.poll_with(cx, reap_if_exited)
+        poll_with(&self.inner, self.get_ref(), cx, reap_if_exited)
     }
 
     /// Waits until the process — child or not — has exited **and been
@@ -117,7 +125,11 @@ impl AsyncPidFd {
     ///   but the kernel publishes its status only at the reap.
     ///
     /// Every call, and every later [`wait`](AsyncPidFd::wait), returns the
-    /// same status.
+    /// same status. The first call that has to wait registers a duplicate
+    /// of the pidfd (one more descriptor, for the handle's life), so that
+    /// waiting past the exit never hides the exit from
+    /// [`exited`](AsyncPidFd::exited) and [`wait`](AsyncPidFd::wait)
+    /// waiters on the same handle.
     ///
     /// # Cancel safety
     ///
@@ -146,8 +158,13 @@ impl AsyncPidFd {
     /// # }
     /// ```
     pub async fn exit_status(&self) -> io::Result<ExitStatus> {
-        self.inner
-            .async_io(Interest::READABLE, reaped_or_would_block)
+        if let Some(status) = self.get_ref().reaped_status()? {
+            return Ok(status);
+        }
+        self.reap_watch()?
+            .async_io(Interest::READABLE, |_| {
+                reaped_or_would_block(self.get_ref())
+            })
             .await
     }
 
@@ -161,7 +178,24 @@ impl AsyncPidFd {
     ///
     /// As [`exit_status`](AsyncPidFd::exit_status).
     pub fn poll_exit_status(&self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
-        self.poll_with(cx, reaped_or_would_block)
+        let watch = match self.reap_watch() {
+            Ok(watch) => watch,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        poll_with(watch, self.get_ref(), cx, reaped_or_would_block)
+    }
+
+    /// The registration that [`exit_status`](AsyncPidFd::exit_status)
+    /// waits on, made on first use (one more descriptor).
+    fn reap_watch(&self) -> io::Result<&AsyncFd<OwnedFd>> {
+        if let Some(watch) = self.reap_watch.get() {
+            return Ok(watch);
+        }
+        let dup = rustix::io::fcntl_dupfd_cloexec(self.get_ref(), 0)?;
+        let watch = register(dup, Interest::READABLE)?;
+        // A concurrent first call may have won: its registration is kept,
+        // this one dropped.
+        Ok(self.reap_watch.get_or_init(|| watch))
     }
 
     /// Waits for the process to exit, child or not, without reaping it.
@@ -174,6 +208,11 @@ impl AsyncPidFd {
     ///
     /// The error of `poll(2)` (none is expected).
     pub async fn exited(&self) -> io::Result<()> {
+        // Ask before waiting: an exit whose readiness another waiter has
+        // already used is seen here.
+        if self.get_ref().has_exited()? {
+            return Ok(());
+        }
         self.inner
             .async_io(Interest::READABLE, exited_or_would_block)
             .await
@@ -189,23 +228,7 @@ impl AsyncPidFd {
     ///
     /// As [`exited`](AsyncPidFd::exited).
     pub fn poll_exited(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_with(cx, exited_or_would_block)
-    }
-
-    /// Waits for readability and runs `check` on the pidfd until it answers
-    /// something other than `WouldBlock` (which clears the readiness: it
-    /// was spurious, or the awaited state has not come yet).
-    fn poll_with<R>(
-        &self,
-        cx: &mut Context<'_>,
-        check: fn(&PidFd) -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        loop {
-            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
-            if let Ok(result) = guard.try_io(|fd| check(fd.get_ref())) {
-                return Poll::Ready(result);
-            }
-        }
+        poll_with(&self.inner, self.get_ref(), cx, exited_or_would_block)
     }
 
     /// The synchronous handle (for `pid`, `send_signal`, `get_fd`, …).
@@ -216,6 +239,23 @@ impl AsyncPidFd {
     /// Deregisters from the reactor and gives back the synchronous handle.
     pub fn into_inner(self) -> PidFd {
         self.inner.into_inner()
+    }
+}
+
+/// Waits for `fd`'s readability and runs `check` on `pidfd` until it answers
+/// something other than `WouldBlock` (which clears the readiness: it was
+/// spurious, or the awaited state has not come yet).
+fn poll_with<T: AsRawFd, R>(
+    fd: &AsyncFd<T>,
+    pidfd: &PidFd,
+    cx: &mut Context<'_>,
+    check: fn(&PidFd) -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        let mut guard = ready!(fd.poll_read_ready(cx))?;
+        if let Ok(result) = guard.try_io(|_| check(pidfd)) {
+            return Poll::Ready(result);
+        }
     }
 }
 
@@ -250,6 +290,9 @@ impl TryFrom<PidFd> for AsyncPidFd {
     /// wrapper only ever calls `waitid` with `WNOHANG`.
     fn try_from(pidfd: PidFd) -> Result<AsyncPidFd, RegisterError<PidFd>> {
         let inner = register(pidfd, Interest::READABLE)?;
-        Ok(AsyncPidFd { inner })
+        Ok(AsyncPidFd {
+            inner,
+            reap_watch: OnceLock::new(),
+        })
     }
 }
