@@ -101,12 +101,14 @@ fn a_dropped_sleep_is_removed_and_never_wakes() {
         assert_eq!(timers.armed(), 0);
 
         let (count, waker) = counting_waker();
-        let mut near = timers.sleep(Duration::from_millis(2));
+        // Far enough that it is still pending when polled, even on a
+        // loaded machine.
+        let mut near = timers.sleep(Duration::from_millis(30));
         let mut cx = Context::from_waker(&waker);
         assert!(std::pin::Pin::new(&mut near).poll(&mut cx).is_pending());
         drop(near);
         // Long past its deadline: the freed slot was never fired.
-        within(timers.sleep(Duration::from_millis(20))).await;
+        within(timers.sleep(Duration::from_millis(60))).await;
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
     });
 }
@@ -138,7 +140,7 @@ fn reset_moves_a_waiting_sleep() {
 fn a_sleep_moves_between_tasks() {
     on_both_runtimes(|| async {
         let timers = Timers::new().unwrap();
-        let mut sleep = timers.sleep(Duration::from_millis(3));
+        let mut sleep = timers.sleep(Duration::from_millis(50));
         let deadline = sleep.deadline();
         {
             let mut first = task::spawn(&mut sleep);
@@ -282,7 +284,9 @@ fn timers_complete_after_their_runtime_shut_down() {
         .unwrap();
     let (mut sleep, mut interval) = first.block_on(async {
         let timers = Timers::new().unwrap();
-        let mut sleep = timers.sleep(Duration::from_millis(30));
+        // Far enough that it is still pending when polled, even on a
+        // loaded machine.
+        let mut sleep = timers.sleep(Duration::from_millis(200));
         let mut poll = task::spawn(&mut sleep);
         assert_pending!(poll.poll());
         drop(poll);
