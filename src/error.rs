@@ -131,6 +131,23 @@ pub fn errno(err: &io::Error) -> Option<i32> {
 pub(crate) const SANDBOX: &str =
     "a seccomp filter or container policy that allows it (EPERM here means it is blocked)";
 
+/// An [`io::ErrorKind::Unsupported`] error carrying a [`SyscallError`]:
+/// `syscall` failed with `errno` because the kernel lacks what `needs`
+/// names (a version, a flag, a file system).
+#[cold]
+pub(crate) fn unsupported(syscall: &'static str, errno: i32, needs: &'static str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        SyscallError::new(syscall, errno, needs),
+    )
+}
+
+/// The errno of the libc call that just failed.
+#[cold]
+pub(crate) fn last_errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
 /// Maps the errno of a failed `syscall` to an error naming what is missing:
 /// `ENOSYS` to [`io::ErrorKind::Unsupported`] with `nosys`, `EPERM` (where
 /// `perm` is given) to [`io::ErrorKind::PermissionDenied`] with `perm`;
@@ -142,12 +159,14 @@ pub(crate) fn syscall_error(
     nosys: &'static str,
     perm: Option<&'static str>,
 ) -> io::Error {
-    let (kind, needs) = match (errno, perm) {
-        (libc::ENOSYS, _) => (io::ErrorKind::Unsupported, nosys),
-        (libc::EPERM, Some(perm)) => (io::ErrorKind::PermissionDenied, perm),
-        _ => return io::Error::from_raw_os_error(errno),
-    };
-    io::Error::new(kind, SyscallError::new(syscall, errno, needs))
+    match (errno, perm) {
+        (libc::ENOSYS, _) => unsupported(syscall, errno, nosys),
+        (libc::EPERM, Some(perm)) => io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            SyscallError::new(syscall, errno, perm),
+        ),
+        _ => io::Error::from_raw_os_error(errno),
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use rustix::event::{EventfdFlags, eventfd};
 
 use crate::adopt::{AdoptError, adopt_pollable};
 use crate::error::{SANDBOX, invalid_input, syscall_error};
-use crate::fd::{read_u64, write_u64};
+use crate::fd::{read_counter_into, read_u64, write_u64};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
 
 /// The largest value an eventfd counter can hold: `u64::MAX - 1`.
@@ -150,15 +150,11 @@ impl EventFd {
     ///   `EINVAL`; this says why).
     /// - `WouldBlock` when the counter is zero.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let Some(head) = buf.get_mut(..8) else {
-            return Err(invalid_input(
-                "an eventfd read needs a buffer of at least 8 bytes",
-            ));
-        };
-        Ok(rustix::io::read(&self.fd, head)?)
+        read_counter_into(
+            self.fd.as_fd(),
+            buf,
+            "an eventfd read needs a buffer of at least 8 bytes",
+        )
     }
 
     /// Writes the raw 8-byte value at the start of `buf` (native endian), as

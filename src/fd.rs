@@ -187,6 +187,35 @@ pub(crate) fn read_u64(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(u64::from_ne_bytes(bytes))
 }
 
+/// The raw read of an 8-byte counter (eventfd, timerfd) into the start of
+/// `buf`: `Ok(0)` without a syscall for an empty `buf`, as `io::Read`
+/// promises; `InvalidInput` naming `what` for 1 to 7 bytes (the kernel
+/// would say `EINVAL`).
+pub(crate) fn read_counter_into(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    what: &'static str,
+) -> io::Result<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let Some(head) = buf.get_mut(..8) else {
+        return Err(crate::error::invalid_input(what));
+    };
+    Ok(rustix::io::read(fd, head)?)
+}
+
+/// The magic number of the file system `fd` lives on (`fstatfs`), which
+/// tells what kind of file it is: tmpfs for a memfd, pidfs for a pidfd.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn fs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "f_type's integer type differs between back ends and targets"
+    )]
+    Ok(rustix::fs::fstatfs(fd)?.f_type as i64)
+}
+
 /// Writes one native-endian `u64` with exactly one `write` syscall.
 #[inline]
 pub(crate) fn write_u64(fd: BorrowedFd<'_>, value: u64) -> io::Result<()> {

@@ -624,14 +624,9 @@ impl TryFrom<OwnedFd> for MemFd {
 fn is_memfd_inode(fd: &OwnedFd) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
-    let Ok(fs) = rustix::fs::fstatfs(fd) else {
+    let Ok(fs_type) = crate::fd::fs_magic(std::os::fd::AsFd::as_fd(fd)) else {
         return false;
     };
-    #[allow(
-        clippy::unnecessary_cast,
-        reason = "f_type's integer type differs between back ends and targets"
-    )]
-    let fs_type = fs.f_type as i64;
     if fs_type != TMPFS_MAGIC && fs_type != HUGETLBFS_MAGIC {
         return false;
     }

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::adopt::{AdoptError, adopt_pollable};
-use crate::error::{SANDBOX, syscall_error};
+use crate::error::{SANDBOX, last_errno, syscall_error};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
 use crate::signal::{SigSet, SignalInfo, empty_batch};
 #[cfg(doc)]
@@ -134,10 +134,9 @@ impl SignalFd {
         // sigset_t and the flags are valid signalfd flags.
         let raw = unsafe { libc::signalfd(-1, &raw_mask, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
         if raw < 0 {
-            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
             return Err(syscall_error(
                 "signalfd4",
-                errno,
+                last_errno(),
                 "Linux 2.6.27 or later",
                 Some(SANDBOX),
             ));

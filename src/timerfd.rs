@@ -16,7 +16,7 @@ use rustix::time::{
 
 use crate::adopt::{AdoptError, adopt_pollable};
 use crate::error::{SANDBOX, invalid_input, syscall_error};
-use crate::fd::read_u64;
+use crate::fd::{read_counter_into, read_u64};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
 
 /// The clock a [`TimerFd`] counts on.
@@ -320,15 +320,11 @@ impl TimerFd {
     /// - As [`expirations`](TimerFd::expirations): `WouldBlock`,
     ///   `ECANCELED`.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let Some(head) = buf.get_mut(..8) else {
-            return Err(invalid_input(
-                "a timerfd read needs a buffer of at least 8 bytes",
-            ));
-        };
-        Ok(rustix::io::read(&self.fd, head)?)
+        read_counter_into(
+            self.fd.as_fd(),
+            buf,
+            "a timerfd read needs a buffer of at least 8 bytes",
+        )
     }
 
     /// Whether `err` is the "clock changed" outcome of
@@ -369,26 +365,53 @@ impl TimerFd {
     }
 }
 
-/// `deadline` as a time on `CLOCK_MONOTONIC`, the clock of
-/// `std::time::Instant` on Linux, for [`TimerFd::arm_at`] on a
-/// [`Clock::Monotonic`] timer; never earlier than `deadline`, and never
-/// zero (which would disarm).
+/// The mapping from `std::time::Instant` to `CLOCK_MONOTONIC`, the clock
+/// `Instant` reads on Linux: an `Instant` and the clock read just after it.
 ///
-/// `Instant` does not expose its clock value, so this reads `Instant::now()`
-/// and then the clock: the clock reading is the later one, by the few
-/// nanoseconds between the two calls, and that gap is added, so the result
-/// can be late by it but never early.
+/// `Instant` does not expose its clock value, so a deadline is mapped by
+/// this offset. The clock is read second, so a mapped deadline is late by
+/// the nanoseconds between the two reads, never early.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MonotonicBase {
+    instant: std::time::Instant,
+    nanos: u64,
+}
+
+#[cfg(feature = "tokio")]
+impl MonotonicBase {
+    /// Reads `Instant::now()`, then the clock.
+    pub(crate) fn now() -> io::Result<MonotonicBase> {
+        let instant = std::time::Instant::now();
+        let nanos = saturating_nanos(Clock::Monotonic.now()?);
+        Ok(MonotonicBase { instant, nanos })
+    }
+
+    /// `deadline` in nanoseconds on `CLOCK_MONOTONIC`, never earlier than
+    /// `deadline` (saturating at the ends of the clock).
+    pub(crate) fn nanos_of(&self, deadline: std::time::Instant) -> u64 {
+        match deadline.checked_duration_since(self.instant) {
+            Some(after) => self.nanos.saturating_add(saturating_nanos(after)),
+            None => self
+                .nanos
+                .saturating_sub(saturating_nanos(self.instant - deadline)),
+        }
+    }
+}
+
+/// `d` in nanoseconds, saturating at `u64::MAX` (584 years).
+#[cfg(feature = "tokio")]
+pub(crate) fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `deadline` as a time on `CLOCK_MONOTONIC`, for [`TimerFd::arm_at`] on a
+/// [`Clock::Monotonic`] timer ([`MonotonicBase`]): never earlier than
+/// `deadline`, and never zero (which would disarm).
 #[cfg(feature = "tokio")]
 pub(crate) fn monotonic_deadline(deadline: std::time::Instant) -> io::Result<Duration> {
-    let now = std::time::Instant::now();
-    let clock_now = Clock::Monotonic.now()?;
-    let at = match deadline.checked_duration_since(now) {
-        Some(ahead) => clock_now
-            .checked_add(ahead)
-            .ok_or_else(|| invalid_input("deadline too far in the future for CLOCK_MONOTONIC"))?,
-        None => clock_now.saturating_sub(now.duration_since(deadline)),
-    };
-    Ok(at.max(AT_ONCE))
+    let at = MonotonicBase::now()?.nanos_of(deadline);
+    Ok(Duration::from_nanos(at).max(AT_ONCE))
 }
 
 /// Converts to the kernel's `timespec`, refusing seconds past `i64::MAX`.

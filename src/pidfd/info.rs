@@ -14,7 +14,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use super::PidFd;
-use crate::error::syscall_error;
+use crate::error::{last_errno, syscall_error, unsupported};
 
 /// `PIDFD_INFO_PID`: `pid`, `tgid` and `ppid` are set.
 const INFO_PID: u64 = 1 << 0;
@@ -198,13 +198,12 @@ impl PidFd {
         if rc == 0 {
             return Ok(PidInfo { raw });
         }
-        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        let errno = last_errno();
         Err(match errno {
             // An ioctl the pidfd does not know: before Linux 6.13.
-            libc::ENOTTY | libc::EINVAL => io::Error::new(
-                io::ErrorKind::Unsupported,
-                crate::SyscallError::new("ioctl(PIDFD_GET_INFO)", errno, "Linux 6.13 or later"),
-            ),
+            libc::ENOTTY | libc::EINVAL => {
+                unsupported("ioctl(PIDFD_GET_INFO)", errno, "Linux 6.13 or later")
+            }
             _ => syscall_error("ioctl(PIDFD_GET_INFO)", errno, "Linux 6.13 or later", None),
         })
     }
@@ -215,6 +214,7 @@ impl PidFd {
     /// [`try_wait`](PidFd::try_wait)); any other process is left to its
     /// parent, and its status read through `PIDFD_INFO_EXIT` once the
     /// parent has reaped it. The status is kept, as `try_wait` keeps it.
+    #[cfg(feature = "tokio")]
     pub(crate) fn reaped_status(&self) -> io::Result<Option<ExitStatus>> {
         if self.reaps {
             // Kept by a reaping handle: reaped. (An observing handle keeps
@@ -234,13 +234,10 @@ impl PidFd {
                 .exit_status()
                 .map(|status| *self.status.get_or_init(|| status))),
             // Reaped, and the kernel kept nothing: 6.13 and 6.14.
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                crate::SyscallError::new(
-                    "ioctl(PIDFD_GET_INFO)",
-                    libc::ESRCH,
-                    "Linux 6.15 or later (for PIDFD_INFO_EXIT)",
-                ),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(unsupported(
+                "ioctl(PIDFD_GET_INFO)",
+                libc::ESRCH,
+                "Linux 6.15 or later (for PIDFD_INFO_EXIT)",
             )),
             Err(e) => Err(e),
         }

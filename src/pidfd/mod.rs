@@ -28,7 +28,9 @@ pub use send::SignalScope;
 
 use crate::Fd;
 use crate::adopt::{AdoptError, adopt_pollable};
-use crate::error::{SANDBOX, SyscallError, invalid_input, invalid_input_owned, syscall_error};
+use crate::error::{
+    SANDBOX, invalid_input, invalid_input_owned, last_errno, syscall_error, unsupported,
+};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
 
 /// An owned pidfd: a handle on one process that stays bound to it even after
@@ -278,19 +280,11 @@ impl PidFd {
     pub fn process_id(&self) -> io::Result<u64> {
         /// `PID_FS_MAGIC`: the pidfs file system (Linux 6.9).
         const PID_FS_MAGIC: i64 = 0x5049_4446;
-        #[allow(
-            clippy::unnecessary_cast,
-            reason = "f_type's integer type differs between back ends and targets"
-        )]
-        let fs_type = rustix::fs::fstatfs(&self.fd)?.f_type as i64;
-        if fs_type != PID_FS_MAGIC {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                SyscallError::new(
-                    "fstatfs",
-                    0,
-                    "Linux 6.9 or later (pidfs: before it, pidfds share one inode)",
-                ),
+        if crate::fd::fs_magic(self.fd.as_fd())? != PID_FS_MAGIC {
+            return Err(unsupported(
+                "fstatfs",
+                libc::EOPNOTSUPP,
+                "Linux 6.9 or later (pidfs: before it, pidfds share one inode)",
             ));
         }
         Ok(rustix::fs::fstat(&self.fd)?.st_ino)
@@ -362,12 +356,11 @@ impl PidFd {
             )
         };
         if rc != 0 {
-            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            let errno = last_errno();
             return Err(match errno {
-                libc::ENOPROTOOPT => io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    SyscallError::new("getsockopt(SO_PEERPIDFD)", errno, "Linux 6.5 or later"),
-                ),
+                libc::ENOPROTOOPT => {
+                    unsupported("getsockopt(SO_PEERPIDFD)", errno, "Linux 6.5 or later")
+                }
                 _ => io::Error::from_raw_os_error(errno),
             });
         }
@@ -514,10 +507,9 @@ fn open_error(pid: i32, flags: PidfdFlags, errno: i32) -> io::Error {
             ))
         }
         // Before Linux 6.9, PIDFD_THREAD is an unknown flag.
-        libc::EINVAL if thread => io::Error::new(
-            io::ErrorKind::Unsupported,
-            SyscallError::new("pidfd_open", errno, "Linux 6.9 or later (for PIDFD_THREAD)"),
-        ),
+        libc::EINVAL if thread => {
+            unsupported("pidfd_open", errno, "Linux 6.9 or later (for PIDFD_THREAD)")
+        }
         _ => syscall_error("pidfd_open", errno, "Linux 5.3 or later", Some(SANDBOX)),
     }
 }
@@ -535,10 +527,7 @@ fn thread_group_of(tid: i32) -> Option<i32> {
 /// `waitid(P_PIDFD)` is missing: Linux 5.3 has pidfds but not this.
 #[cold]
 fn unsupported_waitid() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        SyscallError::new("waitid", libc::EINVAL, "Linux 5.4 or later (for P_PIDFD)"),
-    )
+    unsupported("waitid", libc::EINVAL, "Linux 5.4 or later (for P_PIDFD)")
 }
 
 /// The `ExitStatus` for what `waitid(WEXITED)` reported, in the `wait(2)`

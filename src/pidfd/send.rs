@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use libc::c_uint;
 
 use super::PidFd;
-use crate::error::{invalid_input, syscall_error};
+use crate::error::{invalid_input, syscall_error, unsupported};
 use crate::signal::{Signal, pidfd_send_signal_raw, pidfd_sigqueue};
 
 /// `PIDFD_SIGNAL_THREAD`: to the pidfd's thread only.
@@ -178,13 +178,10 @@ fn checked_signo(signal: Signal) -> io::Result<i32> {
 fn send_error(error: io::Error, flags: c_uint) -> io::Error {
     let errno = error.raw_os_error().unwrap_or(0);
     if errno == libc::EINVAL && flags != 0 {
-        return io::Error::new(
-            io::ErrorKind::Unsupported,
-            crate::SyscallError::new(
-                "pidfd_send_signal",
-                errno,
-                "Linux 6.9 or later (for PIDFD_SIGNAL_* scopes)",
-            ),
+        return unsupported(
+            "pidfd_send_signal",
+            errno,
+            "Linux 6.9 or later (for PIDFD_SIGNAL_* scopes)",
         );
     }
     syscall_error("pidfd_send_signal", errno, "Linux 5.1 or later", None)

@@ -31,6 +31,7 @@ use ::tokio::io::unix::AsyncFd;
 use super::deadlines::Deadlines;
 use super::{Interval, Sleep, Timeout};
 use crate::error::invalid_input_owned;
+use crate::timerfd::{MonotonicBase, saturating_nanos};
 use crate::tokio::register;
 use crate::{Clock, TimerFd};
 
@@ -123,11 +124,8 @@ pub(crate) struct Shared {
     /// The reactor is gone (the runtime shut down).
     shut_down: AtomicBool,
     slack: u64,
-    /// `Instant` → `CLOCK_MONOTONIC` nanoseconds: an `Instant` and the
-    /// clock read just after it, so a mapped deadline is late by the few
-    /// nanoseconds between the two reads, never early.
-    base_instant: Instant,
-    base_nanos: u64,
+    /// `Instant` → `CLOCK_MONOTONIC` nanoseconds.
+    base: MonotonicBase,
 }
 
 /// The part behind the lock.
@@ -172,8 +170,7 @@ impl Timers {
             )
         })?;
         let timerfd = register(TimerFd::new()?, Interest::READABLE)?;
-        let base_instant = Instant::now();
-        let base_nanos = nanos(Clock::Monotonic.now()?);
+        let base = MonotonicBase::now()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 deadlines: Deadlines::new(),
@@ -182,9 +179,8 @@ impl Timers {
             }),
             timerfd,
             shut_down: AtomicBool::new(false),
-            slack: nanos(slack),
-            base_instant,
-            base_nanos,
+            slack: saturating_nanos(slack),
+            base,
         });
         // Registers for the timerfd's readiness (pending: it is disarmed).
         Arc::new(FireOnReady(Arc::downgrade(&shared))).wake();
@@ -276,10 +272,6 @@ pub(crate) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; a poisoned lock is used
@@ -297,12 +289,7 @@ impl Shared {
     /// `deadline` in nanoseconds on `CLOCK_MONOTONIC`, never earlier than
     /// `deadline` (the base clock reading came after the base `Instant`).
     pub(crate) fn key(&self, deadline: Instant) -> u64 {
-        match deadline.checked_duration_since(self.base_instant) {
-            Some(after) => self.base_nanos.saturating_add(nanos(after)),
-            None => self
-                .base_nanos
-                .saturating_sub(nanos(self.base_instant - deadline)),
-        }
+        self.base.nanos_of(deadline)
     }
 
     /// Makes the timerfd fire in time for the earliest armed deadline:
@@ -371,7 +358,10 @@ impl Wake for FireOnReady {
 impl Shared {
     /// Pops every timer due now under one lock, re-arms, then wakes them.
     fn fire_due(&self) {
-        let now = Clock::Monotonic.now().map(nanos).unwrap_or(u64::MAX);
+        let now = Clock::Monotonic
+            .now()
+            .map(saturating_nanos)
+            .unwrap_or(u64::MAX);
         let mut state = self.lock();
         state.armed = None;
         let mut firing = std::mem::take(&mut state.firing);

@@ -14,6 +14,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::Timers;
+use crate::timerfd::saturating_nanos;
 
 /// A timer's registration with its driver.
 pub(crate) struct Registration {
@@ -93,7 +94,7 @@ impl Registration {
         };
         state
             .deadlines
-            .schedule(slot, key, nanos(period), Some(cx.waker()));
+            .schedule(slot, key, saturating_nanos(period), Some(cx.waker()));
         shared.rearm(&mut state);
         drop(state);
         self.current = true;
@@ -115,7 +116,7 @@ impl Registration {
         if self.waker.is_some() && !shared.is_shut_down() {
             state
                 .deadlines
-                .schedule(slot, key, nanos(period), self.waker.as_ref());
+                .schedule(slot, key, saturating_nanos(period), self.waker.as_ref());
             shared.rearm(&mut state);
             self.current = true;
         }
@@ -166,10 +167,6 @@ impl Registration {
         self.fallback = Some(Box::new((at, fallback)));
         Poll::Pending
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Drop for Registration {
