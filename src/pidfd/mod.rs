@@ -86,7 +86,7 @@ impl PidFd {
     ///   [`open_thread`](PidFd::open_thread) for a thread).
     /// - `ESRCH` (`NotFound` is not used: the raw errno is kept) if no such
     ///   process exists; `EMFILE`/`ENFILE`; `Unsupported` with a
-    ///   [`SyscallError`] on kernels before 5.3.
+    ///   [`SyscallError`](crate::SyscallError) on kernels before 5.3.
     pub fn open(pid: i32) -> io::Result<PidFd> {
         PidFd::open_with(pid, PidfdFlags::NONBLOCK)
     }
@@ -101,7 +101,7 @@ impl PidFd {
     ///
     /// - `InvalidInput` if `tid <= 0`.
     /// - `ESRCH` if no such thread exists; `Unsupported` with a
-    ///   [`SyscallError`] before Linux 6.9.
+    ///   [`SyscallError`](crate::SyscallError) before Linux 6.9.
     ///
     /// # Examples
     ///
@@ -257,7 +257,7 @@ impl PidFd {
     ///
     /// # Errors
     ///
-    /// `Unsupported` with a [`SyscallError`] before Linux 6.9, where pidfds
+    /// `Unsupported` with a [`SyscallError`](crate::SyscallError) before Linux 6.9, where pidfds
     /// share one anonymous inode and carry no such id; the error of
     /// `fstatfs`/`fstat`.
     ///
@@ -314,7 +314,7 @@ impl PidFd {
     ///
     /// # Errors
     ///
-    /// - `Unsupported` with a [`SyscallError`] before Linux 6.5
+    /// - `Unsupported` with a [`SyscallError`](crate::SyscallError) before Linux 6.5
     ///   (`ENOPROTOOPT`).
     /// - The kernel's error: `ENOTCONN` for an unconnected socket,
     ///   `ENOTSOCK`, `ESRCH` if the peer has been reaped; `ENODATA` for a
