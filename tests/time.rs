@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Wake, Waker};
@@ -224,6 +225,49 @@ fn an_interval_is_a_stream_and_its_tick_is_cancel_safe() {
         interval.reset();
         assert!(interval.next_deadline() > second);
         assert_eq!(interval.period(), period);
+    });
+}
+
+/// A waker may run anything when woken, even code that uses the same
+/// `Timers`: firing wakes tasks only once its lock is released.
+#[test]
+fn a_waker_that_uses_the_timers_does_not_deadlock_them() {
+    struct Reentrant {
+        timers: Timers,
+        woken: AtomicUsize,
+    }
+    impl Wake for Reentrant {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            // Takes the timers' lock, from inside the firing.
+            let _ = self.timers.armed();
+            self.woken.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let timers = Timers::new().unwrap();
+        let reentrant = Arc::new(Reentrant {
+            timers: timers.clone(),
+            woken: AtomicUsize::new(0),
+        });
+        let waker = Waker::from(Arc::clone(&reentrant));
+        let mut cx = Context::from_waker(&waker);
+        let mut interval = timers.interval(Duration::from_millis(2));
+        assert!(
+            interval.poll_tick(&mut cx).is_ready(),
+            "the first tick at once"
+        );
+        assert!(interval.poll_tick(&mut cx).is_pending());
+        let mut sleep = timers.sleep(Duration::from_millis(1));
+        assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending());
+        until(|| reentrant.woken.load(Ordering::SeqCst) >= 2).await;
     });
 }
 

@@ -133,9 +133,6 @@ pub(crate) struct State {
     pub(crate) deadlines: Deadlines,
     /// What the timerfd is armed at (`None`: disarmed or fired).
     armed: Option<u64>,
-    /// The wakers of the timers being fired, woken outside the lock; kept,
-    /// so that it allocates only until it has held the largest batch.
-    firing: Vec<Waker>,
 }
 
 impl Timers {
@@ -175,7 +172,6 @@ impl Timers {
             state: Mutex::new(State {
                 deadlines: Deadlines::new(),
                 armed: None,
-                firing: Vec::new(),
             }),
             timerfd,
             shut_down: AtomicBool::new(false),
@@ -183,7 +179,11 @@ impl Timers {
             base,
         });
         // Registers for the timerfd's readiness (pending: it is disarmed).
-        Arc::new(FireOnReady(Arc::downgrade(&shared))).wake();
+        Arc::new(FireOnReady {
+            shared: Arc::downgrade(&shared),
+            firing: Mutex::new(Vec::new()),
+        })
+        .wake();
         Ok(Timers { shared })
     }
 
@@ -324,7 +324,14 @@ impl Shared {
 /// The waker of the timerfd's readiness: tokio's I/O driver calls it when
 /// the timerfd fires (or the reactor shuts down). It holds the shared state
 /// weakly: once every handle and timer is gone, there is nothing to fire.
-struct FireOnReady(Weak<Shared>);
+struct FireOnReady {
+    shared: Weak<Shared>,
+    /// The wakers of the timers being fired, woken once the shared lock is
+    /// released; kept, so that it allocates only until it has held the
+    /// largest batch. Only the firing path takes this lock (one firing at a
+    /// time: the readiness waker is taken while it runs).
+    firing: Mutex<Vec<Waker>>,
+}
 
 impl Wake for FireOnReady {
     fn wake(self: Arc<Self>) {
@@ -334,7 +341,7 @@ impl Wake for FireOnReady {
     /// Fires every timer due, re-arms, and registers for the next
     /// readiness; loops if the timerfd fired again meanwhile.
     fn wake_by_ref(self: &Arc<Self>) {
-        let Some(shared) = self.0.upgrade() else {
+        let Some(shared) = self.shared.upgrade() else {
             return;
         };
         let waker = Waker::from(Arc::clone(self));
@@ -348,7 +355,8 @@ impl Wake for FireOnReady {
                     // Not read: re-arming resets the count, and the next
                     // expiry is a new edge.
                     guard.clear_ready();
-                    shared.fire_due();
+                    let mut firing = self.firing.lock().unwrap_or_else(|p| p.into_inner());
+                    shared.fire_due(&mut firing);
                 }
             }
         }
@@ -357,21 +365,19 @@ impl Wake for FireOnReady {
 
 impl Shared {
     /// Pops every timer due now under one lock, re-arms, then wakes them.
-    fn fire_due(&self) {
+    fn fire_due(&self, firing: &mut Vec<Waker>) {
         let now = Clock::Monotonic
             .now()
             .map(saturating_nanos)
             .unwrap_or(u64::MAX);
         let mut state = self.lock();
         state.armed = None;
-        let mut firing = std::mem::take(&mut state.firing);
-        state.deadlines.pop_due(now, &mut firing);
+        state.deadlines.pop_due(now, firing);
         self.rearm(&mut state);
         drop(state);
         for waker in firing.drain(..) {
             waker.wake();
         }
-        self.lock().firing = firing;
     }
 
     /// The reactor is gone: every timer still registered is woken to learn
