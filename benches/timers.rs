@@ -270,7 +270,9 @@ fn run(
                     }
                     Contender::IofdTime => {
                         let Some(timers) = timers else { return };
-                        let mut interval = timers.interval_at(start, period);
+                        let mut interval = timers
+                            .interval_at(start, period)
+                            .expect("a non-zero period");
                         loop {
                             let (due, missed) = interval.tick().await;
                             let now = Instant::now();

@@ -32,27 +32,26 @@ fn main() -> io::Result<()> {
         let timers = Timers::new()?;
         let start = Instant::now() + Duration::from_millis(20);
         let end = start + RUN;
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|_| {
-                let mut interval = timers.interval_at(start, PERIOD);
-                tokio::spawn(async move {
-                    let mut periods = 0u64;
-                    let mut lateness = Vec::with_capacity(4_100);
-                    loop {
-                        let (deadline, missed) = interval.tick().await;
-                        if deadline >= end {
-                            break;
-                        }
-                        // This tick stands for 1 + missed periods; count
-                        // those due before the end.
-                        let before_end = (end - deadline).as_nanos().div_ceil(PERIOD.as_nanos());
-                        periods += (1 + missed).min(before_end as u64);
-                        lateness.push(Instant::now() - deadline);
+        let mut tasks = Vec::with_capacity(TASKS);
+        for _ in 0..TASKS {
+            let mut interval = timers.interval_at(start, PERIOD)?;
+            tasks.push(tokio::spawn(async move {
+                let mut periods = 0u64;
+                let mut lateness = Vec::with_capacity(4_100);
+                loop {
+                    let (deadline, missed) = interval.tick().await;
+                    if deadline >= end {
+                        break;
                     }
-                    (periods, lateness)
-                })
-            })
-            .collect();
+                    // This tick stands for 1 + missed periods; count
+                    // those due before the end.
+                    let before_end = (end - deadline).as_nanos().div_ceil(PERIOD.as_nanos());
+                    periods += (1 + missed).min(before_end as u64);
+                    lateness.push(Instant::now() - deadline);
+                }
+                (periods, lateness)
+            }));
+        }
         let descriptors = open_fds() - fds_before;
         let mut periods = 0;
         let mut lateness = Vec::new();

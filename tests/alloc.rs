@@ -234,7 +234,7 @@ fn time_sleeps_and_ticks() {
     let rt = current_thread();
     rt.block_on(async {
         let timers = iofd::time::Timers::new().unwrap();
-        let mut interval = timers.interval(Duration::from_micros(30));
+        let mut interval = timers.interval(Duration::from_micros(30)).unwrap();
         let round = |timers: &iofd::time::Timers| timers.sleep(Duration::from_micros(20));
         for _ in 0..ASYNC_WARM_UP {
             round(&timers).await;

@@ -169,7 +169,7 @@ fn interval_accounts_for_every_period() {
             MissedTickBehavior::Delay,
         ] {
             let start = Instant::now();
-            let mut interval = timers.interval_at(start, period);
+            let mut interval = timers.interval_at(start, period).unwrap();
             interval.set_missed_tick_behavior(behavior);
             assert_eq!(interval.missed_tick_behavior(), behavior);
             let (first, missed) = within(interval.tick()).await;
@@ -212,7 +212,7 @@ fn an_interval_is_a_stream_and_its_tick_is_cancel_safe() {
         // Long enough that the second tick is not due yet when polled,
         // even under valgrind.
         let period = Duration::from_millis(200);
-        let mut interval = timers.interval(period);
+        let mut interval = timers.interval(period).unwrap();
         let (first, _) = within(interval.next()).await.unwrap();
         {
             // A tick future dropped after a pending poll takes nothing.
@@ -259,7 +259,7 @@ fn a_waker_that_uses_the_timers_does_not_deadlock_them() {
         });
         let waker = Waker::from(Arc::clone(&reentrant));
         let mut cx = Context::from_waker(&waker);
-        let mut interval = timers.interval(Duration::from_millis(2));
+        let mut interval = timers.interval(Duration::from_millis(2)).unwrap();
         assert!(
             interval.poll_tick(&mut cx).is_ready(),
             "the first tick at once"
@@ -334,7 +334,7 @@ fn timers_complete_after_their_runtime_shut_down() {
         let mut poll = task::spawn(&mut sleep);
         assert_pending!(poll.poll());
         drop(poll);
-        let interval = timers.interval(Duration::from_millis(2));
+        let interval = timers.interval(Duration::from_millis(2)).unwrap();
         (sleep, interval)
     });
     drop(first);
@@ -379,7 +379,7 @@ fn a_thousand_intervals_on_two_workers_lose_no_tick() {
                 tokio::spawn(async move {
                     let start = Instant::now();
                     let period = Duration::from_millis(1);
-                    let mut interval = timers.interval_at(start, period);
+                    let mut interval = timers.interval_at(start, period).unwrap();
                     let mut periods = 0u64;
                     while periods < 20 {
                         let (_, missed) = interval.tick().await;
@@ -398,7 +398,7 @@ fn a_thousand_intervals_on_two_workers_lose_no_tick() {
 }
 
 #[test]
-fn timers_need_a_runtime_and_refuse_a_huge_slack() {
+fn timers_need_a_runtime_and_refuse_bad_input() {
     let err = Timers::new().unwrap_err();
     assert!(err.to_string().contains("no tokio runtime"), "{err}");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -414,6 +414,13 @@ fn timers_need_a_runtime_and_refuse_a_huge_slack() {
         .unwrap();
     rt.block_on(async {
         let err = Timers::with_slack(Duration::from_secs(2)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        let timers = Timers::new().unwrap();
+        let err = timers.interval(Duration::ZERO).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        let err = timers
+            .interval_at(std::time::Instant::now(), Duration::ZERO)
+            .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     });
 }

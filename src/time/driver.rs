@@ -30,7 +30,7 @@ use ::tokio::io::unix::AsyncFd;
 
 use super::deadlines::Deadlines;
 use super::{Interval, Sleep, Timeout};
-use crate::error::invalid_input_owned;
+use crate::error::{invalid_input, invalid_input_owned};
 use crate::timerfd::{MonotonicBase, saturating_nanos};
 use crate::tokio::register;
 use crate::{Clock, TimerFd};
@@ -102,7 +102,7 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// timers.sleep(Duration::from_micros(300)).await;
 /// assert!(start.elapsed() >= Duration::from_micros(300)); // never early
 ///
-/// let mut ticks = timers.interval(Duration::from_micros(250));
+/// let mut ticks = timers.interval(Duration::from_micros(250))?;
 /// let (first, skipped) = ticks.tick().await; // at once, like tokio
 /// let (second, _) = ticks.tick().await;
 /// // One period later, or more if the first tick was taken late.
@@ -209,17 +209,27 @@ impl Timers {
     /// Ticks every `period`, the first at once, as `tokio::time::interval`
     /// does; each tick also says how many periods a late task missed.
     ///
-    /// A zero `period` is taken as 1 ns (tokio panics instead).
-    pub fn interval(&self, period: Duration) -> Interval {
+    /// Unlike tokio's, it returns a `Result`: a zero period is an error
+    /// (tokio panics), not a panic.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero `period`.
+    pub fn interval(&self, period: Duration) -> io::Result<Interval> {
         self.interval_at(Instant::now(), period)
     }
 
     /// Ticks at `start`, then every `period`, as `tokio::time::interval_at`
     /// does.
     ///
-    /// A zero `period` is taken as 1 ns (tokio panics instead).
-    pub fn interval_at(&self, start: Instant, period: Duration) -> Interval {
-        Interval::new(self.clone(), start, period.max(Duration::from_nanos(1)))
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero `period`.
+    pub fn interval_at(&self, start: Instant, period: Duration) -> io::Result<Interval> {
+        if period.is_zero() {
+            return Err(invalid_input("an interval needs a non-zero period"));
+        }
+        Ok(Interval::new(self.clone(), start, period))
     }
 
     /// Runs `future` for at most `duration`: its output, or

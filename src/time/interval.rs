@@ -61,7 +61,7 @@ pub enum MissedTickBehavior {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let timers = Timers::new()?;
-/// let mut ticks = timers.interval(Duration::from_micros(100));
+/// let mut ticks = timers.interval(Duration::from_micros(100))?;
 /// let mut periods = 0;
 /// while let Some((_deadline, missed)) = ticks.next().await {
 ///     periods += 1 + missed; // every period counted, late or not
