@@ -106,6 +106,21 @@ fn a_wrong_kind_is_refused_and_handed_back() {
     assert_eq!(open_fds(), before, "nothing leaked");
 }
 
+/// Descriptors never taken from a `Received` are closed with it.
+fn untaken_descriptors_are_closed_with_the_received() {
+    let (here, there) = UnixStream::pair().unwrap();
+    let efd = EventFd::new(0).unwrap();
+    let timer = TimerFd::new().unwrap();
+    let before = open_fds();
+    pass::send(&here, b"two", &[efd.as_fd(), timer.as_fd()]).unwrap();
+    let mut buf = [0u8; 8];
+    let received = pass::recv(&there, &mut buf).unwrap();
+    assert_eq!(received.fd_count(), 2);
+    assert_eq!(open_fds(), before + 2, "two new descriptors arrived");
+    drop(received);
+    assert_eq!(open_fds(), before, "both closed, none taken");
+}
+
 /// More descriptors than `MAX_FDS` (sent with a raw `sendmsg`, since
 /// `pass::send` refuses them): `MSG_CTRUNC` is an error, and no descriptor
 /// is left open.
@@ -249,6 +264,10 @@ fn main() {
         (
             "a_wrong_kind_is_refused_and_handed_back",
             a_wrong_kind_is_refused_and_handed_back,
+        ),
+        (
+            "untaken_descriptors_are_closed_with_the_received",
+            untaken_descriptors_are_closed_with_the_received,
         ),
         (
             "a_truncated_control_message_is_an_error_and_leaks_nothing",

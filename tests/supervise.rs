@@ -181,18 +181,23 @@ fn waiting_for_the_reap_does_not_hide_the_exit() {
             child.wait().unwrap();
             return;
         }
+        // Two waiters for the reap on one handle.
         let mut status = task::spawn(watch.exit_status());
+        let mut other = task::spawn(watch.exit_status());
         assert_pending!(status.poll());
+        assert_pending!(other.poll());
         child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
-        until(|| status.is_woken()).await;
-        // Exited, not reaped: this poll sees it and waits on.
+        until(|| status.is_woken() && other.is_woken()).await;
+        // Exited, not reaped: these polls see it and wait on.
         assert_pending!(status.poll());
+        assert_pending!(other.poll());
         // An `exited` and a `wait` that start only now still see the exit.
         within(watch.exited()).await.unwrap();
         assert_eq!(within(watch.wait()).await.unwrap().code(), Some(4));
         assert_eq!(child.wait().unwrap().code(), Some(4)); // the owner reaps
-        until(|| status.is_woken()).await;
+        until(|| status.is_woken() && other.is_woken()).await;
         assert_eq!(assert_ready!(status.poll()).unwrap().code(), Some(4));
+        assert_eq!(assert_ready!(other.poll()).unwrap().code(), Some(4));
     });
 }
 

@@ -89,6 +89,18 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// or executor) complete at their deadline on a thread of their own, never
 /// early and never hanging.
 ///
+/// # Caveats
+///
+/// - **`fork`.** A forked child shares the timerfd and tokio's epoll
+///   instance with the parent: dropping the last `Timers` handle or timer
+///   in the child deregisters the timerfd from that shared epoll, and the
+///   parent's timers stop firing. In a forked child, `std::mem::forget`
+///   them, or `exec` at once (as for the async handles, see `AsyncFd`'s
+///   fork caveat in the crate's `tokio` wrappers).
+/// - **Wakers run outside the lock.** Firing wakes every task due after
+///   it has released the shared lock, so a waker may do anything,
+///   including using these timers.
+///
 /// # Examples
 ///
 /// ```
