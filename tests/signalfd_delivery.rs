@@ -135,7 +135,18 @@ fn thread_check_names_a_thread_that_does_not_block() {
     let stealer = UnblockingThread::spawn("stealer", Signal::USR1);
     let tid = stealer.tid;
 
-    let found = threads_not_blocking(&set).unwrap();
+    // The kernel's view of the stealer's mask, which /proc reports, is
+    // its own at once; under valgrind it becomes so only once the thread
+    // sits in its blocking `recv` (valgrind keeps every signal blocked in
+    // the kernel while a thread runs guest code), so wait for that.
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let found = loop {
+        let found = threads_not_blocking(&set).unwrap();
+        if !found.is_empty() || std::time::Instant::now() > give_up {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].tid, tid);
     assert_eq!(found[0].name, "stealer");

@@ -104,8 +104,95 @@ fn a_hundred_thousand_sleeps_under_a_1024_descriptor_limit() {
     rustix::process::setrlimit(rustix::process::Resource::Nofile, saved).unwrap();
 }
 
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// Once the runtime is gone, one thread of the `Timers` times every timer
+/// still polled (from another runtime): 1 000 pending sleeps and an
+/// interval ticking every 500 µs add one thread, not one per timer or per
+/// tick; all complete, none early; the thread ends with the last timer.
+fn after_shutdown_one_thread_times_every_timer() {
+    let first = runtime();
+    let (timers, mut sleeps, mut interval) = first.block_on(async {
+        let timers = Timers::new().unwrap();
+        // Far enough that none is due before the runtime is gone.
+        let mut sleeps: Vec<_> = (0..1_000)
+            .map(|i| timers.sleep(Duration::from_millis(300) + Duration::from_micros(i)))
+            .collect();
+        for sleep in &mut sleeps {
+            let mut poll = task::spawn(sleep);
+            assert_pending!(poll.poll());
+        }
+        let interval = timers.interval(Duration::from_micros(500)).unwrap();
+        (timers, sleeps, interval)
+    });
+    drop(first);
+    let before = threads();
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let mut most = before;
+        // Every sleep polled after the shutdown, each from its own task.
+        let waits: Vec<_> = sleeps
+            .drain(..)
+            .map(|sleep| {
+                tokio::spawn(async move {
+                    let deadline = sleep.deadline();
+                    sleep.await;
+                    Instant::now() >= deadline
+                })
+            })
+            .collect();
+        let mut periods = 0;
+        while periods < 200 {
+            let (deadline, missed) = tokio::time::timeout(Duration::from_secs(10), interval.tick())
+                .await
+                .expect("ticks after the shutdown");
+            assert!(Instant::now() >= deadline, "never early");
+            periods += 1 + missed;
+            most = most.max(threads());
+        }
+        let mut on_time = 0;
+        for wait in waits {
+            if tokio::time::timeout(Duration::from_secs(10), wait)
+                .await
+                .expect("every sleep completes after the shutdown")
+                .unwrap()
+            {
+                on_time += 1;
+            }
+            most = most.max(threads());
+        }
+        assert_eq!(on_time, 1_000, "none early");
+        // A sleep made after the shutdown works too.
+        let deadline = Instant::now() + Duration::from_millis(1);
+        tokio::time::timeout(Duration::from_secs(10), timers.sleep_until(deadline))
+            .await
+            .expect("a new sleep completes");
+        assert!(Instant::now() >= deadline);
+        assert!(
+            most <= before + 1,
+            "{} threads timed the timers after the shutdown",
+            most - before
+        );
+    });
+    drop((timers, interval));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while threads() > before {
+        assert!(Instant::now() < deadline, "the timing thread did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn main() {
     common::run(&[
+        (
+            "after_shutdown_one_thread_times_every_timer",
+            after_shutdown_one_thread_times_every_timer,
+        ),
         (
             "one_descriptor_closed_with_the_last_user",
             one_descriptor_closed_with_the_last_user,

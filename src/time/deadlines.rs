@@ -216,12 +216,6 @@ impl Deadlines {
         }
     }
 
-    /// Takes every waker, armed or not (the driver is gone): their tasks
-    /// are woken to learn it.
-    pub(crate) fn take_wakers(&mut self, wakers: &mut Vec<Waker>) {
-        wakers.extend(self.slots.iter_mut().filter_map(|slot| slot.waker.take()));
-    }
-
     /// Takes `slot` out of the heap, if it is in it.
     fn unarm(&mut self, slot: u32) {
         let pos = self.slots[slot as usize].pos;

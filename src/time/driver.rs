@@ -30,10 +30,10 @@ use ::tokio::io::unix::AsyncFd;
 
 use super::deadlines::Deadlines;
 use super::{Interval, Sleep, Timeout};
+use crate::TimerFd;
 use crate::error::{invalid_input, invalid_input_owned};
 use crate::timerfd::{MonotonicBase, saturating_nanos};
 use crate::tokio::register;
-use crate::{Clock, TimerFd};
 
 /// The slack of [`Timers::new`]: timers due within 50 µs of each other fire
 /// in one wake-up.
@@ -85,9 +85,13 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// [`Interval`] or [`Timeout`] made from it exists: dropping every
 /// `Timers` handle while sleeps are pending leaves them working; the last
 /// of them to go closes the descriptor. When the runtime shuts down, its
-/// reactor is gone: timers still polled after that (from another runtime
-/// or executor) complete at their deadline on a thread of their own, never
-/// early and never hanging.
+/// reactor is gone: from then on one thread of this `Timers`
+/// (`iofd-timers`, started at the shutdown if a timer is armed, or by the
+/// first timer polled after it) waits on the timerfd and fires the timers
+/// as the reactor did. Timers still polled after the shutdown (from
+/// another runtime or executor) complete at their deadline, never early
+/// and never hanging, however many there are; the thread ends with the
+/// last handle and timer.
 ///
 /// # Caveats
 ///
@@ -135,6 +139,9 @@ pub(crate) struct Shared {
     timerfd: AsyncFd<TimerFd>,
     /// The reactor is gone (the runtime shut down).
     shut_down: AtomicBool,
+    /// The timing thread that replaces the reactor after a shutdown runs
+    /// (set under the lock, once).
+    timing_thread: AtomicBool,
     slack: u64,
     /// `Instant` → `CLOCK_MONOTONIC` nanoseconds.
     base: MonotonicBase,
@@ -187,6 +194,7 @@ impl Timers {
             }),
             timerfd,
             shut_down: AtomicBool::new(false),
+            timing_thread: AtomicBool::new(false),
             slack: saturating_nanos(slack),
             base,
         });
@@ -262,7 +270,7 @@ impl Timers {
         self.shared.lock().deadlines.armed()
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 }
@@ -289,6 +297,53 @@ impl fmt::Debug for Timers {
     }
 }
 
+/// How long the timing thread waits at most before it checks that its
+/// timers still exist (they wake it when they go: a backstop).
+const TIMING_THREAD_CHECK: rustix::time::Timespec = rustix::time::Timespec {
+    tv_sec: 1,
+    tv_nsec: 0,
+};
+
+/// The timing thread, once the runtime's reactor is gone: waits for the
+/// timerfd (a duplicate: the same kernel timer, kept open while it waits),
+/// and fires the timers as the reactor did, until every handle and timer of
+/// `shared` is gone.
+fn time_after_shutdown(shared: &Weak<Shared>, timerfd: &TimerFd) {
+    let mut firing = Vec::new();
+    loop {
+        let mut fds = [rustix::event::PollFd::new(
+            timerfd,
+            rustix::event::PollFlags::IN,
+        )];
+        let fired = match rustix::event::poll(&mut fds, Some(&TIMING_THREAD_CHECK)) {
+            Ok(n) => n > 0,
+            Err(rustix::io::Errno::INTR) => false,
+            // Not expected of poll on our own descriptor: stop rather than
+            // spin; the timers' polls then wait for their deadlines.
+            Err(_) => return,
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if fired {
+            // Read, so that an expiry nothing re-arms stops being ready
+            // (this poll is level-triggered, unlike the reactor).
+            let _ = timerfd.expirations();
+            shared.fire_due(&mut firing);
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// Wakes the timing thread, if there is one, so that it ends now: the
+    /// timerfd it waits on is the same kernel timer.
+    fn drop(&mut self) {
+        if *self.timing_thread.get_mut() {
+            let _ = self.timerfd.get_ref().arm(Duration::ZERO, Duration::ZERO);
+        }
+    }
+}
+
 /// An instant so far ahead that it never comes (about 30 years).
 pub(crate) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
@@ -306,6 +361,36 @@ impl Shared {
     /// Whether the reactor is gone (the runtime shut down).
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Whether something fires the timers: the reactor, or after a
+    /// shutdown the timing thread.
+    pub(crate) fn is_driven(&self) -> bool {
+        !self.is_shut_down() || self.timing_thread.load(Ordering::Acquire)
+    }
+
+    /// After a shutdown, makes sure the timing thread runs (starting it
+    /// the first time); `true` when something fires the timers. Called with
+    /// the lock held, so that one thread at most is started.
+    ///
+    /// `false` only when no thread can be started (the process is at its
+    /// thread limit): the caller then waits for its deadline itself.
+    pub(crate) fn ensure_driven(self: &Arc<Shared>, _state: &mut State) -> bool {
+        if self.is_driven() {
+            return true;
+        }
+        let Ok(timerfd) = self.timerfd.get_ref().try_clone() else {
+            return false;
+        };
+        let shared = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("iofd-timers".into())
+            .spawn(move || time_after_shutdown(&shared, &timerfd));
+        if spawned.is_err() {
+            return false;
+        }
+        self.timing_thread.store(true, Ordering::Release);
+        true
     }
 
     /// `deadline` in nanoseconds on `CLOCK_MONOTONIC`, never earlier than
@@ -388,10 +473,9 @@ impl Wake for FireOnReady {
 impl Shared {
     /// Pops every timer due now under one lock, re-arms, then wakes them.
     fn fire_due(&self, firing: &mut Vec<Waker>) {
-        let now = Clock::Monotonic
-            .now()
-            .map(saturating_nanos)
-            .unwrap_or(u64::MAX);
+        // On the deadlines' own scale: a timer is due here exactly when its
+        // owner, reading `Instant::now()` later, finds its deadline passed.
+        let now = self.key(Instant::now());
         let mut state = self.lock();
         state.armed = None;
         state.deadlines.pop_due(now, firing);
@@ -402,16 +486,16 @@ impl Shared {
         }
     }
 
-    /// The reactor is gone: every timer still registered is woken to learn
-    /// it (and then times itself, see `Registration`).
-    fn mark_shut_down(&self) {
+    /// The reactor is gone: from now on the timing thread fires the
+    /// timers, started now if any is armed (otherwise by the first timer
+    /// polled).
+    fn mark_shut_down(self: &Arc<Shared>) {
         let mut state = self.lock();
         self.shut_down.store(true, Ordering::Release);
-        let mut wakers = Vec::new();
-        state.deadlines.take_wakers(&mut wakers);
-        drop(state);
-        for waker in wakers {
-            waker.wake();
+        if state.deadlines.armed() > 0 {
+            // If no thread can be started, each timer's next poll tries
+            // again, and waits for its deadline itself if it fails too.
+            self.ensure_driven(&mut state);
         }
     }
 }

@@ -107,7 +107,8 @@ impl Interval {
         let mut now = Instant::now();
         if now < self.next {
             ready!(self.registration.wait_until(self.next, self.period, cx));
-            // Ready here only from the fallback, once `next` has passed.
+            // Ready here only when nothing could fire the timer and this
+            // poll waited for `next` itself.
             now = Instant::now();
         }
         let deadline = self.next;

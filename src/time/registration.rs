@@ -1,7 +1,6 @@
 //! One timer's place in a [`Timers`] driver, shared by [`Sleep`](super::Sleep)
 //! and [`Interval`](super::Interval): taking a slot on first poll, arming
-//! it (once, or on a period's grid), giving it back on drop — and, once the
-//! driver is gone, completing on a thread of its own.
+//! it (once, or on a period's grid), giving it back on drop.
 //!
 //! Whether a timer is due is decided by its owner from the clock, never
 //! from the driver's say: the driver only wakes tasks. So a registration
@@ -9,7 +8,6 @@
 //! interval's task, whose slot the driver keeps armed period after period,
 //! ticks without touching the shared state.
 
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -24,17 +22,10 @@ pub(crate) struct Registration {
     /// The slot is armed as its owner last asked, waking `waker`.
     current: bool,
     /// A clone of the waker the slot wakes, to tell without the lock
-    /// whether a poll comes from the same task.
+    /// whether a poll comes from the same task. (It also keeps the slot's
+    /// waker from being the last one, so that none is dropped under the
+    /// lock.)
     waker: Option<Waker>,
-    /// The thread that times this timer once the driver is gone, and the
-    /// deadline it sleeps until (boxed: rarely there, and a `Sleep` stays
-    /// small).
-    fallback: Option<Box<(Instant, Arc<Fallback>)>>,
-}
-
-/// The waker a fallback thread wakes at the deadline.
-struct Fallback {
-    waker: Mutex<Option<Waker>>,
 }
 
 impl Registration {
@@ -44,7 +35,6 @@ impl Registration {
             slot: None,
             current: false,
             waker: None,
-            fallback: None,
         }
     }
 
@@ -53,8 +43,9 @@ impl Registration {
     }
 
     /// Makes sure the task of `cx` is woken at `at` (and, with a non-zero
-    /// `period`, at every multiple of it after), then is pending — or, once
-    /// the driver is gone, ready when `at` has passed.
+    /// `period`, at every multiple of it after), then is pending — or ready
+    /// once `at` has passed, in the one case where nothing can fire it (see
+    /// [`wait_here`]).
     ///
     /// No lock, no syscall and no allocation when the slot is already armed
     /// so for this task; otherwise one lock, and a syscall only if the
@@ -66,17 +57,17 @@ impl Registration {
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let shared = self.timers.shared();
-        if shared.is_shut_down() {
-            return self.poll_fallback(at, cx);
-        }
-        if self.current && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if self.current
+            && shared.is_driven()
+            && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+        {
             return Poll::Pending;
         }
         let key = shared.key(at);
         let mut state = shared.lock();
-        if shared.is_shut_down() {
+        if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
             drop(state);
-            return self.poll_fallback(at, cx);
+            return wait_here(at);
         }
         let slot = match self.slot {
             Some(slot) => slot,
@@ -88,7 +79,7 @@ impl Registration {
                 // Four billion timers: none left to give.
                 None => {
                     drop(state);
-                    return self.poll_fallback(at, cx);
+                    return wait_here(at);
                 }
             },
         };
@@ -113,7 +104,7 @@ impl Registration {
         let shared = self.timers.shared();
         let key = shared.key(at);
         let mut state = shared.lock();
-        if self.waker.is_some() && !shared.is_shut_down() {
+        if self.waker.is_some() && shared.ensure_driven(&mut state) {
             state
                 .deadlines
                 .schedule(slot, key, saturating_nanos(period), self.waker.as_ref());
@@ -121,52 +112,19 @@ impl Registration {
             self.current = true;
         }
     }
+}
 
-    /// The driver is gone: a thread of our own wakes the task at `at`, so
-    /// the timer neither hangs nor fires early.
-    fn poll_fallback(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= at {
-            return Poll::Ready(());
-        }
-        if let Some(timing) = &self.fallback {
-            let (timed, fallback) = &**timing;
-            if *timed == at {
-                let mut waker = fallback.waker.lock().unwrap_or_else(|p| p.into_inner());
-                *waker = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
-        }
-        let fallback = Arc::new(Fallback {
-            waker: Mutex::new(Some(cx.waker().clone())),
-        });
-        let thread_side = Arc::clone(&fallback);
-        let spawned = std::thread::Builder::new()
-            .name("iofd-timer-fallback".into())
-            .spawn(move || {
-                let now = Instant::now();
-                if at > now {
-                    std::thread::sleep(at - now);
-                }
-                let waker = thread_side
-                    .waker
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take();
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            });
-        if spawned.is_err() {
-            // No thread either: wait here rather than hang or fire early.
-            let now = Instant::now();
-            if at > now {
-                std::thread::sleep(at - now);
-            }
-            return Poll::Ready(());
-        }
-        self.fallback = Some(Box::new((at, fallback)));
-        Poll::Pending
+/// Waits on this thread until `at`, for the one case where nothing can fire
+/// the timer: the runtime is gone and no timing thread can be started (the
+/// process is at its thread limit), or four billion timers exist. Blocking
+/// the caller is better than hanging or firing early.
+#[cold]
+fn wait_here(at: Instant) -> Poll<()> {
+    let now = Instant::now();
+    if at > now {
+        std::thread::sleep(at - now);
     }
+    Poll::Ready(())
 }
 
 impl Drop for Registration {
