@@ -69,15 +69,16 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 ///
 /// What it costs, measured with 1 000 intervals of 1 ms whose phases are
 /// spread evenly over the period (every deadline different; 2 tokio
-/// workers; `cargo bench --bench timers -- --slack`, one run, 2 s):
+/// workers; `cargo bench --bench timers -- --slack`, one run of
+/// 2026-12-01, 2 s):
 ///
 /// | slack | lateness p50 | p99 | CPU (% of one core) |
 /// |---|---|---|---|
-/// | 0 | 64 µs | 132 µs | 128 % |
-/// | 10 µs | 73 µs | 127 µs | 128 % |
-/// | 50 µs (default) | 68 µs | 130 µs | 86 % |
-/// | 200 µs | 177 µs | 310 µs | 47 % |
-/// | 1 ms | 621 µs | 1.19 ms | 34 % |
+/// | 0 | 27 µs | 50 µs | 136 % |
+/// | 10 µs | 26 µs | 49 µs | 141 % |
+/// | 50 µs (default) | 50 µs | 85 µs | 77 % |
+/// | 200 µs | 186 µs | 278 µs | 68 % |
+/// | 1 ms | 613 µs | 1.08 ms | 65 % |
 ///
 /// # Lifetime
 ///
