@@ -105,6 +105,12 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// - **Wakers run outside the lock.** Firing wakes every task due after
 ///   it has released the shared lock, so a waker may do anything,
 ///   including using these timers.
+/// - **The runtime that made it fires it.** Timers are fired by the
+///   reactor of the runtime that was current in [`Timers::new`], as
+///   `tokio::time` timers are by their runtime's driver: awaited from
+///   another runtime they work while that one runs, but not while it is
+///   idle (a current-thread runtime outside `block_on`). After it shuts
+///   down, see [Lifetime](Timers#lifetime).
 ///
 /// # Examples
 ///

@@ -51,6 +51,15 @@ pub enum MissedTickBehavior {
 /// no tick, and the next call returns it. An `Interval` can move between
 /// tasks and workers.
 ///
+/// # Caveats
+///
+/// Once polled, an `Interval` stays armed period after period (that is
+/// what spares its ticks the lock): the task that polled it last is woken
+/// every period until the `Interval` is dropped, even while it awaits
+/// something else. An interval not needed for a while is best dropped, or
+/// moved far ahead with [`reset_at`](Interval::reset_at); tokio's
+/// `Interval` wakes only a task that polls it.
+///
 /// # Examples
 ///
 /// ```
