@@ -229,6 +229,51 @@ fn an_interval_is_a_stream_and_its_tick_is_cancel_safe() {
     });
 }
 
+/// An interval whose task stops polling it (it awaits something else) is
+/// not woken period after period: a few wakes (the driver checks every 4
+/// periods that it is still polled), then it is parked until the next
+/// poll, which ticks with every missed period counted.
+#[test]
+fn an_idle_interval_wakes_its_task_once_not_every_period() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let timers = Timers::new().unwrap();
+        let period = Duration::from_millis(1);
+        let mut interval = timers.interval(period).unwrap();
+        let (count, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let (first, _) = match interval.poll_tick(&mut cx) {
+            std::task::Poll::Ready(tick) => tick,
+            std::task::Poll::Pending => panic!("the first tick is at once"),
+        };
+        // Armed for the next period, then left alone for 30 of them.
+        while interval.poll_tick(&mut cx).is_ready() {}
+        tokio::time::sleep(period * 30).await;
+        let woken = count.0.load(Ordering::SeqCst);
+        assert!(woken >= 1, "woken at the next period");
+        assert!(
+            woken <= 8,
+            "woken {woken} times in 30 periods while not polled"
+        );
+        // The next poll takes a tick that counts every period since.
+        let std::task::Poll::Ready((deadline, missed)) = interval.poll_tick(&mut cx) else {
+            panic!("a tick is due");
+        };
+        let periods = (deadline - first).as_nanos() / period.as_nanos() + u128::from(missed);
+        assert!(periods >= 30, "{periods} periods counted");
+        // And it ticks on as usual once polled again.
+        let mut ticked = 0;
+        while ticked < 5 {
+            within(interval.tick()).await;
+            ticked += 1;
+        }
+    });
+}
+
 /// A waker may run anything when woken, even code that uses the same
 /// `Timers`: firing wakes tasks only once its lock is released.
 #[test]

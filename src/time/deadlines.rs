@@ -9,7 +9,10 @@
 //! - Firing pops every one-shot entry due and hands out its waker into the
 //!   driver's reusable list, so that wakers run outside the lock; a
 //!   periodic entry moves on along its period's grid and stays armed, so
-//!   that an interval's task never takes the lock to re-arm.
+//!   that an interval's task never takes the lock to re-arm — as long as
+//!   its owner polls it ([`Periodic`]): one whose owner has stopped
+//!   polling it is parked (taken out of the heap, not woken again) within
+//!   a few periods, until it polls.
 //!
 //! Why a heap and not a wheel: deadlines here have nanosecond resolution
 //! and periods from microseconds to hours. A hierarchical wheel at
@@ -17,6 +20,8 @@
 //! no tuning, costs O(log₄ n) per insert and removal (7 levels at 10 000
 //! timers), and its root is the next instant to arm the timerfd at.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
 
 /// No slot, no heap position.
@@ -25,12 +30,85 @@ const NONE: u32 = u32::MAX;
 /// Children per heap node.
 const ARITY: usize = 4;
 
+/// What a periodic timer shares with its owner, lock-free: its period, and
+/// whether the owner has polled it since the driver last checked.
+///
+/// The owner marks each poll ([`polled`](Periodic::polled)). The driver
+/// wakes the owner at every period, and every [`CHECK_EVERY`] periods it
+/// checks the mark: if the owner has not polled since the previous check,
+/// it parks the timer (out of the heap, its waker kept), so a task that
+/// awaits something else is woken a few times, not every period forever.
+/// A parked timer's owner learns it at its next poll and re-arms under the
+/// lock. Checking only every few periods keeps the shared line out of the
+/// driver's firing loop most of the time: with a check at every period,
+/// 1 000 intervals of 1 ms were measured 15 % later at p99.
+pub(crate) struct Periodic {
+    period: u64,
+    state: AtomicU8,
+}
+
+/// The owner has polled since the last check (or has just armed it).
+const POLLED: u8 = 0;
+/// The driver checked, and the owner has not polled since.
+const CHECKED: u8 = 1;
+/// Not polled between two checks: out of the heap until the owner arms it
+/// again.
+const PARKED: u8 = 2;
+
+/// Every how many periods the driver checks that a periodic timer's owner
+/// still polls it: an interval no longer polled is woken at most about
+/// twice this many times more, then parked.
+pub(crate) const CHECK_EVERY: u32 = 4;
+
+impl Periodic {
+    /// The shared state of a timer that fires every `period` nanoseconds
+    /// (at least 1).
+    pub(crate) fn new(period: u64) -> Arc<Periodic> {
+        Arc::new(Periodic {
+            period: period.max(1),
+            state: AtomicU8::new(POLLED),
+        })
+    }
+
+    /// The owner polls and waits on: `true` if the timer is still armed
+    /// (it will be woken at its next period), `false` if the driver parked
+    /// it and it must be scheduled again.
+    pub(crate) fn polled(&self) -> bool {
+        // Written only when the driver has checked since: between checks
+        // the line stays shared, and the driver reads `period` from it
+        // without a miss.
+        if self.state.load(Ordering::Acquire) == POLLED {
+            return true;
+        }
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state != PARKED).then_some(POLLED)
+            })
+            .is_ok()
+    }
+
+    /// The driver checks it: `true` to wake the owner and keep the timer
+    /// armed, `false` to park it (the owner has not polled since the last
+    /// check). A concurrent [`polled`](Periodic::polled) either comes first
+    /// (and the owner is woken) or finds it parked (and re-arms).
+    fn check(&self) -> bool {
+        let previous = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| match state {
+                POLLED => Some(CHECKED),
+                _ => Some(PARKED),
+            });
+        previous == Ok(POLLED)
+    }
+}
+
 /// One timer's slot (32 bytes; its deadline lives in its heap entry).
 struct Slot {
-    /// For a periodic timer, the period: when it fires, the driver moves it
-    /// to the first multiple of the period past the firing instant, and it
-    /// stays armed. 0 for a one-shot timer, which leaves the heap.
-    period: u64,
+    /// For a periodic timer, its period and poll state: when it fires, the
+    /// driver moves it to the first multiple of the period past the firing
+    /// instant, and it stays armed (unless parked). `None` for a one-shot
+    /// timer, which leaves the heap when it fires.
+    periodic: Option<Arc<Periodic>>,
     /// The task to wake when it fires.
     waker: Option<Waker>,
     /// Its index in `heap`, or `NONE` when not armed.
@@ -40,11 +118,14 @@ struct Slot {
 }
 
 /// A heap entry: the deadline, kept here too so that sifting compares
-/// without touching the slots.
+/// without touching the slots (16 bytes).
 #[derive(Clone, Copy)]
 struct Entry {
     at: u64,
     slot: u32,
+    /// For a periodic timer, the periods fired since the driver last
+    /// checked its owner ([`CHECK_EVERY`]).
+    unchecked: u32,
 }
 
 /// The slab of slots and the heap of armed deadlines.
@@ -95,7 +176,7 @@ impl Deadlines {
             .ok()
             .filter(|&i| i != NONE)?;
         self.slots.push(Slot {
-            period: 0,
+            periodic: None,
             waker: None,
             pos: NONE,
             next_free: NONE,
@@ -109,24 +190,47 @@ impl Deadlines {
         let free = self.free;
         let entry = &mut self.slots[slot as usize];
         entry.waker = None;
-        entry.period = 0;
+        entry.periodic = None;
         entry.next_free = free;
         self.free = slot;
     }
 
     /// Arms `slot` to fire at `at` (replacing any earlier deadline), and
-    /// then every `period` if it is not 0, waking `waker` (or the waker it
-    /// already has, for `None`).
-    pub(crate) fn schedule(&mut self, slot: u32, at: u64, period: u64, waker: Option<&Waker>) {
+    /// then on the grid of `periodic` if there is one, waking `waker` (or
+    /// the waker it already has, for `None`).
+    pub(crate) fn schedule(
+        &mut self,
+        slot: u32,
+        at: u64,
+        periodic: Option<&Arc<Periodic>>,
+        waker: Option<&Waker>,
+    ) {
         let entry = &mut self.slots[slot as usize];
-        entry.period = period;
+        match periodic {
+            Some(periodic) => {
+                // Armed: the owner is waiting, as after a poll.
+                periodic.state.store(POLLED, Ordering::Release);
+                if !entry
+                    .periodic
+                    .as_ref()
+                    .is_some_and(|p| Arc::ptr_eq(p, periodic))
+                {
+                    entry.periodic = Some(Arc::clone(periodic));
+                }
+            }
+            None => entry.periodic = None,
+        }
         if let Some(waker) = waker {
             set_waker(&mut entry.waker, waker);
         }
         let pos = entry.pos;
         if pos == NONE {
             let pos = self.heap.len();
-            self.heap.push(Entry { at, slot });
+            self.heap.push(Entry {
+                at,
+                slot,
+                unchecked: 0,
+            });
             self.slots[slot as usize].pos = pos as u32;
             self.sift_up(pos);
         } else {
@@ -180,37 +284,57 @@ impl Deadlines {
     /// Fires every entry due at `now`: a one-shot timer leaves the heap and
     /// its waker moves to `wakers`; a periodic one moves to the first
     /// multiple of its period past `now`, and a clone of its waker goes to
-    /// `wakers`. The caller wakes them once the lock is released, and
-    /// reuses the list, so that it stops growing once it has held the
-    /// largest batch.
+    /// `wakers` — unless, at a check ([`CHECK_EVERY`]), its owner has not
+    /// polled since the previous check: then it is parked (it leaves the
+    /// heap, keeps its waker, and is not woken).
+    /// The caller wakes them once the lock is released, and reuses the
+    /// list, so that it stops growing once it has held the largest batch.
     pub(crate) fn pop_due(&mut self, now: u64, wakers: &mut Vec<Waker>) {
-        while let Some(&Entry { at, slot }) = self.heap.first() {
+        while let Some(&Entry {
+            at,
+            slot,
+            unchecked,
+        }) = self.heap.first()
+        {
             if at > now {
                 return;
             }
             let entry = &mut self.slots[slot as usize];
-            // The first multiple of the period past `now`, for a periodic
-            // timer whose grid has one (not at the end of time).
-            let next = (now - at)
-                .checked_div(entry.period)
-                .and_then(|periods| (periods + 1).checked_mul(entry.period))
-                .and_then(|ahead| at.checked_add(ahead));
-            match next {
-                Some(next) => {
+            match entry.periodic.as_deref() {
+                None => {
+                    if let Some(waker) = entry.waker.take() {
+                        wakers.push(waker);
+                    }
+                    self.remove_at(0);
+                }
+                Some(periodic) if unchecked + 1 >= CHECK_EVERY && !periodic.check() => {
+                    self.remove_at(0)
+                }
+                Some(periodic) => {
+                    // The first multiple of the period past `now`; none at
+                    // the end of time, where the timer is parked (its owner,
+                    // woken, arms it again if it polls).
+                    let period = periodic.period;
+                    let next = ((now - at) / period + 1)
+                        .checked_mul(period)
+                        .and_then(|ahead| at.checked_add(ahead));
                     // The waker stays with the slot for the next period; a
                     // clone is woken outside the lock (a waker may run
                     // anything, even code that takes the lock).
                     if let Some(waker) = &entry.waker {
                         wakers.push(waker.clone());
                     }
-                    self.heap[0].at = next;
-                    self.sift_down(0);
-                }
-                None => {
-                    if let Some(waker) = entry.waker.take() {
-                        wakers.push(waker);
+                    match next {
+                        Some(next) => {
+                            self.heap[0].at = next;
+                            self.heap[0].unchecked = (unchecked + 1) % CHECK_EVERY;
+                            self.sift_down(0);
+                        }
+                        None => {
+                            periodic.state.store(PARKED, Ordering::Release);
+                            self.remove_at(0);
+                        }
                     }
-                    self.remove_at(0);
                 }
             }
         }
@@ -322,13 +446,13 @@ mod tests {
                     assert!(!owned.contains(&slot));
                     owned.push(slot);
                     let at = now + rand(1000);
-                    d.schedule(slot, at, 0, Some(&w));
+                    d.schedule(slot, at, None, Some(&w));
                     model.insert(slot, at);
                 }
                 2 if !owned.is_empty() => {
                     let slot = owned[rand(owned.len() as u64) as usize];
                     let at = now + rand(1000);
-                    d.schedule(slot, at, 0, Some(&w));
+                    d.schedule(slot, at, None, Some(&w));
                     model.insert(slot, at);
                 }
                 3 if !owned.is_empty() => {
@@ -362,19 +486,22 @@ mod tests {
         }
     }
 
-    /// A periodic timer stays armed, on its period's grid, past `now`.
+    /// A periodic timer whose owner polls between wakes stays armed, on
+    /// its period's grid, past `now`.
     #[test]
     fn periodic_timers_move_along_their_grid() {
         let mut d = Deadlines::new();
         let w = waker();
         let slot = d.alloc().unwrap();
-        d.schedule(slot, 1000, 100, Some(&w));
+        let periodic = Periodic::new(100);
+        d.schedule(slot, 1000, Some(&periodic), Some(&w));
         let mut wakers = Vec::new();
         d.pop_due(999, &mut wakers);
         assert!(wakers.is_empty());
         d.pop_due(1000, &mut wakers);
         assert_eq!(wakers.len(), 1);
         assert_eq!(d.earliest(), Some(1100));
+        assert!(periodic.polled(), "still armed");
         // Late by 3.5 periods: the next multiple past now, and the slot
         // keeps its waker (a clone was handed out).
         d.pop_due(1450, &mut wakers);
@@ -385,13 +512,50 @@ mod tests {
         assert_eq!(d.earliest(), None);
     }
 
+    /// A periodic timer whose owner stops polling is parked at the second
+    /// check after its last poll: out of the heap, not woken again, until
+    /// armed again.
+    #[test]
+    fn an_unpolled_periodic_timer_is_parked() {
+        let mut d = Deadlines::new();
+        let w = waker();
+        let slot = d.alloc().unwrap();
+        let periodic = Periodic::new(100);
+        d.schedule(slot, 1000, Some(&periodic), Some(&w));
+        let mut wakers = Vec::new();
+        let mut now = 1000;
+        // Polled at every period: woken at every period, never parked.
+        for _ in 0..3 * CHECK_EVERY {
+            d.pop_due(now, &mut wakers);
+            assert!(periodic.polled());
+            now += 100;
+        }
+        assert_eq!(wakers.len(), 3 * CHECK_EVERY as usize);
+        wakers.clear();
+        // Not polled any more: a few more wakes, then parked.
+        for _ in 0..3 * CHECK_EVERY {
+            d.pop_due(now, &mut wakers);
+            now += 100;
+        }
+        assert!(!wakers.is_empty() && wakers.len() < 2 * CHECK_EVERY as usize);
+        assert!(!d.is_armed(slot));
+        assert_eq!(d.earliest(), None);
+        assert!(!periodic.polled(), "the owner learns it is parked");
+        d.schedule(slot, now, Some(&periodic), None);
+        assert!(d.is_armed(slot));
+        let woken = wakers.len();
+        d.pop_due(now, &mut wakers);
+        assert_eq!(wakers.len(), woken + 1, "woken with the waker it kept");
+        assert!(periodic.polled());
+    }
+
     #[test]
     fn freed_slots_are_reused_without_growing() {
         let mut d = Deadlines::new();
         let w = waker();
         let slots: Vec<u32> = (0..100).map(|_| d.alloc().unwrap()).collect();
         for &slot in &slots {
-            d.schedule(slot, u64::from(slot), 0, Some(&w));
+            d.schedule(slot, u64::from(slot), None, Some(&w));
         }
         for &slot in &slots {
             d.free(slot);
@@ -400,7 +564,7 @@ mod tests {
         for round in 0..10 {
             let again: Vec<u32> = (0..100).map(|_| d.alloc().unwrap()).collect();
             for &slot in &again {
-                d.schedule(slot, round, 0, Some(&w));
+                d.schedule(slot, round, None, Some(&w));
             }
             for &slot in &again {
                 d.free(slot);

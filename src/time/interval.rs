@@ -51,36 +51,16 @@ pub enum MissedTickBehavior {
 /// no tick, and the next call returns it. An `Interval` can move between
 /// tasks and workers.
 ///
-/// # Caveats
+/// # Wake-ups
 ///
-/// Once polled, an `Interval` stays armed period after period (that is
-/// what spares its ticks the lock): the task that polled it last is woken
-/// every period until the `Interval` is dropped, even while it awaits
-/// something else. An interval not needed for a while is best dropped, or
-/// moved far ahead with [`reset_at`](Interval::reset_at); tokio's
-/// `Interval` wakes only a task that polls it.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use iofd::time::Timers;
-/// use tokio_stream::StreamExt;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> std::io::Result<()> {
-/// let timers = Timers::new()?;
-/// let mut ticks = timers.interval(Duration::from_micros(100))?;
-/// let mut periods = 0;
-/// while let Some((_deadline, missed)) = ticks.next().await {
-///     periods += 1 + missed; // every period counted, late or not
-///     if periods >= 20 {
-///         break;
-///     }
-/// }
-/// # Ok(())
-/// # }
-/// ```
+/// Once polled, an `Interval` stays armed period after period, and its
+/// task polls it without taking the driver's lock. A task that stops
+/// polling it (it awaits something else, or a `select!` branch is
+/// disabled) is woken at most about 8 more times (the driver checks every
+/// 4 periods that the interval is still polled), then not until it polls
+/// again; that poll re-arms it and returns the tick with the missed
+/// periods counted. tokio's `Interval` wakes only a task that polls it;
+/// dropping an interval you no longer need costs nothing at all.
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct Interval {
     registration: Registration,
@@ -93,7 +73,7 @@ pub struct Interval {
 impl Interval {
     pub(crate) fn new(timers: Timers, start: Instant, period: Duration) -> Interval {
         Interval {
-            registration: Registration::new(timers),
+            registration: Registration::periodic(timers, period),
             next: start,
             period,
             behavior: MissedTickBehavior::default(),
@@ -115,7 +95,7 @@ impl Interval {
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<(Instant, u64)> {
         let mut now = Instant::now();
         if now < self.next {
-            ready!(self.registration.wait_until(self.next, self.period, cx));
+            ready!(self.registration.wait_until(self.next, cx));
             // Ready here only when nothing could fire the timer and this
             // poll waited for `next` itself.
             now = Instant::now();
@@ -140,7 +120,7 @@ impl Interval {
         self.next = next.unwrap_or_else(super::driver::far_future);
         if self.behavior == MissedTickBehavior::Delay && behind > 0 {
             // Off the old grid: the driver's slot must follow.
-            self.registration.move_to(self.next, self.period);
+            self.registration.move_to(self.next);
         }
         Poll::Ready((deadline, missed))
     }
@@ -153,7 +133,7 @@ impl Interval {
     /// Restarts the schedule: the next tick is at `deadline`.
     pub fn reset_at(&mut self, deadline: Instant) {
         self.next = deadline;
-        self.registration.move_to(deadline, self.period);
+        self.registration.move_to(deadline);
     }
 
     /// The period.

@@ -6,12 +6,15 @@
 //! from the driver's say: the driver only wakes tasks. So a registration
 //! that is already armed with the task's waker needs no lock at all: an
 //! interval's task, whose slot the driver keeps armed period after period,
-//! ticks without touching the shared state.
+//! ticks without touching the shared state (it marks its poll in the
+//! timer's [`Periodic`] state, one atomic operation).
 
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::Timers;
+use super::deadlines::Periodic;
 use crate::timerfd::saturating_nanos;
 
 /// A timer's registration with its driver.
@@ -26,15 +29,30 @@ pub(crate) struct Registration {
     /// waker from being the last one, so that none is dropped under the
     /// lock.)
     waker: Option<Waker>,
+    /// For a periodic timer, its period and poll state, shared with its
+    /// slot.
+    periodic: Option<Arc<Periodic>>,
 }
 
 impl Registration {
+    /// A one-shot timer's registration.
     pub(crate) fn new(timers: Timers) -> Registration {
+        Registration::with(timers, None)
+    }
+
+    /// A periodic timer's registration: its slot fires every `period`
+    /// (one allocation, for the state shared with the slot).
+    pub(crate) fn periodic(timers: Timers, period: Duration) -> Registration {
+        Registration::with(timers, Some(Periodic::new(saturating_nanos(period))))
+    }
+
+    fn with(timers: Timers, periodic: Option<Arc<Periodic>>) -> Registration {
         Registration {
             timers,
             slot: None,
             current: false,
             waker: None,
+            periodic,
         }
     }
 
@@ -42,24 +60,20 @@ impl Registration {
         &self.timers
     }
 
-    /// Makes sure the task of `cx` is woken at `at` (and, with a non-zero
-    /// `period`, at every multiple of it after), then is pending — or ready
+    /// Makes sure the task of `cx` is woken at `at` (and, for a periodic
+    /// timer, at every period after it), then is pending — or ready
     /// once `at` has passed, in the one case where nothing can fire it (see
     /// [`wait_here`]).
     ///
     /// No lock, no syscall and no allocation when the slot is already armed
-    /// so for this task; otherwise one lock, and a syscall only if the
-    /// timerfd must be re-armed earlier.
-    pub(crate) fn wait_until(
-        &mut self,
-        at: Instant,
-        period: Duration,
-        cx: &mut Context<'_>,
-    ) -> Poll<()> {
+    /// so for this task (for a periodic timer: not parked); otherwise one
+    /// lock, and a syscall only if the timerfd must be re-armed earlier.
+    pub(crate) fn wait_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
         let shared = self.timers.shared();
         if self.current
             && shared.is_driven()
             && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+            && self.periodic.as_ref().is_none_or(|p| p.polled())
         {
             return Poll::Pending;
         }
@@ -85,7 +99,7 @@ impl Registration {
         };
         state
             .deadlines
-            .schedule(slot, key, saturating_nanos(period), Some(cx.waker()));
+            .schedule(slot, key, self.periodic.as_ref(), Some(cx.waker()));
         shared.rearm(&mut state);
         drop(state);
         self.current = true;
@@ -96,7 +110,7 @@ impl Registration {
     /// The owner's deadline or schedule changed: the next
     /// [`wait_until`](Registration::wait_until) re-arms. If a task is
     /// waiting, the slot moves to `at` at once, waking the same task.
-    pub(crate) fn move_to(&mut self, at: Instant, period: Duration) {
+    pub(crate) fn move_to(&mut self, at: Instant) {
         self.current = false;
         let Some(slot) = self.slot else {
             return;
@@ -107,7 +121,7 @@ impl Registration {
         if self.waker.is_some() && shared.ensure_driven(&mut state) {
             state
                 .deadlines
-                .schedule(slot, key, saturating_nanos(period), self.waker.as_ref());
+                .schedule(slot, key, self.periodic.as_ref(), self.waker.as_ref());
             shared.rearm(&mut state);
             self.current = true;
         }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Timers;
 use super::registration::Registration;
@@ -78,7 +78,7 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.elapsed = false;
-        self.registration.move_to(deadline, Duration::ZERO);
+        self.registration.move_to(deadline);
     }
 
     /// The [`Timers`] this sleep belongs to.
@@ -99,9 +99,7 @@ impl Future for Sleep {
             this.elapsed = true;
             return Poll::Ready(());
         }
-        let ready = this
-            .registration
-            .wait_until(this.deadline, Duration::ZERO, cx);
+        let ready = this.registration.wait_until(this.deadline, cx);
         if ready.is_ready() {
             this.elapsed = true;
         }
