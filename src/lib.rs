@@ -43,6 +43,50 @@
 //! [`MemFd::require_seals`] accepts shared memory only once its sender can
 //! no longer change it.
 //!
+//! # With mio
+//!
+//! With the `mio` feature, [`Fd`], [`EventFd`], [`TimerFd`], [`SignalFd`] and
+//! [`PidFd`] implement `mio::event::Source` and register with
+//! a `mio::Poll` like a socket does. mio registers edge-triggered: after an
+//! event, drain the handle (until `WouldBlock`) before waiting again, or no
+//! new event comes.
+//!
+//! | handle | readable when | writable when |
+//! |---|---|---|
+//! | `EventFd` | the counter is non-zero | one more can be added |
+//! | `TimerFd` | it expired since the last read (a periodic timer re-arms in the kernel only when read, so each new edge follows a read) | — |
+//! | `SignalFd` | a signal of its mask is pending for the *polling* thread or the process | — |
+//! | `PidFd` | the process has exited (and once more when it is reaped) | — |
+//! | `Fd` | as its kind says | as its kind says |
+//!
+//! [`MemFd`] is a regular file: epoll refuses regular files
+//! (`EPERM`), since they are always ready, so it does not implement
+//! `Source`.
+//!
+//! ## Example with mio
+//!
+//! ```
+//! use std::time::Duration;
+//! use iofd::EventFd;
+//! use mio::{Events, Interest, Poll, Token};
+//!
+//! # #[cfg(not(feature = "mio"))] fn main() {}
+//! # #[cfg(feature = "mio")]
+//! # fn main() -> std::io::Result<()> {
+//! let mut poll = Poll::new()?;
+//! let mut wake = EventFd::new(0)?;
+//! poll.registry().register(&mut wake, Token(7), Interest::READABLE)?;
+//!
+//! wake.signal(1)?;
+//! let mut events = Events::with_capacity(8);
+//! poll.poll(&mut events, Some(Duration::from_secs(5)))?;
+//! let event = events.iter().next().expect("the eventfd is readable");
+//! assert_eq!(event.token(), Token(7));
+//! assert_eq!(wake.wait()?, 1); // drain: edge-triggered
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # With tokio
 //!
 //! With the `tokio` feature, each pollable handle has an async wrapper on
@@ -98,50 +142,6 @@
 //! timer.arm(Duration::ZERO, Duration::ZERO)?; // zero fires at once
 //! # std::thread::sleep(Duration::from_millis(5));
 //! assert_eq!(timer.expirations()?, 1);
-//! # Ok(())
-//! # }
-//! ```
-
-//! # With mio
-//!
-//! With the `mio` feature, [`Fd`], [`EventFd`], [`TimerFd`], [`SignalFd`] and
-//! [`PidFd`] implement `mio::event::Source` and register with
-//! a `mio::Poll` like a socket does. mio registers edge-triggered: after an
-//! event, drain the handle (until `WouldBlock`) before waiting again, or no
-//! new event comes.
-//!
-//! | handle | readable when | writable when |
-//! |---|---|---|
-//! | `EventFd` | the counter is non-zero | one more can be added |
-//! | `TimerFd` | it expired since the last read (a periodic timer re-arms in the kernel only when read, so each new edge follows a read) | — |
-//! | `SignalFd` | a signal of its mask is pending for the *polling* thread or the process | — |
-//! | `PidFd` | the process has exited (and once more when it is reaped) | — |
-//! | `Fd` | as its kind says | as its kind says |
-//!
-//! [`MemFd`] is a regular file: epoll refuses regular files
-//! (`EPERM`), since they are always ready, so it does not implement
-//! `Source`.
-//!
-//! ## Example with mio
-//!
-//! ```
-//! use std::time::Duration;
-//! use iofd::EventFd;
-//! use mio::{Events, Interest, Poll, Token};
-//!
-//! # #[cfg(not(feature = "mio"))] fn main() {}
-//! # #[cfg(feature = "mio")]
-//! # fn main() -> std::io::Result<()> {
-//! let mut poll = Poll::new()?;
-//! let mut wake = EventFd::new(0)?;
-//! poll.registry().register(&mut wake, Token(7), Interest::READABLE)?;
-//!
-//! wake.signal(1)?;
-//! let mut events = Events::with_capacity(8);
-//! poll.poll(&mut events, Some(Duration::from_secs(5)))?;
-//! let event = events.iter().next().expect("the eventfd is readable");
-//! assert_eq!(event.token(), Token(7));
-//! assert_eq!(wake.wait()?, 1); // drain: edge-triggered
 //! # Ok(())
 //! # }
 //! ```
