@@ -29,6 +29,15 @@ impl Wake for CountingWaker {
     }
 }
 
+/// A multi-thread runtime with 2 workers, as CI machines have 2 cores.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn counting_waker() -> (Arc<CountingWaker>, Waker) {
     let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
     (Arc::clone(&count), Waker::from(count))
@@ -235,11 +244,7 @@ fn an_interval_is_a_stream_and_its_tick_is_cancel_safe() {
 /// poll, which ticks with every missed period counted.
 #[test]
 fn an_idle_interval_wakes_its_task_once_not_every_period() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     rt.block_on(async {
         let timers = Timers::new().unwrap();
         let period = Duration::from_millis(1);
@@ -292,11 +297,7 @@ fn a_waker_that_uses_the_timers_does_not_deadlock_them() {
             self.woken.fetch_add(1, Ordering::SeqCst);
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     rt.block_on(async {
         let timers = Timers::new().unwrap();
         let reentrant = Arc::new(Reentrant {
@@ -412,11 +413,7 @@ fn timers_complete_after_their_runtime_shut_down() {
 /// exactly.
 #[test]
 fn a_thousand_intervals_on_two_workers_lose_no_tick() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     rt.block_on(async {
         let timers = Timers::new().unwrap();
         let tasks: Vec<_> = (0..1000)

@@ -486,15 +486,20 @@ mod tests {
         }
     }
 
+    /// Deadlines holding one timer, armed at 1000 and then every 100.
+    fn one_periodic_timer() -> (Deadlines, u32, Arc<Periodic>) {
+        let mut d = Deadlines::new();
+        let slot = d.alloc().unwrap();
+        let periodic = Periodic::new(100);
+        d.schedule(slot, 1000, Some(&periodic), Some(&waker()));
+        (d, slot, periodic)
+    }
+
     /// A periodic timer whose owner polls between wakes stays armed, on
     /// its period's grid, past `now`.
     #[test]
     fn periodic_timers_move_along_their_grid() {
-        let mut d = Deadlines::new();
-        let w = waker();
-        let slot = d.alloc().unwrap();
-        let periodic = Periodic::new(100);
-        d.schedule(slot, 1000, Some(&periodic), Some(&w));
+        let (mut d, slot, periodic) = one_periodic_timer();
         let mut wakers = Vec::new();
         d.pop_due(999, &mut wakers);
         assert!(wakers.is_empty());
@@ -517,11 +522,7 @@ mod tests {
     /// armed again.
     #[test]
     fn an_unpolled_periodic_timer_is_parked() {
-        let mut d = Deadlines::new();
-        let w = waker();
-        let slot = d.alloc().unwrap();
-        let periodic = Periodic::new(100);
-        d.schedule(slot, 1000, Some(&periodic), Some(&w));
+        let (mut d, slot, periodic) = one_periodic_timer();
         let mut wakers = Vec::new();
         let mut now = 1000;
         // Polled at every period: woken at every period, never parked.
