@@ -47,11 +47,7 @@ fn current_thread() -> tokio::runtime::Runtime {
 }
 
 fn multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    common::two_workers()
 }
 
 fn pipe() -> (Fd, Fd) {

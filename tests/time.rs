@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use common::{on_both_runtimes, until, within};
+use common::{on_both_runtimes, two_workers, until, within};
 use iofd::time::{MissedTickBehavior, Timers};
 use tokio_stream::StreamExt;
 use tokio_test::{assert_pending, assert_ready, task};
@@ -27,15 +27,6 @@ impl Wake for CountingWaker {
     fn wake(self: Arc<Self>) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-/// A multi-thread runtime with 2 workers, as CI machines have 2 cores.
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn counting_waker() -> (Arc<CountingWaker>, Waker) {

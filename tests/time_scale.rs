@@ -16,18 +16,10 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// One timerfd however many timers; it is closed once the last handle and
 /// the last timer are gone (the driver task ends).
 fn one_descriptor_closed_with_the_last_user() {
-    let rt = runtime();
+    let rt = common::two_workers();
     rt.block_on(async {
         let before = open_fds();
         let timers = Timers::new().unwrap();
@@ -74,7 +66,7 @@ fn a_hundred_thousand_sleeps_under_a_1024_descriptor_limit() {
     };
     let saved = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
-    let rt = runtime();
+    let rt = common::two_workers();
     rt.block_on(async {
         let timers = Timers::new().unwrap();
         let tasks: Vec<_> = (0..100_000u64)
@@ -113,7 +105,7 @@ fn threads() -> usize {
 /// interval ticking every 500 µs add one thread, not one per timer or per
 /// tick; all complete, none early; the thread ends with the last timer.
 fn after_shutdown_one_thread_times_every_timer() {
-    let first = runtime();
+    let first = common::two_workers();
     let (timers, mut sleeps, mut interval) = first.block_on(async {
         let timers = Timers::new().unwrap();
         // Far enough that none is due before the runtime is gone.

@@ -134,12 +134,17 @@ mod runtime {
             .build()
             .unwrap();
         current.block_on(test());
-        let multi = tokio::runtime::Builder::new_multi_thread()
+        two_workers().block_on(test());
+    }
+
+    /// A multi_thread runtime with two workers, as CI machines have two
+    /// cores.
+    pub fn two_workers() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .unwrap();
-        multi.block_on(test());
+            .unwrap()
     }
 
     /// Lets the runtime poll its I/O driver until `woken()` (`yield_now`
