@@ -234,7 +234,7 @@ fn an_interval_is_a_stream_and_its_tick_is_cancel_safe() {
 /// periods that it is still polled), then it is parked until the next
 /// poll, which ticks with every missed period counted.
 #[test]
-fn an_idle_interval_wakes_its_task_once_not_every_period() {
+fn an_idle_interval_stops_waking_its_task() {
     let rt = two_workers();
     rt.block_on(async {
         let timers = Timers::new().unwrap();

@@ -105,6 +105,10 @@ fn threads() -> usize {
 /// interval ticking every 500 µs add one thread, not one per timer or per
 /// tick; all complete, none early; the thread ends with the last timer.
 fn after_shutdown_one_thread_times_every_timer() {
+    // Counted before the first runtime exists: its workers are joined when
+    // it is dropped, and the timing thread (started at its shutdown) is the
+    // one thread allowed on top.
+    let before = threads();
     let first = common::two_workers();
     let (timers, mut sleeps, mut interval) = first.block_on(async {
         let timers = Timers::new().unwrap();
@@ -120,7 +124,7 @@ fn after_shutdown_one_thread_times_every_timer() {
         (timers, sleeps, interval)
     });
     drop(first);
-    let before = threads();
+    assert!(threads() <= before + 1, "workers joined, one timing thread");
     let second = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -314,7 +314,8 @@ const TIMING_THREAD_CHECK: rustix::time::Timespec = rustix::time::Timespec {
 /// The timing thread, once the runtime's reactor is gone: waits for the
 /// timerfd (a duplicate: the same kernel timer, kept open while it waits),
 /// and fires the timers as the reactor did, until every handle and timer of
-/// `shared` is gone.
+/// `shared` is gone. It never gives up while they exist: the timers rely on
+/// it (`Shared::is_driven`).
 fn time_after_shutdown(shared: &Weak<Shared>, timerfd: &TimerFd) {
     let mut firing = Vec::new();
     loop {
@@ -325,9 +326,13 @@ fn time_after_shutdown(shared: &Weak<Shared>, timerfd: &TimerFd) {
         let fired = match rustix::event::poll(&mut fds, Some(&TIMING_THREAD_CHECK)) {
             Ok(n) => n > 0,
             Err(rustix::io::Errno::INTR) => false,
-            // Not expected of poll on our own descriptor: stop rather than
-            // spin; the timers' polls then wait for their deadlines.
-            Err(_) => return,
+            // Not expected of poll on our own descriptor (ENOMEM at
+            // worst): fire whatever is due, and try again a little later
+            // rather than spin.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(1));
+                true
+            }
         };
         let Some(shared) = shared.upgrade() else {
             return;

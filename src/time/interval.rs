@@ -43,7 +43,8 @@ pub enum MissedTickBehavior {
 /// `Stream` of those pairs, which never ends.
 ///
 /// An interval keeps one slot in the driver for its whole life and re-arms
-/// it each period: no allocation per tick.
+/// it each period: one allocation when it is made (the poll state it
+/// shares with the driver), none per tick.
 ///
 /// # Cancel safety
 ///
@@ -61,6 +62,28 @@ pub enum MissedTickBehavior {
 /// again; that poll re-arms it and returns the tick with the missed
 /// periods counted. tokio's `Interval` wakes only a task that polls it;
 /// dropping an interval you no longer need costs nothing at all.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use iofd::time::Timers;
+/// use tokio_stream::StreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let timers = Timers::new()?;
+/// let mut ticks = timers.interval(Duration::from_micros(100))?;
+/// let mut periods = 0;
+/// while let Some((_deadline, missed)) = ticks.next().await {
+///     periods += 1 + missed; // every period counted, late or not
+///     if periods >= 20 {
+///         break;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct Interval {
     registration: Registration,
