@@ -2,9 +2,13 @@
 //! its kind, recovering the handle's state, and [`AdoptError`], which hands
 //! the descriptor back when it is not what was expected.
 //!
-//! The kernel names what a descriptor is in its `/proc/self/fd` link
-//! (`anon_inode:[eventfd]`, `pipe:[…]`, a path) and the handle's state in
-//! `/proc/self/fdinfo` (`eventfd-semaphore`, `clockid`, `sigmask`, `Pid`).
+//! The kernel names what a descriptor is in its `/proc/thread-self/fd`
+//! link (`anon_inode:[eventfd]`, `pipe:[…]`, a path) and the handle's state
+//! in `/proc/thread-self/fdinfo` (`eventfd-semaphore`, `clockid`,
+//! `sigmask`, `Pid`, and the open `flags`). The calling thread's table is
+//! the one read (`thread-self`, not `self`, which is the main thread's): a
+//! thread that has its own table (`unshare(CLONE_FILES)`) adopts its own
+//! descriptor, not the main thread's descriptor of the same number.
 //!
 //! # References
 //!  - [`proc_pid_fdinfo(5)`](https://man7.org/linux/man-pages/man5/proc_pid_fdinfo.5.html)
@@ -50,7 +54,7 @@ pub struct AdoptError {
 
 /// What the descriptor turned out to be.
 enum Found {
-    /// Another kind: its `/proc/self/fd` link, or a description.
+    /// Another kind: its `/proc/thread-self/fd` link, or a description.
     Kind(String),
     /// Its kind or state could not be read, or a flag not set.
     Failed(io::Error),
@@ -86,7 +90,7 @@ impl AdoptError {
         self.expected
     }
 
-    /// What the descriptor is instead: its `/proc/self/fd` link (such as
+    /// What the descriptor is instead: its `/proc/thread-self/fd` link (such as
     /// `pipe:[4321]`, `socket:[4321]`, `anon_inode:[timerfd]` or a path),
     /// or `None` if that could not be read.
     pub fn found(&self) -> Option<&str> {
@@ -166,17 +170,31 @@ impl AsRawFd for AdoptError {
 }
 
 /// What the kernel says of one descriptor of a known kind: its fdinfo.
-struct Inspected {
+pub(crate) struct Inspected {
     fdinfo: String,
 }
 
 impl Inspected {
     /// The value of fdinfo line `key:` (trimmed), if there is one.
-    fn field(&self, key: &str) -> Option<&str> {
+    pub(crate) fn field(&self, key: &str) -> Option<&str> {
         self.fdinfo.lines().find_map(|line| {
             let (name, value) = line.split_once(':')?;
             (name.trim() == key).then(|| value.trim())
         })
+    }
+
+    /// The open flags (fdinfo `flags:`, octal), if readable.
+    pub(crate) fn flags(&self) -> Option<u32> {
+        u32::from_str_radix(self.field("flags")?, 8).ok()
+    }
+}
+
+/// The fdinfo of `fd` (`/proc/thread-self/fdinfo/N`).
+pub(crate) fn fdinfo(fd: &OwnedFd) -> io::Result<Inspected> {
+    let path = format!("/proc/thread-self/fdinfo/{}", fd.as_raw_fd());
+    match std::fs::read_to_string(&path) {
+        Ok(fdinfo) => Ok(Inspected { fdinfo }),
+        Err(error) => Err(in_proc(&path, error)),
     }
 }
 
@@ -190,8 +208,19 @@ pub(crate) fn adopt_pollable<T>(
     field: &str,
     parse: impl FnOnce(Option<&str>) -> Option<T>,
 ) -> Result<(OwnedFd, T), AdoptError> {
+    adopt_pollable_by(fd, kind, field, |inspected| parse(inspected.field(field)))
+}
+
+/// As [`adopt_pollable`], with `parse` reading the whole fdinfo; `field`
+/// names what it needs, for the error when it answers `None`.
+pub(crate) fn adopt_pollable_by<T>(
+    fd: OwnedFd,
+    kind: &'static str,
+    field: &str,
+    parse: impl FnOnce(&Inspected) -> Option<T>,
+) -> Result<(OwnedFd, T), AdoptError> {
     let (fd, inspected) = inspect_anon(fd, kind)?;
-    let Some(state) = parse(inspected.field(field)) else {
+    let Some(state) = parse(&inspected) else {
         return Err(missing_field(fd, kind, field));
     };
     let fd = set_nonblocking(fd, kind)?;
@@ -211,16 +240,29 @@ fn inspect_anon(fd: OwnedFd, kind: &'static str) -> Result<(OwnedFd, Inspected),
     if !is_kind {
         return Err(AdoptError::wrong_kind(fd, kind, link));
     }
-    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
-    match std::fs::read_to_string(&path) {
-        Ok(fdinfo) => Ok((fd, Inspected { fdinfo })),
-        Err(error) => Err(AdoptError::failed(fd, kind, in_proc(&path, error))),
+    let inspected = match fdinfo(&fd) {
+        Ok(inspected) => inspected,
+        Err(error) => return Err(AdoptError::failed(fd, kind, error)),
+    };
+    // An O_PATH descriptor names the object but cannot read, write or
+    // poll it: no handle can use it.
+    if inspected.flags().is_some_and(|flags| flags & O_PATH != 0) {
+        let found = format!(
+            "an O_PATH descriptor of {link} (it only names the object: \
+             it cannot be read, written or polled)"
+        );
+        return Err(AdoptError::wrong_kind(fd, kind, found));
     }
+    Ok((fd, inspected))
 }
 
-/// The `/proc/self/fd` link of `fd`, lossily as UTF-8 (paths may not be).
+/// `O_PATH`, as fdinfo's `flags` show it.
+const O_PATH: u32 = libc::O_PATH as u32;
+
+/// The `/proc/thread-self/fd` link of `fd` (the calling thread's
+/// descriptor table), lossily as UTF-8 (paths may not be).
 pub(crate) fn read_link(fd: &OwnedFd) -> io::Result<String> {
-    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let path = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
     let target = std::fs::read_link(&path).map_err(|error| in_proc(&path, error))?;
     Ok(target.to_string_lossy().into_owned())
 }

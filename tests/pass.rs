@@ -144,7 +144,10 @@ fn a_truncated_control_message_is_an_error_and_leaks_nothing() {
     let mut buf = [0u8; 4];
     let err = pass::recv(&there, &mut buf).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData);
-    assert!(err.to_string().contains("MSG_CTRUNC"), "{err}");
+    assert!(err.to_string().contains("MAX_FDS"), "{err}");
+    let truncated = pass::Truncated::of(&err).unwrap();
+    assert_eq!(truncated.reason(), pass::Truncation::TooManyFds);
+    assert_eq!(truncated.len(), 1, "the payload length survives");
     assert_eq!(
         open_fds(),
         before,
@@ -184,6 +187,7 @@ fn plain_bytes_end_of_stream_and_broken_pipe() {
     drop(here);
     let received = pass::recv(&there, &mut buf).unwrap();
     assert!(received.is_empty());
+    assert!(received.is_end_of_stream());
 
     let (here, there) = UnixStream::pair().unwrap();
     drop(there);
@@ -255,7 +259,318 @@ fn async_send_and_recv() {
     });
 }
 
+/// `n` copies of `fd` in one message with a one-byte payload, sent with a
+/// raw `sendmsg` (`pass::send` refuses more than `MAX_FDS`).
+fn send_raw(here: &UnixStream, fd: BorrowedFd<'_>, n: usize) {
+    let many: Vec<BorrowedFd<'_>> = (0..n).map(|_| fd).collect();
+    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(n))];
+    let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+    assert!(control.push(rustix::net::SendAncillaryMessage::ScmRights(&many)));
+    let sent = rustix::net::sendmsg(
+        here,
+        &[std::io::IoSlice::new(b"z")],
+        &mut control,
+        rustix::net::SendFlags::empty(),
+    )
+    .unwrap();
+    assert_eq!(sent, 1);
+}
+
+/// Turns on SO_PASSCRED and, where the kernel has it (6.5), SO_PASSPIDFD;
+/// says whether SO_PASSPIDFD is on.
+fn pass_identity(socket: &UnixStream) -> bool {
+    pass::set_pass_credentials(socket, true).unwrap();
+    match pass::set_pass_pidfd(socket, true) {
+        Ok(()) => true,
+        Err(e) if e.kind() == ErrorKind::Unsupported => {
+            eprintln!("skipped SO_PASSPIDFD: {e}");
+            false
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// How many times to repeat a loop: fewer under valgrind.
+fn scaled(n: usize) -> usize {
+    if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+        n / 10
+    } else {
+        n
+    }
+}
+
+/// With SO_PASSPIDFD and SO_PASSCRED on the receiving socket (any holder
+/// of a socket can set them), every message brings a pidfd and
+/// credentials: after many receives, with and without descriptors, taken
+/// or not, no descriptor is left open.
+fn every_installed_descriptor_is_handed_over_or_closed() {
+    let (here, there) = UnixStream::pair().unwrap();
+    let pidfds = pass_identity(&there);
+    let efd = EventFd::new(0).unwrap();
+    let before = open_fds();
+    let mut buf = [0u8; 8];
+    for round in 0..scaled(200) {
+        match round % 3 {
+            0 => {
+                pass::send(&here, b"plain", &[]).unwrap();
+            }
+            1 => {
+                pass::send(&here, b"two", &[efd.as_fd(), efd.as_fd()]).unwrap();
+            }
+            _ => send_raw(&here, efd.as_fd(), MAX_FDS + 1),
+        }
+        match pass::recv(&there, &mut buf) {
+            Ok(mut received) => {
+                assert!(received.credentials().is_some());
+                assert_eq!(received.take_sender().is_some(), pidfds);
+                if round % 2 == 0 {
+                    drop(received.take_fd());
+                }
+            }
+            Err(e) => {
+                let truncated = pass::Truncated::of(&e).unwrap();
+                assert_eq!(truncated.reason(), pass::Truncation::TooManyFds);
+            }
+        }
+        assert_eq!(open_fds(), before, "round {round}");
+    }
+}
+
+/// The helper process of `the_sender_is_known_from_another_process`: its
+/// stdin is a Unix socket; it sends an eventfd, then waits for `bye`.
+fn sender() {
+    let socket = UnixStream::from(std::io::stdin().as_fd().try_clone_to_owned().unwrap());
+    let efd = EventFd::new(0).unwrap();
+    pass::send(&socket, b"from the child", &[efd.as_fd()]).unwrap();
+    let mut buf = [0u8; 8];
+    let received = pass::recv(&socket, &mut buf).unwrap();
+    assert_eq!(&buf[..received.len()], b"bye");
+    assert_eq!(efd.wait().unwrap(), 9, "the parent rang");
+}
+
+/// Another process sends a handle; the receiver knows who sent it: its
+/// credentials, and a pidfd of that very process (not a pid).
+fn the_sender_is_known_from_another_process() {
+    let (here, there) = UnixStream::pair().unwrap();
+    let pidfds = pass_identity(&here);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, "sender")
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(there)))
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 32];
+    let mut received = pass::recv(&here, &mut buf).unwrap();
+    assert_eq!(&buf[..received.len()], b"from the child");
+    let creds = received.credentials().unwrap();
+    assert_eq!(creds.pid(), child.id() as i32);
+    assert_eq!(creds.uid(), rustix::process::getuid().as_raw());
+    assert_eq!(creds.gid(), rustix::process::getgid().as_raw());
+    if pidfds {
+        let sender = received.take_sender().unwrap().unwrap();
+        assert_eq!(sender.pid(), child.id() as i32);
+        assert!(!sender.reaps() && !sender.is_thread());
+        let mine = PidFd::from_child(&child).unwrap();
+        if let Ok(same) = sender.is_same_process(&mine) {
+            assert!(same, "the very process");
+        }
+        assert!(received.take_sender().is_none(), "taken once");
+    }
+    let bell: EventFd = received.take().unwrap();
+    bell.signal(9).unwrap();
+    pass::send(&here, b"bye", &[]).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// The cutoff is exactly `MAX_FDS`, whatever else the buffer holds: 16
+/// arrive; 17, 18 and 19 are `TooManyFds`, the payload length kept, and
+/// nothing left open.
+fn more_than_max_fds_is_refused_at_exactly_the_cutoff() {
+    let efd = EventFd::new(0).unwrap();
+    for identity in [false, true] {
+        let (here, there) = UnixStream::pair().unwrap();
+        if identity {
+            pass_identity(&there);
+        }
+        let before = open_fds();
+        let mut buf = [0u8; 4];
+        for n in [MAX_FDS - 3, MAX_FDS, MAX_FDS + 1, MAX_FDS + 2, MAX_FDS + 3] {
+            send_raw(&here, efd.as_fd(), n);
+            match pass::recv(&there, &mut buf) {
+                Ok(received) => {
+                    assert!(n <= MAX_FDS, "{n} descriptors accepted");
+                    assert_eq!(received.fd_count(), n);
+                }
+                Err(e) => {
+                    assert!(n > MAX_FDS, "{n} descriptors refused: {e}");
+                    assert_eq!(e.kind(), ErrorKind::InvalidData);
+                    let truncated = pass::Truncated::of(&e).unwrap();
+                    assert_eq!(truncated.reason(), pass::Truncation::TooManyFds);
+                    assert_eq!(truncated.len(), 1);
+                    assert_eq!(truncated.fds_arrived(), n);
+                }
+            }
+            assert_eq!(open_fds(), before, "{n} descriptors, identity {identity}");
+        }
+    }
+}
+
+/// The numbers of the open descriptors (after the listing's own closed).
+fn open_numbers() -> Vec<i32> {
+    let listed: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .map(|entry| {
+            entry
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    listed
+        .into_iter()
+        // SAFETY: F_GETFD only asks whether the number is open.
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+        .collect()
+}
+
+/// This process at its descriptor limit: the kernel installs 3 of 4 and
+/// sets MSG_CTRUNC without failing; the error says so and keeps the
+/// payload length; the 3 are closed.
+fn out_of_descriptors_is_told_apart_and_keeps_the_length() {
+    let (here, there) = UnixStream::pair().unwrap();
+    pass_identity(&there);
+    let efd = EventFd::new(0).unwrap();
+    pass::send(&here, b"four!", &[efd.as_fd(); 4]).unwrap();
+    let before = open_fds();
+    let open = open_numbers();
+    // The limit under which exactly 3 numbers are free.
+    let mut limit = 0;
+    let mut free = 0;
+    while free < 3 {
+        if !open.contains(&limit) {
+            free += 1;
+        }
+        limit += 1;
+    }
+    let old = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let lowered = rustix::process::Rlimit {
+        current: Some(limit as u64),
+        maximum: old.maximum,
+    };
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, lowered).unwrap();
+    let mut buf = [0u8; 8];
+    let result = pass::recv(&there, &mut buf);
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, old).unwrap();
+    let e = result.unwrap_err();
+    let truncated = pass::Truncated::of(&e).unwrap();
+    assert_eq!(
+        truncated.reason(),
+        pass::Truncation::OutOfDescriptors,
+        "{e}"
+    );
+    assert_eq!(truncated.fds_arrived(), 3);
+    assert_eq!(truncated.len(), 5);
+    assert_eq!(&buf[..5], b"four!");
+    assert!(e.to_string().contains("RLIMIT_NOFILE"), "{e}");
+    assert_eq!(open_fds(), before, "the 3 were closed");
+}
+
+/// Credentials and the pidfd take room in the control buffer: with both
+/// on, every count up to MAX_FDS still arrives whole.
+fn credentials_and_pidfd_leave_room_for_max_fds() {
+    let (here, there) = UnixStream::pair().unwrap();
+    let pidfds = pass_identity(&there);
+    let efd = EventFd::new(0).unwrap();
+    let mut buf = [0u8; 4];
+    for n in 1..=MAX_FDS {
+        send_raw(&here, efd.as_fd(), n);
+        let mut received = pass::recv(&there, &mut buf).unwrap();
+        assert_eq!(received.fd_count(), n);
+        assert!(received.credentials().is_some());
+        assert_eq!(received.take_sender().is_some(), pidfds, "{n}");
+    }
+}
+
+/// A seqpacket or datagram socket wrapped as a `UnixStream`: a message
+/// longer than the buffer is `Truncated` (`Payload`), not a short `Ok`;
+/// an empty message with a descriptor is not the end of the stream.
+fn message_sockets_report_truncation() {
+    let (a, b) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let (a, b) = (UnixStream::from(a), UnixStream::from(b));
+    let efd = EventFd::new(0).unwrap();
+    let before = open_fds();
+    pass::send(&a, &[7u8; 100], &[efd.as_fd()]).unwrap();
+    let mut small = [0u8; 10];
+    let e = pass::recv(&b, &mut small).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidData);
+    let truncated = pass::Truncated::of(&e).unwrap();
+    assert_eq!(truncated.reason(), pass::Truncation::Payload);
+    assert_eq!(truncated.len(), 10);
+    assert_eq!(truncated.fds_arrived(), 1);
+    assert_eq!(open_fds(), before, "the descriptor was closed");
+
+    // A 0-byte message with a descriptor (a raw sendmsg: `pass::send`
+    // wants a byte, which a stream socket needs).
+    let fds = [efd.as_fd()];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+    assert!(control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds)));
+    rustix::net::sendmsg(&a, &[], &mut control, rustix::net::SendFlags::empty()).unwrap();
+    let mut received = pass::recv(&b, &mut small).unwrap();
+    assert!(received.is_empty());
+    assert!(!received.is_end_of_stream(), "a descriptor came");
+    let _: EventFd = received.take().unwrap();
+    drop(a);
+    let received = pass::recv(&b, &mut small).unwrap();
+    assert!(received.is_end_of_stream());
+}
+
+/// The async forms go through tokio's readiness and so its cooperative
+/// budget: a loop of them that never waits still lets a spawned task run
+/// on a current-thread runtime.
+fn async_loops_let_other_tasks_run() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (here, there) = tokio::net::UnixStream::pair().unwrap();
+        let mut buf = [0u8; 4];
+        // Readiness known on both ends, and one message always queued:
+        // from here on no send or receive has to wait.
+        pass::send_async(&here, b"x", &[]).await.unwrap();
+        pass::send_async(&here, b"x", &[]).await.unwrap();
+        pass::recv_async(&there, &mut buf[..1]).await.unwrap();
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn({
+            let ran = std::sync::Arc::clone(&ran);
+            async move { ran.store(true, std::sync::atomic::Ordering::SeqCst) }
+        });
+        let mut rounds = 0;
+        while !ran.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(rounds < 10_000, "the spawned task never ran");
+            pass::send_async(&here, b"x", &[]).await.unwrap();
+            pass::recv_async(&there, &mut buf[..1]).await.unwrap();
+            rounds += 1;
+        }
+        eprintln!("the spawned task ran after {rounds} rounds");
+    });
+}
+
+const ROLE: &str = "IOFD_PASS_ROLE";
+
 fn main() {
+    if std::env::var(ROLE).as_deref() == Ok("sender") {
+        return sender();
+    }
     common::run(&[
         (
             "handles_round_trip_typed_and_close_on_exec",
@@ -286,5 +601,33 @@ fn main() {
             each_message_keeps_its_own_descriptors,
         ),
         ("async_send_and_recv", async_send_and_recv),
+        (
+            "every_installed_descriptor_is_handed_over_or_closed",
+            every_installed_descriptor_is_handed_over_or_closed,
+        ),
+        (
+            "the_sender_is_known_from_another_process",
+            the_sender_is_known_from_another_process,
+        ),
+        (
+            "more_than_max_fds_is_refused_at_exactly_the_cutoff",
+            more_than_max_fds_is_refused_at_exactly_the_cutoff,
+        ),
+        (
+            "out_of_descriptors_is_told_apart_and_keeps_the_length",
+            out_of_descriptors_is_told_apart_and_keeps_the_length,
+        ),
+        (
+            "credentials_and_pidfd_leave_room_for_max_fds",
+            credentials_and_pidfd_leave_room_for_max_fds,
+        ),
+        (
+            "message_sockets_report_truncation",
+            message_sockets_report_truncation,
+        ),
+        (
+            "async_loops_let_other_tasks_run",
+            async_loops_let_other_tasks_run,
+        ),
     ]);
 }

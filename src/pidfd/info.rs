@@ -64,6 +64,8 @@ const PIDFD_GET_INFO: u32 = (3 << 30) | (64 << 16) | (0xFF << 8) | 11;
 #[derive(Clone, Copy)]
 pub struct PidInfo {
     raw: RawPidfdInfo,
+    /// Read through a thread pidfd: no process exit status.
+    thread: bool,
 }
 
 impl PidInfo {
@@ -125,9 +127,16 @@ impl PidInfo {
     /// reaped** (by anyone: this is how a process that is not this one's
     /// child is seen to end), `None` while it runs or is a zombie, and on
     /// kernels before 6.15.
+    ///
+    /// Always `None` for the info of a [thread pidfd](PidFd::is_thread):
+    /// a thread's exit is not its process's.
     pub fn exit_status(&self) -> Option<ExitStatus> {
-        self.has(INFO_EXIT)
-            .then(|| ExitStatus::from_raw(self.raw.exit_code))
+        (self.has(INFO_EXIT) && !self.thread).then(|| ExitStatus::from_raw(self.raw.exit_code))
+    }
+
+    /// Whether this was read through a [thread pidfd](PidFd::is_thread).
+    pub fn is_thread(&self) -> bool {
+        self.thread
     }
 }
 
@@ -196,7 +205,10 @@ impl PidFd {
             )
         };
         if rc == 0 {
-            return Ok(PidInfo { raw });
+            return Ok(PidInfo {
+                raw,
+                thread: self.is_thread(),
+            });
         }
         let errno = last_errno();
         Err(match errno {
@@ -216,6 +228,10 @@ impl PidFd {
     /// parent has reaped it. The status is kept, as `try_wait` keeps it.
     #[cfg(feature = "tokio")]
     pub(crate) fn reaped_status(&self) -> io::Result<Option<ExitStatus>> {
+        if self.is_thread() {
+            // A thread's exit is never a process's exit status.
+            return Err(io::Error::from_raw_os_error(libc::ECHILD));
+        }
         if self.reaps {
             // Kept by a reaping handle: reaped. (An observing handle keeps
             // the status at the exit, before its owner reaps.)

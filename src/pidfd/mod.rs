@@ -27,7 +27,7 @@ pub use info::PidInfo;
 pub use send::SignalScope;
 
 use crate::Fd;
-use crate::adopt::{AdoptError, adopt_pollable};
+use crate::adopt::{AdoptError, adopt_pollable_by};
 use crate::error::{
     SANDBOX, invalid_input, invalid_input_owned, last_errno, syscall_error, unsupported,
 };
@@ -68,6 +68,9 @@ pub struct PidFd {
     /// with every [`try_clone`](PidFd::try_clone), so whichever reaps, all
     /// know the status.
     status: Arc<OnceLock<ExitStatus>>,
+    /// A `PIDFD_THREAD` pidfd: it names one thread, whose exit is never a
+    /// process's exit status.
+    thread: bool,
 }
 
 impl PidFd {
@@ -217,6 +220,7 @@ impl PidFd {
             pid,
             reaps: true,
             status: Arc::new(OnceLock::new()),
+            thread: flags.bits() & PIDFD_THREAD != 0,
         })
     }
 
@@ -238,6 +242,7 @@ impl PidFd {
             pid: self.pid,
             reaps: self.reaps,
             status: Arc::clone(&self.status),
+            thread: self.thread,
         })
     }
 
@@ -248,6 +253,23 @@ impl PidFd {
     #[inline]
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// Whether this pidfd names one thread (`PIDFD_THREAD`: from
+    /// [`open_thread`](PidFd::open_thread), or adopted with
+    /// `TryFrom<OwnedFd>`, which reads the flag from fdinfo) rather than a
+    /// process.
+    ///
+    /// A thread's exit is not a process's: on a thread pidfd,
+    /// [`has_exited`](PidFd::has_exited) (and `AsyncPidFd::exited`) says
+    /// the **thread** has exited, while [`try_wait`](PidFd::try_wait),
+    /// [`wait`](PidFd::wait) and `AsyncPidFd::exit_status` fail with
+    /// `ECHILD`, and [`PidInfo::exit_status`] is `None`: no status is ever
+    /// reported for it, so a peer that sends a thread pidfd cannot pass a
+    /// thread's end off as its process's.
+    #[inline]
+    pub fn is_thread(&self) -> bool {
+        self.thread
     }
 
     /// A 64-bit id of the process (or thread) this pidfd names, unique for
@@ -308,17 +330,19 @@ impl PidFd {
     ///
     /// The pidfd names the process that connected (or created the pair),
     /// even if it has handed its end to another process since. It
-    /// [observes only](PidFd::observe_only), and its `pid` is read from
-    /// fdinfo (as [`TryFrom<OwnedFd>`](#impl-TryFrom%3COwnedFd%3E-for-PidFd)
-    /// does).
+    /// [observes only](PidFd::observe_only). Its [`pid`](PidFd::pid) is
+    /// read with `PIDFD_GET_INFO` (Linux 6.13), or else from fdinfo, which
+    /// needs `/proc`; without either it is 0, and the pidfd is returned
+    /// all the same (the kernel made it: nothing needs checking).
     ///
     /// # Errors
     ///
     /// - `Unsupported` with a [`SyscallError`](crate::SyscallError) before Linux 6.5
     ///   (`ENOPROTOOPT`).
+    /// - `ESRCH` if the peer has exited and been reaped.
     /// - The kernel's error: `ENOTCONN` for an unconnected socket,
-    ///   `ENOTSOCK`, `ESRCH` if the peer has been reaped; `ENODATA` for a
-    ///   socket without peer credentials (not a Unix socket).
+    ///   `ENOTSOCK`; `ENODATA` for a socket without peer credentials (not
+    ///   a Unix socket).
     ///
     /// # Examples
     ///
@@ -368,7 +392,46 @@ impl PidFd {
         // owns.
         // SAFETY: so `OwnedFd` may take (and close) it.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-        Ok(PidFd::try_from(fd)?)
+        PidFd::from_kernel(fd)
+    }
+
+    /// Takes up a process pidfd the kernel has just made for this process
+    /// (`SO_PEERPIDFD`, `SCM_PIDFD`): no kind check is needed. It observes
+    /// only and is made nonblocking. Its pid comes from `PIDFD_GET_INFO`
+    /// (no `/proc` needed), else from fdinfo, else is 0.
+    ///
+    /// # Errors
+    ///
+    /// `ESRCH` if the process has been reaped (`fd` is closed); the error
+    /// of `fcntl`.
+    pub(crate) fn from_kernel(fd: OwnedFd) -> io::Result<PidFd> {
+        let flags = rustix::fs::fcntl_getfl(&fd)?;
+        if !flags.contains(rustix::fs::OFlags::NONBLOCK) {
+            rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)?;
+        }
+        let mut pidfd = PidFd {
+            fd,
+            pid: 0,
+            reaps: false,
+            status: Arc::new(OnceLock::new()),
+            thread: false,
+        };
+        let reaped = || io::Error::from_raw_os_error(libc::ESRCH);
+        pidfd.pid = match pidfd.info() {
+            // Reaped: the kernel reports no ids any more.
+            Ok(info) => info.pid().ok_or_else(reaped)?,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(reaped()),
+            // Before Linux 6.13: from fdinfo, if /proc is there.
+            Err(_) => match crate::adopt::fdinfo(&pidfd.fd) {
+                Ok(fdinfo) => match fdinfo.field("Pid").and_then(|pid| pid.parse().ok()) {
+                    Some(-1) => return Err(reaped()),
+                    Some(pid) => pid,
+                    None => 0,
+                },
+                Err(_) => 0,
+            },
+        };
+        Ok(pidfd)
     }
 
     /// Duplicates descriptor `target` of the process into this one
@@ -404,14 +467,27 @@ impl PidFd {
     /// One syscall while the child runs, no allocation; the call that first
     /// sees the exit makes one more to reap.
     ///
+    /// A child reaped by someone else before this pidfd saw its exit
+    /// (another handle from [`open`](PidFd::open), the `Child` of a pidfd
+    /// [`from_child`](PidFd::from_child)) still gives its status, from
+    /// `PIDFD_INFO_EXIT` (Linux 6.15): every waiter on every handle gets
+    /// the same status. So does a process that is not a child, once its
+    /// parent has reaped it.
+    ///
     /// # Errors
     ///
-    /// `ECHILD` if the process is not a child of this one, or was reaped by
-    /// someone else before this pidfd saw its exit.
+    /// `ECHILD` if the process is not a child of this one (and has not
+    /// been reaped by its parent, or the kernel keeps no exit status:
+    /// before 6.15), or was reaped by someone else on a kernel before
+    /// 6.15; always for a [thread](PidFd::is_thread) pidfd.
     #[inline]
     pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status.get() {
             return Ok(Some(*status));
+        }
+        if self.thread {
+            // A thread's exit is never a process's exit status.
+            return Err(io::Error::from_raw_os_error(libc::ECHILD));
         }
         // Observe first, with WNOWAIT, and keep the status before reaping:
         // a concurrent caller that finds the child already reaped (ECHILD)
@@ -429,12 +505,40 @@ impl PidFd {
             Ok(None) | Err(rustix::io::Errno::AGAIN) => Ok(None),
             // Before Linux 5.4, waitid does not know P_PIDFD.
             Err(rustix::io::Errno::INVAL) => Err(unsupported_waitid()),
-            // Reaped by a concurrent caller, who kept the status first.
-            Err(rustix::io::Errno::CHILD) if self.status.get().is_some() => {
-                Ok(self.status.get().copied())
-            }
+            // Reaped by a concurrent caller, who kept the status first, or
+            // by another reaper: its status is kept by the kernel.
+            Err(rustix::io::Errno::CHILD) => match self.status.get() {
+                Some(status) => Ok(Some(*status)),
+                None => self.reaped_elsewhere(),
+            },
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// `waitid` said `ECHILD`: the status `PIDFD_INFO_EXIT` keeps, if the
+    /// process has been reaped (by another handle, its `Child`, or its
+    /// parent), kept here too; else `ECHILD`.
+    ///
+    /// A child of this process that another reaper is reaping right now
+    /// is already invisible to `waitid` but not yet published as reaped:
+    /// that short window (inside the other reaper's `waitid`) is waited
+    /// out, with a bound.
+    #[cold]
+    fn reaped_elsewhere(&self) -> io::Result<Option<ExitStatus>> {
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        for _ in 0..10_000 {
+            let Ok(info) = self.info() else { break };
+            if let Some(status) = info.exit_status() {
+                return Ok(Some(*self.status.get_or_init(|| status)));
+            }
+            // Still a child of ours, yet not ours to wait for: being
+            // reaped at this moment. Anything else: not a child.
+            if info.ppid() != Some(me) || !self.has_exited().unwrap_or(false) {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        Err(io::Error::from_raw_os_error(libc::ECHILD))
     }
 
     /// Reaps the exited child; a concurrent reaper may have been first.
@@ -462,7 +566,8 @@ impl PidFd {
     }
 
     /// Whether the process has exited (its pidfd is readable). Works for
-    /// any process, child or not, and reaps nothing.
+    /// any process, child or not, and reaps nothing. For a
+    /// [thread](PidFd::is_thread) pidfd: whether that thread has exited.
     ///
     /// # Errors
     ///
@@ -549,10 +654,15 @@ impl_owned_fd_conversions!(PidFd);
 impl TryFrom<OwnedFd> for PidFd {
     type Error = AdoptError;
 
-    /// Adopts `fd` if it is a pidfd (its `/proc/self/fd` link reads
+    /// Adopts `fd` if it is a pidfd (its `/proc/thread-self/fd` link reads
     /// `anon_inode:[pidfd]`), with the pid its fdinfo reports (`Pid`);
     /// otherwise hands `fd` back in the error. This is how a process that
     /// received a pidfd over a socket ([`crate::pass`]) takes it up.
+    ///
+    /// A thread pidfd (`PIDFD_THREAD`, which fdinfo shows as `O_EXCL` in
+    /// its `flags`) is adopted as one: [`is_thread`](PidFd::is_thread) is
+    /// true, and its thread's exit is never reported as a process's exit
+    /// status.
     ///
     /// The pid is as this process sees it: `-1` if the process had already
     /// been reaped, `0` if it lives in a pid namespace this process cannot
@@ -569,12 +679,16 @@ impl TryFrom<OwnedFd> for PidFd {
     /// [`AdoptError`] (holding `fd`) if `fd` is not a pidfd, or `/proc`
     /// cannot be read.
     fn try_from(fd: OwnedFd) -> Result<PidFd, AdoptError> {
-        let (fd, pid) = adopt_pollable(fd, "pidfd", "Pid", |pid| pid?.parse().ok())?;
+        let (fd, (pid, thread)) = adopt_pollable_by(fd, "pidfd", "Pid", |fdinfo| {
+            let pid = fdinfo.field("Pid")?.parse().ok()?;
+            Some((pid, fdinfo.flags()? & PIDFD_THREAD != 0))
+        })?;
         Ok(PidFd {
             fd,
             pid,
             reaps: false,
             status: Arc::new(OnceLock::new()),
+            thread,
         })
     }
 }
@@ -586,6 +700,7 @@ impl fmt::Debug for PidFd {
             .field("fd", &self.fd.as_raw_fd())
             .field("pid", &self.pid)
             .field("reaps", &self.reaps)
+            .field("thread", &self.thread)
             .field("status", &self.status.get())
             .finish()
     }

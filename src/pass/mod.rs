@@ -72,19 +72,24 @@
 //!  - [`sendmsg(2)`](https://man7.org/linux/man-pages/man2/sendmsg.2.html),
 //!    [`recvmsg(2)`](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
 
-use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 
-use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
-};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
 
-use crate::adopt::AdoptError;
 use crate::error::{invalid_input, invalid_input_owned};
+
+mod control;
+mod identity;
+mod received;
+mod truncated;
+
+use control::{CONTROL_LEN, ControlBuffer};
+pub use identity::{set_pass_credentials, set_pass_pidfd};
+pub use received::{Credentials, Received};
+pub use truncated::{Truncated, Truncation};
 
 /// The most descriptors one message carries, sent or received.
 ///
@@ -93,8 +98,8 @@ use crate::error::{invalid_input, invalid_input_owned};
 /// (`MSG_CTRUNC`) without leaking any.
 pub const MAX_FDS: usize = 16;
 
-/// Bytes of control buffer for [`MAX_FDS`] descriptors.
-const CONTROL_SPACE: usize = rustix::cmsg_space!(ScmRights(MAX_FDS));
+/// Bytes of control buffer for sending [`MAX_FDS`] descriptors.
+const SEND_SPACE: usize = rustix::cmsg_space!(ScmRights(MAX_FDS));
 
 /// Sends `payload` with the descriptors `fds` attached (`SCM_RIGHTS`), and
 /// returns the number of payload bytes sent.
@@ -165,7 +170,7 @@ fn send_once(socket: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) -> 
             "descriptors need at least one payload byte to travel over a stream socket",
         ));
     }
-    let mut space = [MaybeUninit::<u8>::uninit(); CONTROL_SPACE];
+    let mut space = [MaybeUninit::<u8>::uninit(); SEND_SPACE];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         // The buffer is sized for MAX_FDS, checked above.
@@ -177,128 +182,67 @@ fn send_once(socket: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) -> 
     Ok(sendmsg(socket, &iov, &mut control, SendFlags::NOSIGNAL)?)
 }
 
-/// One `recvmsg` into `buf`, collecting the descriptors.
+/// One `recvmsg` into `buf`, taking up every descriptor the kernel
+/// installed (kept in the `Received` or closed), and checking for
+/// truncation.
 fn recv_once(socket: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
     if buf.is_empty() {
         return Err(invalid_input(
             "a receive needs a buffer of at least one byte: descriptors come with bytes",
         ));
     }
-    let mut space = [MaybeUninit::<u8>::uninit(); CONTROL_SPACE];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut iov = [IoSliceMut::new(buf)];
-    let message = recvmsg(socket, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC)?;
-    let mut received = Received {
-        len: message.bytes,
-        fds: [const { None }; MAX_FDS],
-        next: 0,
-        count: 0,
+    let mut control = ControlBuffer([0; CONTROL_LEN]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
     };
-    for ancillary in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(fds) = ancillary {
-            for fd in fds {
-                // Cannot overflow: the buffer holds at most MAX_FDS; a
-                // descriptor past it would be dropped (closed) here.
-                if let Some(slot) = received.fds.get_mut(received.count) {
-                    *slot = Some(fd);
-                    received.count += 1;
-                }
-            }
-        }
+    // SAFETY: `msghdr` is plain data (pointers, lengths, flags), for which
+    // all zeroes is valid: no name, no buffers.
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_iov = &mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.0.as_mut_ptr().cast();
+    header.msg_controllen = CONTROL_LEN as _;
+    // `header` points at `iov` (which points at `buf`) and at `control`,
+    // each with its true length, all live and exclusively borrowed for
+    // the call; the socket is borrowed, so open.
+    // SAFETY: so the kernel writes only within `buf` and `control`.
+    let rc = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut header, libc::MSG_CMSG_CLOEXEC) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
     }
-    if message.flags.contains(ReturnFlags::CTRUNC) {
+    let mut received = Received::new(rc as usize);
+    let used = (header.msg_controllen as usize).min(CONTROL_LEN);
+    for message in control::messages(&control.0[..used]) {
+        received.collect(message);
+    }
+    let truncation = if received.arrived() > MAX_FDS {
+        Some(Truncation::TooManyFds)
+    } else if header.msg_flags & libc::MSG_CTRUNC != 0 {
+        Some(diagnose_ctrunc(socket))
+    } else if header.msg_flags & libc::MSG_TRUNC != 0 {
+        Some(Truncation::Payload)
+    } else {
+        None
+    };
+    match truncation {
         // `received` drops here, closing what did arrive.
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "the message carried more descriptors than iofd::pass::MAX_FDS (MSG_CTRUNC); \
-             the ones that arrived were closed",
-        ));
-    }
-    Ok(received)
-}
-
-/// A received payload's length and its descriptors, in the order sent.
-///
-/// Take each descriptor as a typed handle with [`take`](Received::take),
-/// or as it is with [`take_fd`](Received::take_fd). Descriptors not taken
-/// are closed when the `Received` is dropped.
-pub struct Received {
-    len: usize,
-    fds: [Option<OwnedFd>; MAX_FDS],
-    /// `fds[next..count]` are not yet taken.
-    next: usize,
-    count: usize,
-}
-
-impl Received {
-    /// The number of payload bytes received; 0 when the peer has closed its
-    /// end.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no payload byte arrived (the peer closed its end).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The number of descriptors not yet taken.
-    pub fn fd_count(&self) -> usize {
-        self.count - self.next
-    }
-
-    /// Takes the next descriptor as it is.
-    pub fn take_fd(&mut self) -> Option<OwnedFd> {
-        let fd = self.fds.get_mut(self.next)?.take()?;
-        self.next += 1;
-        Some(fd)
-    }
-
-    /// Takes the next descriptor as the handle `H` (`EventFd`, `TimerFd`,
-    /// `SignalFd`, `PidFd`, `MemFd`), checked as its `TryFrom<OwnedFd>`
-    /// checks it.
-    ///
-    /// # Errors
-    ///
-    /// - `InvalidInput` if the descriptor is not an `H` (or `/proc` cannot
-    ///   be read to tell): the descriptor stays here, next in line for
-    ///   [`take_fd`](Received::take_fd) or another `take`.
-    /// - `InvalidData` if no descriptor is left.
-    pub fn take<H>(&mut self) -> io::Result<H>
-    where
-        H: TryFrom<OwnedFd, Error = AdoptError>,
-    {
-        let Some(fd) = self.take_fd() else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the message carried {} descriptors, and all were taken",
-                    self.count
-                ),
-            ));
-        };
-        H::try_from(fd).map_err(|err| {
-            let error = io::Error::new(io::ErrorKind::InvalidInput, err.to_string());
-            // Put it back, unharmed, where it was.
-            self.next -= 1;
-            self.fds[self.next] = Some(err.into_fd());
-            error
-        })
+        Some(reason) => Err(Truncated::new(received.len(), received.arrived(), reason).into()),
+        None => Ok(received),
     }
 }
 
-impl fmt::Debug for Received {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fds = &self.fds[self.next..self.count];
-        f.debug_struct("Received")
-            .field("len", &self.len)
-            .field(
-                "fds",
-                &fds.iter()
-                    .map(|fd| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd))
-                    .collect::<Vec<_>>(),
-            )
-            .finish()
+/// Why the kernel truncated the control data of a message that carried no
+/// more than [`MAX_FDS`] descriptors (the buffer has room for those, the
+/// credentials and the pidfd): this process at its descriptor limit (the
+/// descriptors that arrived are still open, so a `dup` meets the limit
+/// too), or else something else in the buffer.
+#[cold]
+fn diagnose_ctrunc(socket: BorrowedFd<'_>) -> Truncation {
+    match rustix::io::fcntl_dupfd_cloexec(socket, 0) {
+        Err(rustix::io::Errno::MFILE) => Truncation::OutOfDescriptors,
+        // The probe descriptor closes here.
+        _ => Truncation::ControlFull,
     }
 }
 
