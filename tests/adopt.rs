@@ -226,3 +226,65 @@ fn require_seals_accepts_only_sealed_memory() {
     let region = received.mmap(4, iofd::Protection::Read).unwrap();
     assert_eq!(region.as_slice(), Some(&b"data"[..]));
 }
+
+/// A thread with its own descriptor table (`unshare(CLONE_FILES)`) adopts
+/// its own descriptor: here a pipe, at a number where the main thread's
+/// table holds an eventfd. The kind is read from that thread's table, so
+/// the pipe is refused (it was adopted as an `EventFd` when the main
+/// thread's table was read).
+#[test]
+fn a_thread_with_its_own_table_adopts_its_own_descriptor() {
+    let efd = EventFd::new(0).unwrap();
+    let number = efd.as_raw_fd();
+    let outcome = std::thread::spawn(move || {
+        // SAFETY: CLONE_FILES gives this thread a private copy of the
+        // table; nothing else in this thread uses descriptors meanwhile.
+        if unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let (reader, writer) = std::io::pipe().unwrap();
+        // Put the pipe's read end at `number` in this thread's table
+        // (closing this table's copy of the eventfd).
+        // SAFETY: `number` is open in this table (the unshared copy of
+        // the eventfd), owned by nothing in this thread: this `OwnedFd`
+        // becomes its owner, and dup2 replaces it.
+        let mut slot = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(number) };
+        rustix::io::dup2(&reader, &mut slot).unwrap();
+        drop((reader, writer));
+        Ok(EventFd::try_from(slot).map(|_| ()).map_err(|err| {
+            let found = err.found().map(str::to_owned);
+            drop(err.into_fd());
+            found
+        }))
+    })
+    .join()
+    .unwrap();
+    match outcome {
+        Err(e) => eprintln!("skipped: unshare(CLONE_FILES): {e}"),
+        Ok(adopted) => {
+            let found = adopted.expect_err("a pipe adopted as an eventfd").unwrap();
+            assert!(found.starts_with("pipe:["), "{found}");
+        }
+    }
+    // The main thread's eventfd is untouched.
+    efd.signal(1).unwrap();
+    assert_eq!(efd.wait().unwrap(), 1);
+}
+
+/// An `O_PATH` descriptor of an eventfd (reopened through `/proc`) names
+/// it but cannot read or write it: refused, saying so.
+#[test]
+fn an_o_path_descriptor_is_refused_as_such() {
+    let efd = EventFd::new(0).unwrap();
+    let path = format!("/proc/self/fd/{}", efd.as_raw_fd());
+    let fd = rustix::fs::open(
+        &path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let err = EventFd::try_from(fd).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("O_PATH"), "{message}");
+    assert_eq!(std::io::Error::from(err).kind(), ErrorKind::InvalidInput);
+}
