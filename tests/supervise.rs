@@ -16,6 +16,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -94,9 +95,9 @@ fn a_grandchilds_exit_code_through_its_pidfd() {
         return;
     };
     assert_eq!(status.code(), Some(7));
-    // Not our child: waitid says so, and exit_status knows anyway.
-    let err = pidfd.try_wait().unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
+    // Not our child, but reaped by its parent: the status PIDFD_INFO_EXIT
+    // keeps, not ECHILD.
+    assert_eq!(pidfd.try_wait().unwrap().unwrap().code(), Some(7));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -474,10 +475,221 @@ fn connect() {
     let _ = std::io::stdin().read_line(&mut rest);
 }
 
+/// Whether the kernel is at least `major.minor` (for features that fail
+/// silently rather than with an error before it).
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let mut uname = std::mem::MaybeUninit::<libc::utsname>::zeroed();
+    // SAFETY: uname fills the struct it is given, which is zeroed, so its
+    // strings stay NUL-terminated.
+    let uname = unsafe {
+        libc::uname(uname.as_mut_ptr());
+        uname.assume_init()
+    };
+    // SAFETY: `release` is a NUL-terminated string inside `uname`.
+    let release = unsafe { std::ffi::CStr::from_ptr(uname.release.as_ptr()) }.to_string_lossy();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|part| part.parse::<u32>().ok());
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    found >= (major, minor)
+}
+
+/// A thread pidfd sent through `pass` and taken as a `PidFd` is known as
+/// a thread's: when only that thread exits, no process exit status is
+/// reported, synchronously or asynchronously, while `exited` says the
+/// thread has exited.
+fn a_thread_pidfd_is_never_a_process_exit() {
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        tid_tx
+            .send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        stop_rx.recv().unwrap();
+    });
+    let tid = tid_rx.recv().unwrap();
+    let Some(opened) = supported(PidFd::open_thread(tid)) else {
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap();
+        return;
+    };
+    assert!(opened.is_thread());
+    let (here, there) = std::os::unix::net::UnixStream::pair().unwrap();
+    iofd::pass::send(&here, b"t", &[opened.as_fd()]).unwrap();
+    drop(opened);
+    let mut buf = [0u8; 4];
+    let mut received = iofd::pass::recv(&there, &mut buf).unwrap();
+    let pidfd: PidFd = received.take().unwrap();
+    assert!(pidfd.is_thread(), "adoption read PIDFD_THREAD");
+    assert_eq!(pidfd.pid(), tid);
+    let main = PidFd::open(std::process::id() as i32).unwrap();
+    assert!(!main.is_thread());
+
+    stop_tx.send(()).unwrap();
+    thread.join().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !pidfd.has_exited().unwrap() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The thread has exited (and been released); the process lives on.
+    let err = pidfd.try_wait().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
+    if let Ok(info) = pidfd.info() {
+        assert!(info.is_thread());
+        assert_eq!(info.exit_status(), None, "a thread's exit is no process's");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let watch = AsyncPidFd::try_from(pidfd).unwrap();
+        within(watch.exited()).await.unwrap();
+        let err = within(watch.exit_status()).await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "{err}");
+        let err = within(watch.wait()).await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "{err}");
+        let err = watch.get_ref().try_wait().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "{err}");
+    });
+}
+
+/// Two reaping handles (`PidFd::open` twice) on one child: whichever
+/// reaps, the other's waits get the same status (from PIDFD_INFO_EXIT),
+/// never ECHILD, with several waiters on each.
+fn two_reapers_give_every_waiter_the_same_status() {
+    if !kernel_at_least(6, 15) {
+        eprintln!("skipped: PIDFD_INFO_EXIT needs Linux 6.15");
+        return;
+    }
+    // Deterministic: `a` reaps first, then `b` asks.
+    let child = Command::new("sh").args(["-c", "exit 5"]).spawn().unwrap();
+    let a = PidFd::open(child.id() as i32).unwrap();
+    let b = PidFd::open(child.id() as i32).unwrap();
+    assert_eq!(a.wait().unwrap().code(), Some(5));
+    assert_eq!(b.try_wait().unwrap().map(|s| s.code()), Some(Some(5)));
+    assert_eq!(b.wait().unwrap().code(), Some(5));
+
+    on_both_runtimes(|| async {
+        let mut child = Command::new("sh")
+            .args(["-c", "read x; exit 5"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                std::sync::Arc::new(
+                    AsyncPidFd::try_from(PidFd::open(child.id() as i32).unwrap()).unwrap(),
+                )
+            })
+            .collect();
+        let mut waiters = Vec::new();
+        for handle in &handles {
+            for _ in 0..3 {
+                let handle = std::sync::Arc::clone(handle);
+                waiters.push(tokio::spawn(async move { handle.wait().await }));
+            }
+        }
+        child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        for waiter in waiters {
+            let status = within(waiter).await.unwrap().unwrap();
+            assert_eq!(status.code(), Some(5));
+        }
+        for handle in &handles {
+            assert_eq!(within(handle.wait()).await.unwrap().code(), Some(5));
+        }
+    });
+}
+
+/// `of_peer` on a peer that has exited and been reaped: ESRCH, as
+/// documented (not a pidfd with pid -1).
+fn the_peer_that_was_reaped_is_esrch() {
+    let path = std::env::temp_dir().join(format!("iofd-reaped-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let mut peer = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, "connect")
+        .env("IOFD_SUPERVISE_PATH", &path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    drop(peer.stdin.take());
+    assert!(peer.wait().unwrap().success());
+    match PidFd::of_peer(&stream) {
+        Err(e) if e.kind() == ErrorKind::Unsupported => eprintln!("skipped: {e}"),
+        Err(e) => assert_eq!(iofd::errno(&e), Some(libc::ESRCH), "{e}"),
+        Ok(pidfd) => panic!("a reaped peer: {pidfd:?}"),
+    }
+}
+
+/// Without `/proc` (a private mount namespace with an empty tmpfs over
+/// it), `of_peer` still returns the pidfd the kernel made, with its pid
+/// (from PIDFD_GET_INFO).
+fn the_peer_is_known_without_proc() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, "noproc")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    if let Some(why) = said.trim().strip_prefix("skipped: ") {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    assert_eq!(said.trim(), "ok");
+}
+
+/// The helper process of `the_peer_is_known_without_proc`.
+fn noproc() {
+    // SAFETY: unshare and mount change only this (single-threaded)
+    // process's mount namespace; the strings are NUL-terminated.
+    let hidden = unsafe {
+        libc::unshare(libc::CLONE_NEWNS) == 0
+            && libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0
+            && libc::mount(
+                c"none".as_ptr(),
+                c"/proc".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            ) == 0
+    };
+    if !hidden {
+        println!(
+            "skipped: cannot hide /proc: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    assert!(!std::path::Path::new("/proc/self").exists());
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    match PidFd::of_peer(&a) {
+        Ok(peer) => {
+            if kernel_at_least(6, 13) {
+                assert_eq!(peer.pid(), std::process::id() as i32);
+            }
+            peer.send_null_signal().unwrap();
+            println!("ok");
+        }
+        Err(e) if e.kind() == ErrorKind::Unsupported => println!("skipped: {e}"),
+        Err(e) => println!("of_peer without /proc: {e}"),
+    }
+}
+
 fn main() {
     match std::env::var(ROLE).as_deref() {
         Ok("receiver") => return receiver(),
         Ok("connect") => return connect(),
+        Ok("noproc") => return noproc(),
         _ => {}
     }
     if !pidfds_or_skip() {
@@ -518,6 +730,22 @@ fn main() {
         (
             "the_peer_of_a_socket_is_the_process_that_connected",
             the_peer_of_a_socket_is_the_process_that_connected,
+        ),
+        (
+            "a_thread_pidfd_is_never_a_process_exit",
+            a_thread_pidfd_is_never_a_process_exit,
+        ),
+        (
+            "two_reapers_give_every_waiter_the_same_status",
+            two_reapers_give_every_waiter_the_same_status,
+        ),
+        (
+            "the_peer_that_was_reaped_is_esrch",
+            the_peer_that_was_reaped_is_esrch,
+        ),
+        (
+            "the_peer_is_known_without_proc",
+            the_peer_is_known_without_proc,
         ),
     ]);
 }
