@@ -14,10 +14,26 @@
 //! - **Close-on-exec.** Received descriptors are close-on-exec
 //!   (`MSG_CMSG_CLOEXEC`), set by the kernel as they arrive: no window in
 //!   which a concurrent `exec` could leak them.
-//! - **No leak.** A message that carried more descriptors than
-//!   [`MAX_FDS`] (`MSG_CTRUNC`) is an error, and the descriptors that did
-//!   arrive are closed; the kernel never installs the others. Descriptors
-//!   left in a dropped [`Received`] are closed.
+//! - **No leak.** Every descriptor the kernel installs for a message is
+//!   handed to the caller or closed, whatever control messages arrive:
+//!   descriptors (`SCM_RIGHTS`), the sender's pidfd (`SCM_PIDFD`, which a
+//!   socket with `SO_PASSPIDFD` attaches to *every* message), credentials.
+//!   The receive walks the control buffer itself rather than skip message
+//!   types it does not know. Descriptors and a sender pidfd left in a
+//!   dropped [`Received`] are closed.
+//! - **An exact limit.** A message with more than [`MAX_FDS`] descriptors
+//!   is an error ([`Truncation::TooManyFds`]), at exactly that count
+//!   whatever else the control buffer holds, and its descriptors are
+//!   closed. The buffer has room for [`MAX_FDS`] descriptors *and* the
+//!   credentials *and* the sender's pidfd, so turning those on never
+//!   lowers the limit.
+//! - **Truncation told apart, the payload kept.** A receive that lost part
+//!   of its message fails with a [`Truncated`] error that says why (too
+//!   many descriptors; this process at its `RLIMIT_NOFILE`, where the
+//!   kernel drops descriptors without failing the receive; other control
+//!   data; a payload longer than the buffer on a message socket) and how
+//!   many payload bytes it consumed, so a length-prefixed stream stays in
+//!   step.
 //! - **Checked kinds.** [`Received::take`] of a descriptor of the wrong
 //!   kind (a pipe where a `MemFd` was expected) is an `InvalidInput` error
 //!   and leaves the descriptor in the `Received`, for
@@ -27,6 +43,16 @@
 //!   buffer is on the stack, sized for [`MAX_FDS`]. (Adopting a descriptor
 //!   as a typed handle reads `/proc` and allocates.)
 //!
+//! # Who sent it
+//!
+//! A socket with [`set_pass_pidfd`] (Linux 6.5) receives the sending
+//! process's pidfd with every message ([`Received::take_sender`]): a
+//! supervisor can check who sent each handle, with none of the pid reuse
+//! race of the credentials' pid. A socket with [`set_pass_credentials`]
+//! receives the sender's pid, uid and gid ([`Received::credentials`]).
+//! These options belong to the socket, shared by every holder: the
+//! receive is ready for them whether or not this process set them.
+//!
 //! # Caveats
 //!
 //! - Over a stream socket, descriptors travel with the first byte of the
@@ -34,6 +60,12 @@
 //!   most the bytes up to the next message that carries descriptors: give
 //!   each message with descriptors its own [`recv`], and frame the bytes
 //!   (a length prefix) if they can exceed one read.
+//! - The functions take a `UnixStream`, but safe code can wrap any Unix
+//!   socket in one. On `SOCK_SEQPACKET` and `SOCK_DGRAM` sockets a
+//!   message longer than the buffer is a [`Truncated`] error
+//!   ([`Truncation::Payload`]), and a message of 0 bytes may carry
+//!   descriptors: tell the end of a stream with
+//!   [`Received::is_end_of_stream`], not [`Received::is_empty`].
 //! - `O_NONBLOCK` and the file offset belong to the open file description,
 //!   which the sender and the receiver share after the transfer: adopting
 //!   a pollable handle sets `O_NONBLOCK` for both.
@@ -94,8 +126,8 @@ pub use truncated::{Truncated, Truncation};
 /// The most descriptors one message carries, sent or received.
 ///
 /// The kernel allows 253 (`SCM_MAX_FD`); this bound keeps the control
-/// buffer on the stack. A peer that sends more makes [`recv`] fail
-/// (`MSG_CTRUNC`) without leaking any.
+/// buffer on the stack. A peer that sends more — 17 or 253 — makes
+/// [`recv`] fail with [`Truncation::TooManyFds`] without leaking any.
 pub const MAX_FDS: usize = 16;
 
 /// Bytes of control buffer for sending [`MAX_FDS`] descriptors.
@@ -132,22 +164,27 @@ pub fn send(socket: &UnixStream, payload: &[u8], fds: &[BorrowedFd<'_>]) -> io::
 
 /// Receives a payload into `buf` with the descriptors attached to it.
 ///
-/// [`Received::len`] says how many bytes arrived (0: the peer closed its
+/// [`Received::len`] says how many bytes arrived
+/// ([`is_end_of_stream`](Received::is_end_of_stream): the peer closed its
 /// end); the descriptors, in the order sent, are taken with
-/// [`Received::take`] or [`Received::take_fd`]. Received descriptors are
-/// close-on-exec.
+/// [`Received::take`] or [`Received::take_fd`], and the sender's identity,
+/// where the socket passes it, with [`Received::credentials`] and
+/// [`Received::take_sender`]. Received descriptors are close-on-exec.
 ///
-/// One `recvmsg` syscall (retried on `EINTR`), no allocation.
+/// One `recvmsg` syscall (retried on `EINTR`), no allocation on success.
 ///
 /// # Errors
 ///
 /// - `InvalidInput` if `buf` is empty (descriptors come only with bytes).
-/// - `InvalidData` if the message carried more than [`MAX_FDS`]
-///   descriptors (`MSG_CTRUNC`): those that arrived are closed, and the
-///   kernel never installed the others.
+/// - `InvalidData` with a [`Truncated`] payload (find it with
+///   [`Truncated::of`]) if part of the message was lost: more than
+///   [`MAX_FDS`] descriptors, descriptors the kernel dropped because this
+///   process is at its `RLIMIT_NOFILE`, control data that did not fit, or
+///   (on a message socket) a payload longer than `buf`. The descriptors
+///   that arrived are closed; [`Truncated::len`] counts the payload bytes
+///   consumed.
 /// - The kernel's error: `WouldBlock` on a nonblocking socket with nothing
-///   to read, `EMFILE` when this process is out of descriptors (the
-///   message's descriptors are then dropped by the kernel).
+///   to read.
 pub fn recv(socket: &UnixStream, buf: &mut [u8]) -> io::Result<Received> {
     loop {
         match recv_once(socket.as_fd(), buf) {
@@ -258,8 +295,9 @@ mod with_tokio {
 
     use super::{Received, recv_once, send_once};
 
-    /// [`send`](super::send) on a tokio socket: waits until the socket can
-    /// take the message.
+    /// [`send`](super::send) on a tokio socket (`socket` is a
+    /// [`tokio::net::UnixStream`], not the `std` one): waits until the
+    /// socket can take the message.
     ///
     /// # Cancel safety
     ///
@@ -282,7 +320,12 @@ mod with_tokio {
             .await
     }
 
-    /// [`recv`](super::recv) on a tokio socket: waits for a message.
+    /// [`recv`](super::recv) on a tokio socket (a
+    /// [`tokio::net::UnixStream`]): waits for a message.
+    ///
+    /// Like every tokio I/O operation, it takes part in tokio's
+    /// cooperative budget: a loop of receives that never has to wait still
+    /// yields to the other tasks now and then.
     ///
     /// # Cancel safety
     ///

@@ -61,6 +61,30 @@ const PIDFD_GET_INFO: u32 = (3 << 30) | (64 << 16) | (0xFF << 8) | 11;
 /// Ids are as this process's pid namespace sees them (0 for a process
 /// outside it). Once the process has been reaped, the kernel reports only
 /// the cgroup and the exit status.
+///
+/// # Examples
+///
+/// ```
+/// use iofd::PidFd;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut child = std::process::Command::new("sh").args(["-c", "exit 3"]).spawn()?;
+/// let pidfd = PidFd::from_child(&child)?;
+/// let info = match pidfd.info() {
+///     Ok(info) => info,
+///     Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(()), // before 6.13
+///     Err(e) => return Err(e),
+/// };
+/// assert_eq!(info.pid(), Some(child.id() as i32));
+/// assert_eq!(info.ppid(), Some(std::process::id() as i32));
+/// child.wait()?; // reaped: now the kernel keeps only how it ended
+/// if let Some(status) = pidfd.info()?.exit_status() { // Linux 6.15
+///     assert_eq!(status.code(), Some(3));
+///     assert_eq!(pidfd.info()?.pid(), None);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy)]
 pub struct PidInfo {
     raw: RawPidfdInfo,

@@ -140,23 +140,13 @@ impl PidFd {
     }
 
     /// Opens a nonblocking pidfd for a child started with
-    /// [`std::process::Command`], which stays the child's owner.
+    /// [`std::process::Command`], which stays the child's owner: the pidfd
+    /// [observes only](PidFd::observe_only), so `Child::kill` and
+    /// `Child::wait` stay correct. Reap with `Child::wait` once the exit is
+    /// seen.
     ///
-    /// This is race-free as long as nothing has reaped the child yet: an
-    /// exited child stays a zombie, holding its pid, until its parent waits
-    /// for it, so the pid cannot name another process. Call it before any
-    /// `Child::wait`/`try_wait` (which reap), and do not set `SIGCHLD` to
-    /// `SIG_IGN` (which makes the kernel reap children at once).
-    ///
-    /// The pidfd **does not reap** the child ([`observe_only`]):
-    /// [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) see its exit
-    /// with `WNOWAIT` and leave the zombie to the `Child`, so that
-    /// `Child::kill`, `try_wait` and `wait` stay correct: a reaped pid could
-    /// already belong to another process, which `Child::kill` would then
-    /// signal. Reap it with `Child::wait` (at once, once the exit is seen),
-    /// as `std` requires anyway.
-    ///
-    /// [`observe_only`]: PidFd::observe_only
+    /// Race-free while nothing has reaped the child: call it before any
+    /// `Child::wait`/`try_wait`, with `SIGCHLD` not set to `SIG_IGN`.
     ///
     /// # Errors
     ///
@@ -168,13 +158,8 @@ impl PidFd {
     }
 
     /// Makes [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) observe
-    /// the child's exit without reaping it (`WNOWAIT`), leaving that to
-    /// whoever owns the child: the race-free way to watch a child that a
-    /// `std::process::Child` or a `tokio::process::Child` owns.
-    ///
-    /// For a `tokio::process::Child`, open the pidfd while the child is
-    /// unreaped (before awaiting `Child::wait`), observe through it, then
-    /// let tokio reap:
+    /// the child's exit without reaping it (`WNOWAIT`), leaving that to the
+    /// child's owner, such as a `tokio::process::Child`:
     ///
     /// ```
     /// # #[cfg(not(feature = "tokio"))] fn main() {}
