@@ -369,9 +369,11 @@ fn the_sender_is_known_from_another_process() {
         let sender = received.take_sender().unwrap().unwrap();
         assert_eq!(sender.pid(), child.id() as i32);
         assert!(!sender.reaps() && !sender.is_thread());
-        let mine = PidFd::from_child(&child).unwrap();
-        if let Ok(same) = sender.is_same_process(&mine) {
-            assert!(same, "the very process");
+        // pidfd_open is ENOSYS under valgrind; process ids need Linux 6.9.
+        if let Ok(mine) = PidFd::from_child(&child) {
+            if let Ok(same) = sender.is_same_process(&mine) {
+                assert!(same, "the very process");
+            }
         }
         assert!(received.take_sender().is_none(), "taken once");
     }

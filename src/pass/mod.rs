@@ -39,9 +39,10 @@
 //!   and leaves the descriptor in the `Received`, for
 //!   [`take_fd`](Received::take_fd) or for the drop to close: nothing the
 //!   caller did not get is closed.
-//! - **No allocation** on the send or receive path: the control message
-//!   buffer is on the stack, sized for [`MAX_FDS`]. (Adopting a descriptor
-//!   as a typed handle reads `/proc` and allocates.)
+//! - **No allocation** on the send or receive path (errors aside): the
+//!   control message buffer is on the stack, sized for [`MAX_FDS`]
+//!   descriptors, the credentials and the sender's pidfd. (Adopting a
+//!   descriptor as a typed handle reads `/proc` and allocates.)
 //!
 //! # Who sent it
 //!

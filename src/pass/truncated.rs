@@ -60,7 +60,9 @@ pub enum Truncation {
     /// The control messages did not fit the buffer, which holds the
     /// credentials (`SO_PASSCRED`), [`MAX_FDS`] descriptors and the
     /// sender's pidfd (`SO_PASSPIDFD`): something else took the space,
-    /// such as a security label (`SO_PASSSEC`).
+    /// such as a security label (`SO_PASSSEC`). Also what is reported
+    /// when the kernel declined to install descriptors for another reason
+    /// than the descriptor limit (a security module refusing them).
     ControlFull,
     /// The payload did not fit the buffer, on a socket with message
     /// bounds (`SOCK_SEQPACKET`, `SOCK_DGRAM`): the rest of the message

@@ -324,7 +324,9 @@ impl PidFd {
     ///
     /// - `Unsupported` with a [`SyscallError`](crate::SyscallError) before Linux 6.5
     ///   (`ENOPROTOOPT`).
-    /// - `ESRCH` if the peer has exited and been reaped.
+    /// - `ESRCH` if the peer has exited and been reaped (as
+    ///   `PIDFD_GET_INFO` or fdinfo tell: without both, the pidfd is
+    ///   returned).
     /// - The kernel's error: `ENOTCONN` for an unconnected socket,
     ///   `ENOTSOCK`; `ENODATA` for a socket without peer credentials (not
     ///   a Unix socket).
