@@ -501,6 +501,43 @@ fn credentials_and_pidfd_leave_room_for_max_fds() {
     }
 }
 
+/// A security label (`SO_PASSSEC`, where a security module gives one)
+/// takes room the buffer does not budget: with `MAX_FDS` descriptors, the
+/// credentials and the pidfd, the message no longer fits, and the error
+/// says the control data did not fit, with the payload length.
+fn a_security_label_that_does_not_fit_is_control_full() {
+    let (here, there) = UnixStream::pair().unwrap();
+    pass_identity(&there);
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads the int `one`, whose size is given.
+    let rc = unsafe {
+        libc::setsockopt(
+            there.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PASSSEC,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let efd = EventFd::new(0).unwrap();
+    let before = open_fds();
+    send_raw(&here, efd.as_fd(), MAX_FDS);
+    let mut buf = [0u8; 4];
+    match pass::recv(&there, &mut buf) {
+        Ok(received) => {
+            assert_eq!(received.fd_count(), MAX_FDS);
+            eprintln!("skipped: no security label here (no security module gives one)");
+        }
+        Err(e) => {
+            let truncated = pass::Truncated::of(&e).unwrap();
+            assert_eq!(truncated.reason(), pass::Truncation::ControlFull, "{e}");
+            assert_eq!(truncated.len(), 1);
+        }
+    }
+    assert_eq!(open_fds(), before);
+}
+
 /// A seqpacket or datagram socket wrapped as a `UnixStream`: a message
 /// longer than the buffer is `Truncated` (`Payload`), not a short `Ok`;
 /// an empty message with a descriptor is not the end of the stream.
@@ -628,6 +665,10 @@ fn main() {
         (
             "credentials_and_pidfd_leave_room_for_max_fds",
             credentials_and_pidfd_leave_room_for_max_fds,
+        ),
+        (
+            "a_security_label_that_does_not_fit_is_control_full",
+            a_security_label_that_does_not_fit_is_control_full,
         ),
         (
             "message_sockets_report_truncation",
