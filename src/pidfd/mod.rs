@@ -74,12 +74,10 @@ pub struct PidFd {
 }
 
 impl PidFd {
-    /// Opens a nonblocking pidfd for process `pid`.
-    ///
-    /// For a process that is **not** your child this is racy: between
-    /// learning the pid and opening it, the process may exit, be reaped by
-    /// its parent, and its pid be given to an unrelated process, which you
-    /// would then hold. For a child, use [`from_child`](PidFd::from_child).
+    /// Opens a nonblocking pidfd for process `pid`; it reaps the child it
+    /// waits for. Racy for a process that is **not** your child (its pid
+    /// may be reused before the open); for a child use
+    /// [`from_child`](PidFd::from_child).
     ///
     /// # Errors
     ///
@@ -95,10 +93,8 @@ impl PidFd {
     }
 
     /// Opens a nonblocking pidfd for the thread `tid` (`PIDFD_THREAD`,
-    /// Linux 6.9): [`send_signal`](PidFd::send_signal) then goes to that
-    /// thread only, and the pidfd becomes readable when that thread exits.
-    /// [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) are for
-    /// child processes: on a thread pidfd they fail with `ECHILD`.
+    /// Linux 6.9): signals go to that thread only, and the pidfd becomes
+    /// readable when it exits ([`is_thread`](PidFd::is_thread)).
     ///
     /// # Errors
     ///
@@ -209,13 +205,8 @@ impl PidFd {
         })
     }
 
-    /// Makes another owner of the same pidfd (`F_DUPFD_CLOEXEC`), for
-    /// example to wait in one thread and signal from another.
-    ///
-    /// The clone reaps if `self` does, and the two share the kept exit
-    /// status: whichever sees the exit first (and reaps, if it reaps), the
-    /// other's [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait)
-    /// return the same status instead of failing with `ECHILD`.
+    /// Makes another owner of the same pidfd (`F_DUPFD_CLOEXEC`), which
+    /// reaps if `self` does and shares its kept exit status.
     ///
     /// # Errors
     ///
@@ -240,18 +231,12 @@ impl PidFd {
         self.pid
     }
 
-    /// Whether this pidfd names one thread (`PIDFD_THREAD`: from
-    /// [`open_thread`](PidFd::open_thread), or adopted with
-    /// `TryFrom<OwnedFd>`, which reads the flag from fdinfo) rather than a
-    /// process.
-    ///
-    /// A thread's exit is not a process's: on a thread pidfd,
-    /// [`has_exited`](PidFd::has_exited) (and `AsyncPidFd::exited`) says
-    /// the **thread** has exited, while [`try_wait`](PidFd::try_wait),
-    /// [`wait`](PidFd::wait) and `AsyncPidFd::exit_status` fail with
-    /// `ECHILD`, and [`PidInfo::exit_status`] is `None`: no status is ever
-    /// reported for it, so a peer that sends a thread pidfd cannot pass a
-    /// thread's end off as its process's.
+    /// Whether this pidfd names one thread (`PIDFD_THREAD`, also when
+    /// adopted) rather than a process. On a thread pidfd
+    /// [`has_exited`](PidFd::has_exited) means the thread has exited;
+    /// `try_wait`, `wait` and `AsyncPidFd::exit_status` fail with `ECHILD`
+    /// and [`PidInfo::exit_status`] is `None`: a thread's exit is never
+    /// reported as a process's.
     #[inline]
     pub fn is_thread(&self) -> bool {
         self.thread
@@ -313,20 +298,17 @@ impl PidFd {
     /// of `SO_PEERCRED`, which may name another process by the time it is
     /// used. Works on `std` and tokio Unix sockets (anything `AsFd`).
     ///
-    /// The pidfd names the process that connected (or created the pair),
-    /// even if it has handed its end to another process since. It
-    /// [observes only](PidFd::observe_only). Its [`pid`](PidFd::pid) is
-    /// read with `PIDFD_GET_INFO` (Linux 6.13), or else from fdinfo, which
-    /// needs `/proc`; without either it is 0, and the pidfd is returned
-    /// all the same (the kernel made it: nothing needs checking).
+    /// It names the process that connected (or made the pair) and
+    /// [observes only](PidFd::observe_only). Only its [`pid`](PidFd::pid)
+    /// may need `/proc` (fdinfo, before Linux 6.13's `PIDFD_GET_INFO`);
+    /// without either it is 0.
     ///
     /// # Errors
     ///
     /// - `Unsupported` with a [`SyscallError`](crate::SyscallError) before Linux 6.5
     ///   (`ENOPROTOOPT`).
-    /// - `ESRCH` if the peer has exited and been reaped (as
-    ///   `PIDFD_GET_INFO` or fdinfo tell: without both, the pidfd is
-    ///   returned).
+    /// - `ESRCH` if the peer has exited and been reaped (as far as
+    ///   `PIDFD_GET_INFO` or fdinfo tell).
     /// - The kernel's error: `ENOTCONN` for an unconnected socket,
     ///   `ENOTSOCK`; `ENODATA` for a socket without peer credentials (not
     ///   a Unix socket).
@@ -443,30 +425,19 @@ impl PidFd {
     }
 
     /// The child's exit status once it has exited: `Some(status)`, or
-    /// `None` while it runs (`waitid(P_PIDFD, WEXITED | WNOHANG)`).
+    /// `None` while it runs (`waitid(P_PIDFD, WEXITED | WNOHANG)`); reaps
+    /// it if this pidfd [`reaps`](PidFd::reaps). The status is kept: every
+    /// later call and [`wait`](PidFd::wait) returns it. A process reaped by
+    /// someone else (another handle, its `Child`, its parent) gives the
+    /// status the kernel keeps (`PIDFD_INFO_EXIT`, Linux 6.15).
     ///
-    /// The status is kept: every later call, from any thread, and every
-    /// [`wait`](PidFd::wait) returns the same one, even after the child has
-    /// been reaped. A pidfd that [`reaps`](PidFd::reaps) reaps the child
-    /// when it first sees the exit; one that observes only (from
-    /// [`from_child`](PidFd::from_child)) leaves the zombie to its owner.
-    ///
-    /// One syscall while the child runs, no allocation; the call that first
-    /// sees the exit makes one more to reap.
-    ///
-    /// A child reaped by someone else before this pidfd saw its exit
-    /// (another handle from [`open`](PidFd::open), the `Child` of a pidfd
-    /// [`from_child`](PidFd::from_child)) still gives its status, from
-    /// `PIDFD_INFO_EXIT` (Linux 6.15): every waiter on every handle gets
-    /// the same status. So does a process that is not a child, once its
-    /// parent has reaped it.
+    /// One syscall while the child runs, no allocation.
     ///
     /// # Errors
     ///
-    /// `ECHILD` if the process is not a child of this one (and has not
-    /// been reaped by its parent, or the kernel keeps no exit status:
-    /// before 6.15), or was reaped by someone else on a kernel before
-    /// 6.15; always for a [thread](PidFd::is_thread) pidfd.
+    /// `ECHILD` for a process that is not a child and not yet reaped, for
+    /// one reaped elsewhere before Linux 6.15, and for a
+    /// [thread](PidFd::is_thread) pidfd.
     #[inline]
     pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status.get() {
@@ -642,24 +613,12 @@ impl TryFrom<OwnedFd> for PidFd {
     type Error = AdoptError;
 
     /// Adopts `fd` if it is a pidfd (its `/proc/thread-self/fd` link reads
-    /// `anon_inode:[pidfd]`), with the pid its fdinfo reports (`Pid`);
-    /// otherwise hands `fd` back in the error. This is how a process that
-    /// received a pidfd over a socket ([`crate::pass`]) takes it up.
-    ///
-    /// A thread pidfd (`PIDFD_THREAD`, which fdinfo shows as `O_EXCL` in
-    /// its `flags`) is adopted as one: [`is_thread`](PidFd::is_thread) is
-    /// true, and its thread's exit is never reported as a process's exit
-    /// status.
-    ///
-    /// The pid is as this process sees it: `-1` if the process had already
-    /// been reaped, `0` if it lives in a pid namespace this process cannot
-    /// see. The handle [observes only](PidFd::observe_only): it never
-    /// reaps, since the process is usually not this one's child.
-    ///
-    /// Sets `O_NONBLOCK` (`PIDFD_NONBLOCK`), which the handle relies on;
-    /// the flag belongs to the open file description, so every holder of a
-    /// duplicate (in any process) sees it too. Close-on-exec is left as it
-    /// is.
+    /// `anon_inode:[pidfd]`), with the pid its fdinfo reports (`-1` if
+    /// reaped, `0` outside this pid namespace) and whether it is a
+    /// [thread](PidFd::is_thread) pidfd (`O_EXCL` in its fdinfo `flags`);
+    /// otherwise hands `fd` back in the error. The handle
+    /// [observes only](PidFd::observe_only). Sets `O_NONBLOCK`, on the open
+    /// file description that every holder of a duplicate shares.
     ///
     /// # Errors
     ///
