@@ -39,7 +39,8 @@
 //! `TryFrom<OwnedFd>`, which checks its kind, recovers its state from
 //! fdinfo, and hands back a descriptor of the wrong kind in an
 //! [`AdoptError`]. The [`pass`] module sends handles over a Unix socket
-//! (`SCM_RIGHTS`) and receives them typed and close-on-exec;
+//! (`SCM_RIGHTS`) and receives them typed and close-on-exec, with the
+//! sender's pidfd and credentials where the socket asks for them;
 //! [`MemFd::require_seals`] accepts shared memory only once its sender can
 //! no longer change it.
 //!

@@ -298,7 +298,8 @@ mod with_tokio {
 
     /// [`send`](super::send) on a tokio socket (`socket` is a
     /// [`tokio::net::UnixStream`], not the `std` one): waits until the
-    /// socket can take the message.
+    /// socket can take the message. It takes part in tokio's cooperative
+    /// budget, as [`recv_async`] does.
     ///
     /// # Cancel safety
     ///

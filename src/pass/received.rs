@@ -175,8 +175,8 @@ impl Received {
     }
 
     /// Whether the peer has closed its end: no payload byte and no
-    /// descriptor arrived. (On a `SOCK_SEQPACKET` socket, an empty message
-    /// without descriptors reads the same way.)
+    /// descriptor arrived. (On a `SOCK_SEQPACKET` or `SOCK_DGRAM` socket,
+    /// an empty message without descriptors reads the same way.)
     pub fn is_end_of_stream(&self) -> bool {
         self.len == 0 && self.arrived == 0
     }
