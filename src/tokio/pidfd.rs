@@ -81,8 +81,8 @@ impl AsyncPidFd {
     ///
     /// # Errors
     ///
-    /// `ECHILD` if the process is not a child of this one, or was reaped by
-    /// someone else before this handle saw its exit.
+    /// As [`PidFd::try_wait`]: `ECHILD` for a process that is not a child
+    /// (and not yet reaped), or a thread pidfd.
     pub async fn wait(&self) -> io::Result<ExitStatus> {
         // Ask once before waiting: an exited child needs no reactor round
         // trip, and a non-child fails at once with ECHILD instead of after
