@@ -408,3 +408,71 @@ fn executable_memfds_can_be_executed() {
     exec.close().unwrap();
     noexec.close().unwrap();
 }
+
+/// A region maps directly only when every page of it is in memory and can
+/// never go away: sealed `SHRINK` plus `WRITE` (or `FUTURE_WRITE`), and
+/// populated when mapped. A never-written (sparse) immutable memfd has its
+/// pages allocated by `mmap`, so no later touch allocates (a touch that
+/// allocates can fail with `SIGBUS` under `vm.overcommit_memory=2`).
+#[test]
+fn direct_regions_are_populated_when_mapped() {
+    let len = 16 * page();
+    let memfd = require!(MemFd::new_sealable("sparse"));
+    memfd.set_len(len as u64).unwrap();
+    memfd.seal(Seals::IMMUTABLE).unwrap();
+    let blocks = |memfd: &MemFd| rustix::fs::fstat(memfd).unwrap().st_blocks as usize;
+    assert_eq!(blocks(&memfd), 0, "sparse");
+    let region = memfd.mmap(len, Protection::Read).unwrap();
+    assert!(region.maps_directly());
+    assert!(region.is_immutable());
+    assert_eq!(blocks(&memfd), len / 512, "populated by mmap");
+    assert!(region.as_slice().unwrap().iter().all(|&b| b == 0));
+
+    // FUTURE_WRITE + SHRINK also keeps the pages: direct, not immutable
+    // (writable mappings made before the seal can still write).
+    let memfd = require!(MemFd::new_sealable("future"));
+    memfd.set_len(len as u64).unwrap();
+    memfd.seal(Seals::SHRINK | Seals::FUTURE_WRITE).unwrap();
+    let region = memfd.mmap(len, Protection::Read).unwrap();
+    assert!(region.maps_directly());
+    assert!(!region.is_immutable());
+    assert_eq!(region.as_slice(), None);
+    assert_eq!(blocks(&memfd), len / 512);
+
+    // SHRINK alone does not: a hole can be punched.
+    let memfd = require!(MemFd::new_sealable("shrink-only"));
+    memfd.set_len(len as u64).unwrap();
+    memfd.seal(Seals::SHRINK).unwrap();
+    let region = memfd.mmap(len, Protection::Read).unwrap();
+    assert!(!region.maps_directly());
+    assert_eq!(blocks(&memfd), 0, "not populated");
+}
+
+/// `pwrite(2)` ignores the offset in append mode; `write_at` must not.
+#[test]
+fn write_at_writes_at_the_offset_in_append_mode() {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    let memfd = require!(MemFd::new("append"));
+    memfd.write_all_at(b"0123456789", 0).unwrap();
+    let mut region = memfd.mmap(10, Protection::ReadWrite).unwrap();
+    assert!(!region.maps_directly());
+    // Safe code (or the sender of a received memfd) can set O_APPEND on
+    // the open file description, which every duplicate shares.
+    fcntl_setfl(&memfd, fcntl_getfl(&memfd).unwrap() | OFlags::APPEND).unwrap();
+    let contents = |memfd: &MemFd| {
+        let mut buf = [0u8; 16];
+        let n = memfd.read_at(&mut buf, 0).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    assert_eq!(memfd.write_at(b"AB", 0).unwrap(), 2);
+    assert_eq!(contents(&memfd), "AB23456789");
+    assert_eq!(region.write_at(b"CD", 2).unwrap(), 2);
+    assert_eq!(contents(&memfd), "ABCD456789");
+    memfd.write_all_at(b"EF", 4).unwrap();
+    assert_eq!(contents(&memfd), "ABCDEF6789");
+    assert_eq!(memfd.size().unwrap(), 10);
+    // Stream writes (`Write`) keep append semantics: they use the file
+    // position, which O_APPEND moves to the end.
+    (&memfd).write_all(b"!").unwrap();
+    assert_eq!(contents(&memfd), "ABCDEF6789!");
+}

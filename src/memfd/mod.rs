@@ -8,6 +8,7 @@
 
 mod adopt;
 mod options;
+mod positional;
 mod region;
 mod seals;
 
@@ -15,7 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::fs::{SealFlags, fcntl_add_seals, fcntl_get_seals, fstat, ftruncate};
 
@@ -190,12 +191,26 @@ impl MemFd {
     /// Writes at `offset` without moving the file offset (`pwrite(2)`),
     /// growing the file if needed; returns the number of bytes written.
     ///
+    /// The bytes land at `offset` and nowhere else, even when the memfd's
+    /// open file description is in append mode (`O_APPEND`, which plain
+    /// `pwrite` obeys by writing at the end): the flag is shared by every
+    /// duplicate of the descriptor, so a peer can set it at any moment. On
+    /// Linux 6.9 and later the write is one `pwritev2(RWF_NOAPPEND)`;
+    /// before, it goes through a private open file description (a reopen
+    /// of `/proc/thread-self/fd/N`, closed again), which nobody else can
+    /// put in append mode. The [`Write`] impl, which writes at the file
+    /// position, keeps append semantics.
+    ///
     /// # Errors
     ///
-    /// `EPERM` if sealed against writing (or growing, when the write would
-    /// grow it).
+    /// - `EPERM` if sealed against writing (or growing, when the write
+    ///   would grow it); `EINVAL` on huge-page memfds, which take no
+    ///   `write`.
+    /// - Before Linux 6.9, an error naming `O_APPEND` if the private reopen
+    ///   fails (no `/proc`, or the memfd's mode forbids opening it for
+    ///   writing).
     pub fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        Ok(rustix::io::pwrite(&self.fd, buf, offset)?)
+        positional::write_at(self.fd.as_fd(), buf, offset)
     }
 
     /// Writes all of `buf` at `offset`, retrying short writes.
@@ -203,16 +218,8 @@ impl MemFd {
     /// # Errors
     ///
     /// As [`write_at`](MemFd::write_at).
-    pub fn write_all_at(&self, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
-        while !buf.is_empty() {
-            let n = self.write_at(buf, offset)?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            buf = &buf[n..];
-            offset += n as u64;
-        }
-        Ok(())
+    pub fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        positional::write_all_at(self.fd.as_fd(), buf, offset)
     }
 
     /// Maps `len` bytes from the start of the memfd, shared
@@ -230,31 +237,43 @@ impl MemFd {
     /// and process.
     ///
     /// Whoever holds a descriptor for the memfd (this process or a peer) can
-    /// shrink it, and touching a mapped page past the new end raises
-    /// `SIGBUS`, which kills the process. So the region's safe accessors
-    /// only touch the mapping when the kernel guarantees the pages stay:
+    /// shrink it or punch a hole in it, and touching a mapped page past the
+    /// new end, or a hole that cannot get memory, raises `SIGBUS`, which
+    /// kills the process. So the region's safe accessors only touch the
+    /// mapping when the kernel guarantees every page of it stays (the
+    /// [`MappedRegion`] "Soundness" section says exactly when):
     ///
-    /// - **Sealed with [`Seals::SHRINK`]** when mapped: the size can never
-    ///   drop below the region again, and
+    /// - **Sealed with [`Seals::SHRINK`] and with [`Seals::WRITE`] or
+    ///   [`Seals::FUTURE_WRITE`]** when mapped (nobody can shrink the file
+    ///   or punch a hole in it): the mapping is populated now
+    ///   (`MADV_POPULATE_READ`/`WRITE`, so this `mmap_at` allocates every
+    ///   page of the region that was never written), and
     ///   [`MappedRegion::read_at`]/[`write_at`](MappedRegion::write_at)
-    ///   copy straight through the mapping
-    ///   ([`maps_directly`](MappedRegion::maps_directly) is `true`). This is
-    ///   how a writer maps a memfd read-write safely: seal `SHRINK` first.
-    /// - **Not sealed against shrinking:** the region keeps its own
-    ///   duplicate of the descriptor and its copies go through it
-    ///   (`pread(2)`/`pwrite(2)`), which cannot fault: reading past a shrunk
-    ///   end returns fewer bytes. The mapping itself is still there for
-    ///   [`as_ptr`](MappedRegion::as_ptr) users who take on its safety.
+    ///   copy straight through it
+    ///   ([`maps_directly`](MappedRegion::maps_directly) is `true`). A
+    ///   writer maps read-write first, then seals `SHRINK | FUTURE_WRITE`
+    ///   and calls [`MappedRegion::recheck_seals`].
+    /// - **Otherwise** (`SHRINK` alone included, or if populating failed):
+    ///   the region keeps its own duplicate of the descriptor and its copies
+    ///   go through it (`pread(2)`/`pwrite(2)`), which cannot fault: a hole
+    ///   reads as zeros, reading past a shrunk end returns fewer bytes. The
+    ///   mapping itself is still there for [`as_ptr`](MappedRegion::as_ptr)
+    ///   users who take on its safety.
+    ///
+    /// The mapping is made, and unmapped, in whole pages of the memfd's
+    /// file system: on huge pages, `len` is rounded up to the huge page
+    /// size (the region's [`len`](MappedRegion::len) stays `len`).
     ///
     /// # Errors
     ///
     /// - `InvalidInput` if `len` is 0, `offset` is not a multiple of the
-    ///   page size, or `offset + len` is past the memfd's current size
-    ///   (touching such memory would raise `SIGBUS`).
+    ///   page size (the huge page size for a huge-page memfd), or
+    ///   `offset + len` is past the memfd's current size (touching such
+    ///   memory would raise `SIGBUS`).
     /// - `EPERM` for a writable mapping of a memfd sealed with
     ///   [`Seals::WRITE`] or [`Seals::FUTURE_WRITE`]; `ENOMEM` (for huge
-    ///   pages: none free); `EMFILE` when an unsealed region cannot
-    ///   duplicate the descriptor.
+    ///   pages: none free); `EMFILE` when the region cannot duplicate the
+    ///   descriptor.
     pub fn mmap_at(&self, len: usize, prot: Protection, offset: u64) -> io::Result<MappedRegion> {
         MappedRegion::map(&self.fd, len, prot, offset)
     }

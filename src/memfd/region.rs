@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 
 use rustix::fs::{fcntl_get_seals, fstat};
-use rustix::mm::{MapFlags, ProtFlags};
+use rustix::mm::{Advice, MapFlags, ProtFlags};
 
 use super::Seals;
+use super::positional::{read_full_at, write_all_at};
 use crate::error::{invalid_input, invalid_input_owned};
 use crate::volatile::{copy_from_shared, copy_to_shared};
 
@@ -42,25 +43,50 @@ pub enum Protection {
 ///
 /// # Soundness
 ///
-/// The pages are shared: another mapping, another process, or `write(2)` on
-/// any descriptor for the memfd can change them at any moment, and
-/// shrinking the file makes touching them raise `SIGBUS`. No safe method
-/// can fault or reach memory outside the file, whatever a peer does:
+/// The pages are shared with every holder of a descriptor for the memfd,
+/// in this process or another, and such a holder can make a touch of the
+/// mapping fault (`SIGBUS`, which kills the process):
 ///
-/// - [`as_slice`](MappedRegion::as_slice) gives `&[u8]` only if, when the
-///   region was mapped, the memfd was sealed with both [`Seals::WRITE`]
-///   (nobody can change the contents: no `write`, no writable shared
-///   mapping can exist) and [`Seals::SHRINK`] (the pages cannot go away);
-///   `mmap_at` read the seals first and then checked that the region lies
-///   inside the file. Seals can never be removed, so the guarantee holds
-///   for the region's whole life.
-/// - [`read_at`](MappedRegion::read_at) and
-///   [`write_at`](MappedRegion::write_at) copy. If the memfd was sealed
-///   with [`Seals::SHRINK`] when mapped, they copy through the mapping
-///   with volatile accesses (as `vm-memory` does), so the compiler never
-///   assumes the bytes hold still; otherwise they go through a duplicate of
-///   the descriptor (`pread`/`pwrite`), which cannot fault
-///   ([`maps_directly`](MappedRegion::maps_directly) tells which).
+/// - by **shrinking** the file below the region (`ftruncate`);
+/// - by **punching a hole** in it (`fallocate(FALLOC_FL_PUNCH_HOLE)`, or
+///   `madvise(MADV_REMOVE)` through its own writable mapping): the next
+///   touch needs a new page. On hugetlbfs that page comes from the free
+///   huge pages, and the touch faults when there is none; on tmpfs a
+///   memfd's pages are charged when they are first touched
+///   (`VM_NORESERVE`), and under `vm.overcommit_memory=2` a charge that
+///   fails faults too. A page never written since the file grew is such a
+///   hole as well.
+///
+/// No safe method of a region can fault, whatever a peer does, because a
+/// region touches its mapping only when the kernel guarantees that neither
+/// can happen to it:
+///
+/// - **Direct** ([`maps_directly`](MappedRegion::maps_directly) is
+///   `true`): when the region was mapped (or at a successful
+///   [`recheck_seals`](MappedRegion::recheck_seals)), the memfd was sealed
+///   with [`Seals::SHRINK`] (nobody can shrink it) **and** with
+///   [`Seals::WRITE`] or [`Seals::FUTURE_WRITE`] (nobody can punch a
+///   hole: the kernel refuses `fallocate` on a file sealed with either);
+///   the seals were read before the size, and the region lay inside the
+///   file; and then every page of the mapping was faulted in with
+///   `madvise(MADV_POPULATE_READ)` (`MADV_POPULATE_WRITE` for a writable
+///   region), which reports a failure instead of raising `SIGBUS`. So each
+///   page is in the file and charged, and nobody can take it away: seals
+///   are never removed. [`read_at`](MappedRegion::read_at) and
+///   [`write_at`](MappedRegion::write_at) copy through the mapping with
+///   volatile accesses (as `vm-memory` does), so the compiler never
+///   assumes the bytes hold still.
+/// - **Through the descriptor** (every other case, including a memfd
+///   sealed `SHRINK` alone, or when populating failed: no memory, no huge
+///   page, a kernel before 5.14): `read_at` and `write_at` go through the
+///   region's duplicate of the descriptor (`pread`/`pwrite`), which cannot
+///   fault: a hole reads as zeros without allocating, a shrunk end reads
+///   short, a write that cannot get memory is an error.
+/// - [`as_slice`](MappedRegion::as_slice) gives `&[u8]` only for a direct
+///   region of a memfd sealed with [`Seals::WRITE`] (immutable: no
+///   `write`, no writable shared mapping can exist, so the bytes never
+///   change). `FUTURE_WRITE` is not enough for it: mappings made writable
+///   before that seal can still write.
 /// - A copy racing another writer (another region, process or `write(2)`)
 ///   is not undefined behaviour, but it may see a mix of old and new data:
 ///   each naturally aligned 8-byte word of a mapping copy is read or
@@ -73,9 +99,42 @@ pub enum Protection {
 ///   [`as_slice_unchecked`](MappedRegion::as_slice_unchecked) /
 ///   [`as_mut_slice_unchecked`](MappedRegion::as_mut_slice_unchecked) are
 ///   for callers who uphold those conditions themselves.
+///
+/// What no seal can rule out is the hardware: a page that the kernel finds
+/// corrupt (memory failure) faults whoever touches it, as with any memory.
+///
+/// # Examples
+///
+/// A writer maps read-write, then seals the memfd against shrinking and
+/// against every new writer; its region then maps directly:
+///
+/// ```
+/// use iofd::{MemFd, Protection, Seals};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let memfd = MemFd::new_sealable("frame")?;
+/// memfd.set_len(4096)?;
+/// let mut region = memfd.mmap(4096, Protection::ReadWrite)?;
+/// assert!(!region.maps_directly()); // anyone may still shrink or punch it
+/// memfd.seal(Seals::SHRINK | Seals::FUTURE_WRITE)?;
+/// assert!(region.recheck_seals()?); // now nobody else can
+/// region.write_at(b"pixels", 0)?; // a copy into the mapping
+///
+/// let mut buf = [0u8; 6];
+/// memfd.read_at(&mut buf, 0)?;
+/// assert_eq!(&buf, b"pixels");
+/// assert_eq!(region.as_slice(), None); // not immutable: we still write
+/// # Ok(())
+/// # }
+/// ```
 pub struct MappedRegion {
     ptr: NonNull<u8>,
+    /// The length asked for: what the copies and slices reach.
     len: usize,
+    /// The length mapped: `len` rounded up to the file system's page size
+    /// (the huge page size on hugetlbfs, whose `munmap` refuses anything
+    /// else).
+    map_len: usize,
     /// Where the region starts in the file.
     offset: u64,
     prot: Protection,
@@ -84,12 +143,13 @@ pub struct MappedRegion {
 
 /// How a [`MappedRegion`]'s safe copies reach the bytes.
 enum Access {
-    /// Sealed SHRINK (seals read before the size) and inside the file when
-    /// mapped: the pages can never go away, so copies touch the mapping.
-    /// `immutable`: sealed WRITE as well, nobody can change the bytes.
+    /// Sealed SHRINK and WRITE or FUTURE_WRITE (seals read before the size),
+    /// inside the file, and populated: every page is present and can never
+    /// go away, so copies touch the mapping. `immutable`: sealed WRITE,
+    /// nobody can change the bytes.
     Mapping { immutable: bool },
-    /// Not sealed against shrinking: copies go through this duplicate of
-    /// the memfd's descriptor, which cannot fault.
+    /// Otherwise: copies go through this duplicate of the memfd's
+    /// descriptor, which cannot fault.
     Descriptor(OwnedFd),
 }
 
@@ -101,6 +161,14 @@ enum Access {
 unsafe impl Send for MappedRegion {}
 // SAFETY: see the `Send` impl: `&self` methods never write the mapping.
 unsafe impl Sync for MappedRegion {}
+
+/// Whether `seals` keep every page of a region inside the file: no shrink,
+/// and no hole punched (the kernel refuses `fallocate` and `MADV_REMOVE` on
+/// a file sealed `WRITE` or `FUTURE_WRITE`).
+fn seals_keep_the_pages(seals: Seals) -> bool {
+    seals.contains(Seals::SHRINK)
+        && (seals.contains(Seals::WRITE) || seals.contains(Seals::FUTURE_WRITE))
+}
 
 impl MappedRegion {
     /// Maps `len` bytes of the memfd `fd` from `offset`: the body of
@@ -114,12 +182,15 @@ impl MappedRegion {
         if len == 0 {
             return Err(invalid_input("cannot map 0 bytes"));
         }
-        let page = rustix::param::page_size() as u64;
-        if !offset.is_multiple_of(page) {
+        let page = file_page_size(fd)?;
+        if !offset.is_multiple_of(page as u64) {
             return Err(invalid_input_owned(format!(
                 "mapping offset {offset} is not a multiple of the page size ({page})"
             )));
         }
+        let map_len = len.checked_next_multiple_of(page).ok_or_else(|| {
+            invalid_input_owned(format!("mapping {len} bytes overflows the address space"))
+        })?;
         // The seals are read *before* the size, and the order is what makes
         // the checks below sound. Seals are never removed: a SHRINK seal
         // seen here is in force when the size is read afterwards, so that
@@ -135,39 +206,95 @@ impl MappedRegion {
                  set_len first"
             )));
         }
-        let access = if seals.contains(Seals::SHRINK) {
-            Access::Mapping {
-                immutable: seals.contains(Seals::WRITE),
-            }
-        } else {
-            Access::Descriptor(rustix::io::fcntl_dupfd_cloexec(fd, 0)?)
-        };
+        // Taken before mapping, so that no error path needs an unmap; a
+        // direct region closes it.
+        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0)?;
         let prot_flags = match prot {
             Protection::Read => ProtFlags::READ,
             Protection::ReadWrite => ProtFlags::READ | ProtFlags::WRITE,
         };
         // A null hint lets the kernel choose an address that overlaps no
-        // existing mapping; `len` is non-zero and the descriptor is open.
+        // existing mapping; `map_len` is non-zero and the descriptor is open.
         // SAFETY: so the new mapping affects no Rust object.
         let ptr = unsafe {
             rustix::mm::mmap(
                 std::ptr::null_mut(),
-                len,
+                map_len,
                 prot_flags,
                 MapFlags::SHARED,
                 fd,
                 offset,
             )?
         };
-        let ptr = NonNull::new(ptr.cast::<u8>())
-            .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
-        Ok(MappedRegion {
+        let Some(ptr) = NonNull::new(ptr.cast::<u8>()) else {
+            return Err(io::Error::other("mmap returned a null mapping"));
+        };
+        let mut region = MappedRegion {
             ptr,
             len,
+            map_len,
             offset,
             prot,
-            access,
-        })
+            access: Access::Descriptor(dup),
+        };
+        if seals_keep_the_pages(seals) && region.populate().is_ok() {
+            region.access = Access::Mapping {
+                immutable: seals.contains(Seals::WRITE),
+            };
+        }
+        Ok(region)
+    }
+
+    /// Faults in every page of the mapping, reporting a failure (no memory,
+    /// no free huge page, `EINVAL` before Linux 5.14) instead of raising
+    /// `SIGBUS` as a touch would.
+    fn populate(&self) -> io::Result<()> {
+        let advice = match self.prot {
+            Protection::Read => Advice::LinuxPopulateRead,
+            Protection::ReadWrite => Advice::LinuxPopulateWrite,
+        };
+        // The range is exactly this region's own mapping, of its protection.
+        // SAFETY: populating changes no byte and no mapping.
+        unsafe { rustix::mm::madvise(self.ptr.as_ptr().cast(), self.map_len, advice)? };
+        Ok(())
+    }
+
+    /// Reads the memfd's seals again, through the region's descriptor, and
+    /// switches the region to direct copies if they now keep its pages:
+    /// returns whether the region [`maps_directly`](MappedRegion::maps_directly)
+    /// afterwards.
+    ///
+    /// This is how a writer gets the direct path: `FUTURE_WRITE` forbids new
+    /// writable mappings, so the writer maps read-write first, seals
+    /// `SHRINK | FUTURE_WRITE` (or `WRITE`, once no shared mapping is left),
+    /// then calls this. It populates the mapping as
+    /// [`mmap_at`](crate::MemFd::mmap_at) does.
+    ///
+    /// Returns `false` if the seals are still not enough, if the memfd
+    /// shrank below the region before it was sealed, or if populating
+    /// failed (no memory, no free huge page, a kernel before 5.14); the
+    /// region then keeps copying through the descriptor.
+    ///
+    /// # Errors
+    ///
+    /// The error of `fcntl(F_GET_SEALS)` or `fstat(2)`.
+    pub fn recheck_seals(&mut self) -> io::Result<bool> {
+        let Access::Descriptor(fd) = &self.access else {
+            return Ok(true);
+        };
+        let seals = Seals::from_bits(fcntl_get_seals(fd)?.bits());
+        if !seals_keep_the_pages(seals) {
+            return Ok(false);
+        }
+        // Seals first, then the size: see `map`.
+        let size = fstat(fd)?.st_size as u64;
+        if self.offset + self.len as u64 > size || self.populate().is_err() {
+            return Ok(false);
+        }
+        self.access = Access::Mapping {
+            immutable: seals.contains(Seals::WRITE),
+        };
+        Ok(true)
     }
 
     /// The length in bytes.
@@ -195,24 +322,30 @@ impl MappedRegion {
     }
 
     /// Whether [`read_at`](MappedRegion::read_at) and
-    /// [`write_at`](MappedRegion::write_at) copy through the mapping (the
-    /// memfd was sealed with [`Seals::SHRINK`] when mapped) rather than
-    /// through the descriptor.
+    /// [`write_at`](MappedRegion::write_at) copy through the mapping
+    /// rather than through the region's descriptor: `true` exactly when,
+    /// at [`mmap_at`](crate::MemFd::mmap_at) or at a successful
+    /// [`recheck_seals`](MappedRegion::recheck_seals), the memfd was sealed
+    /// with [`Seals::SHRINK`] and with [`Seals::WRITE`] or
+    /// [`Seals::FUTURE_WRITE`], the region lay inside the file, and every
+    /// page of it was populated. See the type's "Soundness".
     #[inline]
     pub fn maps_directly(&self) -> bool {
         matches!(self.access, Access::Mapping { .. })
     }
 
-    /// The contents as a slice, if the memfd was sealed against writing and
-    /// shrinking when mapped; `None` otherwise (see "Soundness").
+    /// The contents as a slice, if the region maps directly and the memfd
+    /// was sealed with [`Seals::WRITE`] (and [`Seals::SHRINK`]) when
+    /// mapped; `None` otherwise (see "Soundness").
     pub fn as_slice(&self) -> Option<&[u8]> {
         if !self.is_immutable() {
             return None;
         }
         // The mapping is `len` readable bytes living as long as `self`; it was
         // inside the file and sealed WRITE + SHRINK when mapped (seals read
-        // before the size), and seals are permanent, so nothing can change
-        // or remove the bytes.
+        // before the size), then populated, and seals are permanent, so
+        // nothing can change or remove the bytes, and reading them cannot
+        // fault.
         // SAFETY: hence a shared borrow of them for `self`'s life is sound.
         Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) })
     }
@@ -234,9 +367,11 @@ impl MappedRegion {
         let n = buf.len().min(available);
         match &self.access {
             Access::Mapping { .. } => {
-                // `offset + n <= len`, and the pages stay (sealed SHRINK
-                // before the size was checked), so the source is readable
-                // mapped memory; `buf` is a distinct Rust buffer.
+                // `offset + n <= len`, and every page is present and stays
+                // (sealed SHRINK and against hole punching before the size
+                // was checked, then populated), so the source is readable
+                // mapped memory that cannot fault; `buf` is a distinct Rust
+                // buffer.
                 // SAFETY: the contract of `copy_from_shared`.
                 unsafe { copy_from_shared(self.ptr.as_ptr().add(offset), &mut buf[..n]) };
                 Ok(n)
@@ -251,17 +386,23 @@ impl MappedRegion {
     /// Copies `buf` into the region at `offset`; returns how many bytes were
     /// copied (fewer than `buf.len()` at the end of the region).
     ///
-    /// A region that copies through the descriptor (not sealed against
-    /// shrinking) uses `pwrite(2)`: if a peer has shrunk the memfd, the
-    /// write grows it back instead of faulting.
+    /// A region that copies through the descriptor (see
+    /// [`maps_directly`](MappedRegion::maps_directly)) writes with
+    /// `pwrite(2)`, at the offset even when the memfd is in append mode
+    /// (`O_APPEND`): if a peer has shrunk the memfd, the write grows it
+    /// back instead of faulting.
     ///
     /// # Errors
     ///
     /// - `PermissionDenied` for a region mapped [`Protection::Read`].
     /// - `InvalidInput` if `offset` is past the end of the region.
     /// - For a region that copies through the descriptor, the error of
-    ///   `pwrite(2)` (`EPERM` if sealed against growing and the memfd has
-    ///   shrunk; `EINVAL` on huge-page memfds, which take no `write`).
+    ///   `pwrite(2)` (`EPERM` if sealed against writing, or against growing
+    ///   and the memfd has shrunk; `ENOSPC` when no memory can be charged;
+    ///   `EINVAL` on huge-page memfds, which take no `write`). Before Linux
+    ///   6.9 the write goes through a private reopen of the memfd (see
+    ///   [`MemFd::write_at`](crate::MemFd::write_at)), whose error names
+    ///   `O_APPEND`.
     pub fn write_at(&mut self, buf: &[u8], offset: usize) -> io::Result<usize> {
         if self.prot != Protection::ReadWrite {
             return Err(io::Error::new(
@@ -277,23 +418,17 @@ impl MappedRegion {
         match &self.access {
             Access::Mapping { .. } => {
                 // `offset + n <= len`, the mapping is writable and its pages
-                // stay (sealed SHRINK); `&mut self` excludes Rust references
-                // to them; peers are reached without references.
+                // are present and stay (sealed SHRINK and against hole
+                // punching, then populated for writing); `&mut self`
+                // excludes Rust references to them; peers are reached
+                // without references.
                 // SAFETY: the contract of `copy_to_shared`.
                 unsafe { copy_to_shared(&buf[..n], self.ptr.as_ptr().add(offset)) };
                 Ok(n)
             }
             Access::Descriptor(fd) => {
-                let mut rest = &buf[..n];
-                let mut at = self.offset + offset as u64;
-                while !rest.is_empty() {
-                    let written = rustix::io::pwrite(fd, rest, at)?;
-                    if written == 0 {
-                        return Err(io::ErrorKind::WriteZero.into());
-                    }
-                    rest = &rest[written..];
-                    at += written as u64;
-                }
+                // At the offset even if the file is in append mode.
+                write_all_at(fd.as_fd(), &buf[..n], self.offset + offset as u64)?;
                 Ok(n)
             }
         }
@@ -317,8 +452,9 @@ impl MappedRegion {
     /// # Safety
     ///
     /// While the slice lives, nothing may change the bytes (no write through
-    /// any mapping, descriptor or process) and the memfd must not shrink
-    /// below the region.
+    /// any mapping, descriptor or process), the memfd must not shrink below
+    /// the region nor have a hole punched in it, and each page must be
+    /// present or get memory when touched (see the type's "Soundness").
     pub unsafe fn as_slice_unchecked(&self) -> &[u8] {
         // SAFETY: the mapping is `len` readable bytes living as long as
         // `self`; the caller guarantees nobody changes or removes them.
@@ -331,8 +467,9 @@ impl MappedRegion {
     ///
     /// The region must be [`Protection::ReadWrite`], and while the slice
     /// lives nothing else may read or write the bytes (no other mapping,
-    /// descriptor or process) and the memfd must not shrink below the
-    /// region.
+    /// descriptor or process), the memfd must not shrink below the region
+    /// nor have a hole punched in it, and each page must be present or get
+    /// memory when touched.
     pub unsafe fn as_mut_slice_unchecked(&mut self) -> &mut [u8] {
         // SAFETY: the mapping is `len` bytes living as long as `self`; the
         // caller guarantees it is writable and exclusively ours meanwhile.
@@ -346,7 +483,7 @@ impl MappedRegion {
     ///
     /// The error of `munmap(2)`.
     pub fn unmap(mut self) -> io::Result<()> {
-        let (ptr, len) = (self.ptr, self.len);
+        let (ptr, len) = (self.ptr, self.map_len);
         // Keep the duplicate descriptor (if any) to close it: `forget` would
         // leak it.
         let _access = std::mem::replace(&mut self.access, Access::Mapping { immutable: false });
@@ -363,7 +500,7 @@ impl Drop for MappedRegion {
     fn drop(&mut self) {
         // SAFETY: the region owns this mapping and is being dropped, so no
         // borrow of its bytes remains.
-        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.map_len) };
     }
 }
 
@@ -380,15 +517,11 @@ impl fmt::Debug for MappedRegion {
     }
 }
 
-/// Reads into all of `buf` from `offset` through `fd`, stopping early only
-/// at the end of the file; returns how many bytes were read.
-fn read_full_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match rustix::io::pread(fd, &mut buf[done..], offset + done as u64)? {
-            0 => break,
-            n => done += n,
-        }
-    }
-    Ok(done)
+/// The page size of the file system `fd`'s file lives on (`fstatfs`
+/// `f_bsize`): the huge page size on hugetlbfs, the base page size on
+/// tmpfs. Mappings of the file are made, and unmapped, in whole pages of it.
+fn file_page_size(fd: &OwnedFd) -> io::Result<usize> {
+    let base = rustix::param::page_size();
+    let block = rustix::fs::fstatfs(fd)?.f_bsize;
+    Ok(usize::try_from(block).map_or(base, |block| block.max(base)))
 }
