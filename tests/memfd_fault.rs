@@ -310,6 +310,121 @@ fn hugetlb_regions_are_unmapped_on_drop() {
     assert_eq!(mappings_of(&name), 0);
 }
 
+/// Adoption (`MemFd::try_from`) must not make a call that a hostile file
+/// system can block (a FUSE or hard NFS server that does not answer):
+/// `fstatfs`, or a `stat` that may ask the server. In a child of this
+/// binary, a seccomp filter kills the process on `fstatfs`, `fstat`,
+/// `newfstatat` and on `statx` without `AT_STATX_DONT_SYNC`; then a pipe,
+/// a regular file, a deleted regular file named `/memfd:…` (as root) and a
+/// real memfd are adopted or refused as usual.
+fn adoption_makes_no_call_that_can_block() {
+    if !cfg!(target_arch = "x86_64") {
+        return eprintln!("skipped: the seccomp filter in this test is written for x86_64");
+    }
+    if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+        return eprintln!("skipped: valgrind itself calls fstat, which the filter kills");
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("adopt-filtered")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("seccomp unavailable") {
+        return eprintln!("skipped: {stderr}");
+    }
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "adoption made a call that can block ({}): {stderr}",
+        out.status
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "adopted\n");
+}
+
+/// Child role of `adoption_makes_no_call_that_can_block`.
+#[cfg(target_arch = "x86_64")]
+fn adopt_filtered() {
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let regular = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    let evil = format!("/memfd:iofd-seccomp-{}", std::process::id());
+    let deleted = std::fs::File::create(&evil).ok();
+    if deleted.is_some() {
+        std::fs::remove_file(&evil).unwrap();
+    }
+    let memfd = OwnedFd::from(MemFd::new("filtered").unwrap());
+    if let Err(e) = kill_on_blocking_stat_calls() {
+        eprintln!("seccomp unavailable: {e}");
+        std::process::exit(0);
+    }
+    assert!(MemFd::try_from(OwnedFd::from(reader)).is_err());
+    assert!(MemFd::try_from(OwnedFd::from(regular)).is_err());
+    if let Some(deleted) = deleted {
+        assert!(MemFd::try_from(OwnedFd::from(deleted)).is_err());
+    }
+    assert_eq!(MemFd::try_from(memfd).unwrap().name(), "filtered");
+    println!("adopted");
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn adopt_filtered() {}
+
+/// Installs a seccomp filter that kills the process on `fstatfs`, `fstat`,
+/// `newfstatat`, and `statx` without `AT_STATX_DONT_SYNC` (x86_64).
+#[cfg(target_arch = "x86_64")]
+fn kill_on_blocking_stat_calls() -> std::io::Result<()> {
+    // BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K,
+    // BPF_ALU|BPF_AND|BPF_K.
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const AND_K: u16 = 0x54;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const KILL: u32 = 0x8000_0000; // SECCOMP_RET_KILL_PROCESS
+    const AT_STATX_DONT_SYNC: u32 = 0x4000;
+    let stmt = |code, k| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |k, jt, jf| libc::sock_filter {
+        code: JEQ_K,
+        jt,
+        jf,
+        k,
+    };
+    let mut program = vec![
+        stmt(LD_W_ABS, 4), // seccomp_data.arch
+        jump(AUDIT_ARCH_X86_64, 1, 0),
+        stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+        stmt(LD_W_ABS, 0), // seccomp_data.nr
+        jump(libc::SYS_fstatfs as u32, 7, 0),
+        jump(libc::SYS_fstat as u32, 6, 0),
+        jump(libc::SYS_newfstatat as u32, 5, 0),
+        jump(libc::SYS_statx as u32, 0, 3),
+        stmt(LD_W_ABS, 32), // seccomp_data.args[2] (flags), low half
+        stmt(AND_K, AT_STATX_DONT_SYNC),
+        jump(AT_STATX_DONT_SYNC, 0, 1),
+        stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+        stmt(RET_K, KILL),
+    ];
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; PR_SET_SECCOMP reads
+    // `prog`, which points to `program`, alive across the call.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 fn shrink_in_the_same_process_does_not_fault() {
     run_child("victim-same");
 }
@@ -372,6 +487,7 @@ fn main() {
         Some("puncher") => return puncher(&args[1], &args[2]),
         Some("victim-punched-tmpfs") => return victim_punched_tmpfs(),
         Some("victim-punched-hugetlb") => return victim_punched_hugetlb(),
+        Some("adopt-filtered") => return adopt_filtered(),
         _ => {}
     }
     common::run(&[
@@ -398,6 +514,10 @@ fn main() {
         (
             "hugetlb_regions_are_unmapped_on_drop",
             hugetlb_regions_are_unmapped_on_drop,
+        ),
+        (
+            "adoption_makes_no_call_that_can_block",
+            adoption_makes_no_call_that_can_block,
         ),
         (
             "immutable_regions_always_lie_inside_the_file",
