@@ -335,7 +335,11 @@ fn huge_pages_or_a_clear_skip() {
                 .map(|v| v.trim().parse::<u64>().unwrap())
         })
         .unwrap_or(0);
-    let memfd = match MemFd::new_hugetlb("huge") {
+    let memfd = match MemFd::options()
+        .hugetlb(true)
+        .allow_sealing(true)
+        .create("huge")
+    {
         Ok(memfd) => memfd,
         Err(e) => {
             eprintln!("skipped: this kernel has no hugetlbfs for memfd ({e})");
@@ -349,6 +353,13 @@ fn huge_pages_or_a_clear_skip() {
     }
     match memfd.mmap(huge, Protection::ReadWrite) {
         Ok(mut region) => {
+            // hugetlbfs takes no write(2): through the descriptor, an error.
+            let err = region.write_at(b"huge", 0).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+            // Sealed against shrinking and new writers, the region writes
+            // through its mapping.
+            memfd.seal(Seals::SHRINK | Seals::FUTURE_WRITE).unwrap();
+            assert!(region.recheck_seals().unwrap());
             region.write_at(b"huge", 0).unwrap();
             let mut buf = [0u8; 4];
             memfd.read_at(&mut buf, 0).unwrap();

@@ -278,6 +278,34 @@ fn a_hugetlb_hole_punched_by_a_peer_does_not_fault() {
     run_child("victim-punched-hugetlb");
 }
 
+/// The writer's fast path on huge pages: map read-write, seal `SHRINK |
+/// FUTURE_WRITE`, recheck; the region then writes through its (populated)
+/// mapping, and a peer can neither punch the huge page out nor shrink it.
+fn a_hugetlb_writer_sealed_against_peers_maps_directly() {
+    let _pages = match HugePages::set(1) {
+        Ok(pages) => pages,
+        Err(why) => return eprintln!("skipped: {why}"),
+    };
+    let memfd = MemFd::options()
+        .hugetlb(true)
+        .allow_sealing(true)
+        .create("huge-writer")
+        .unwrap();
+    memfd.set_len(HUGE as u64).unwrap();
+    let mut region = memfd.mmap(HUGE, Protection::ReadWrite).unwrap();
+    assert!(!region.maps_directly());
+    memfd.seal(Seals::SHRINK | Seals::FUTURE_WRITE).unwrap();
+    assert!(region.recheck_seals().unwrap());
+    assert_eq!(region.write_at(b"huge", HUGE - 4).unwrap(), 4);
+    assert_eq!(
+        punch(&memfd, HUGE as u64).unwrap_err(),
+        rustix::io::Errno::PERM
+    );
+    let mut buf = [0u8; 4];
+    assert_eq!(memfd.read_at(&mut buf, HUGE as u64 - 4).unwrap(), 4);
+    assert_eq!(&buf, b"huge");
+}
+
 /// The mappings of `/memfd:NAME` that `/proc/self/smaps` lists.
 fn mappings_of(name: &str) -> usize {
     let needle = format!("/memfd:{name} (deleted)");
@@ -510,6 +538,10 @@ fn main() {
         (
             "a_hugetlb_hole_punched_by_a_peer_does_not_fault",
             a_hugetlb_hole_punched_by_a_peer_does_not_fault,
+        ),
+        (
+            "a_hugetlb_writer_sealed_against_peers_maps_directly",
+            a_hugetlb_writer_sealed_against_peers_maps_directly,
         ),
         (
             "hugetlb_regions_are_unmapped_on_drop",

@@ -1,6 +1,11 @@
 //! [`MemFd`], [`Seals`] and [`MappedRegion`]: anonymous shared memory with
 //! seals.
 //!
+//! One concept per file: [`MemFd`] here, [`MemFdOptions`] in `options`,
+//! [`Seals`] in `seals`, [`MappedRegion`] (and the rule for when it may
+//! touch its mapping) in `region`, positional writes that ignore
+//! `O_APPEND` in `positional`, and the adoption check in `adopt`.
+//!
 //! # References
 //!  - [`memfd_create(2)`](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
 //!  - [`fcntl(2)`, "File Sealing"](https://man7.org/linux/man-pages/man2/fcntl.2.html)
@@ -33,6 +38,15 @@ pub use seals::Seals;
 /// A memfd is a regular file, so epoll (and therefore mio and tokio) refuse
 /// it: it has no readiness to wait for, and `MemFd` does not implement
 /// `mio::event::Source`.
+///
+/// # Soundness
+///
+/// No safe method of `MemFd` can fault, whatever another holder of the
+/// file does: its reads and writes are syscalls (`pread`/`pwrite`), which
+/// report errors instead, and [`write_at`](MemFd::write_at) lands at its
+/// offset even in append mode. Mappings are [`MappedRegion`]s, whose
+/// "Soundness" section says when they touch their memory and which seals
+/// that needs.
 ///
 /// # Examples
 ///
@@ -80,6 +94,13 @@ impl MemFd {
     /// Creates an empty memfd backed by huge pages. Its size and mapping
     /// offsets must be multiples of the huge page size, and mapping it fails
     /// with `ENOMEM` when the system has no free huge pages.
+    ///
+    /// hugetlbfs takes no `write(2)`: [`write_at`](MemFd::write_at), and a
+    /// region's [`write_at`](MappedRegion::write_at) through the
+    /// descriptor, fail with `EINVAL`. To write, map read-write, seal
+    /// `SHRINK | FUTURE_WRITE` (nobody else can then shrink it or free its
+    /// huge pages), and call [`MappedRegion::recheck_seals`]: the region
+    /// then writes through its mapping.
     ///
     /// # Errors
     ///

@@ -5,8 +5,36 @@ use std::ops::{BitOr, BitOrAssign};
 
 use rustix::fs::SealFlags;
 
-/// Seals of a [`MemFd`](crate::MemFd): restrictions that, once added, can never be
-/// removed. A `Copy` bit set.
+/// Seals of a [`MemFd`](crate::MemFd): restrictions that, once added, can
+/// never be removed. A `Copy` bit set.
+///
+/// What each combination gives a [`MappedRegion`](crate::MappedRegion)
+/// mapped after it was set (its "Soundness" section has the details):
+///
+/// | seals | region copies | `as_slice` |
+/// |---|---|---|
+/// | `SHRINK` + `WRITE` ([`IMMUTABLE`](Seals::IMMUTABLE)) | through the mapping | yes |
+/// | `SHRINK` + `FUTURE_WRITE` | through the mapping | no |
+/// | anything else (`SHRINK` alone too: a peer may punch holes) | through the descriptor | no |
+///
+/// # Examples
+///
+/// ```
+/// use iofd::{MemFd, Seals};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let memfd = MemFd::new_sealable("sealed")?;
+/// memfd.write_all_at(b"fixed", 0)?;
+/// let seals = Seals::IMMUTABLE | Seals::GROW;
+/// assert!(seals.contains(Seals::WRITE) && seals.contains(Seals::SHRINK));
+/// memfd.seal(seals)?;
+/// assert!(memfd.seals()?.contains(seals));
+/// assert_eq!(format!("{:?}", Seals::SHRINK | Seals::GROW), "{SHRINK, GROW}");
+/// // Seals are enforced by the kernel, for every holder of the memfd:
+/// assert_eq!(memfd.write_at(b"x", 0).unwrap_err().raw_os_error(), Some(libc::EPERM));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Seals(u32);
 
@@ -22,19 +50,24 @@ impl Seals {
     /// `F_SEAL_WRITE`: the contents cannot change (no `write`, no writable
     /// shared mapping). Adding it fails with `EBUSY` while **any** shared
     /// mapping of the memfd exists, even a read-only one
-    /// ([`Protection::Read`](crate::Protection::Read)): the kernel counts every shared mapping that
-    /// could be made writable with `mprotect`. Drop the regions, seal, then
-    /// map again.
+    /// ([`Protection::Read`](crate::Protection::Read)): the kernel counts
+    /// every shared mapping that could be made writable with `mprotect`.
+    /// Drop the regions, seal, then map again. Also forbids punching holes
+    /// (`fallocate`).
     pub const WRITE: Seals = Seals(SealFlags::WRITE.bits());
-    /// `F_SEAL_FUTURE_WRITE`: no *new* write access; existing writable
-    /// mappings keep writing (Linux 5.1).
+    /// `F_SEAL_FUTURE_WRITE`: no *new* write access (no `write`, no new
+    /// writable mapping, no hole punched); existing writable mappings keep
+    /// writing (Linux 5.1). With [`SHRINK`](Seals::SHRINK), what a writer
+    /// seals after mapping read-write, to keep its region's pages from
+    /// every peer (see [`MappedRegion::recheck_seals`](crate::MappedRegion::recheck_seals)).
     pub const FUTURE_WRITE: Seals = Seals(SealFlags::FUTURE_WRITE.bits());
     /// `F_SEAL_EXEC`: the execute bits cannot change (Linux 6.3).
     pub const EXEC: Seals = Seals(SealFlags::EXEC.bits());
     /// `WRITE | SHRINK`: no byte of the memfd can change, nor can it
     /// shrink. What a receiver requires before it trusts shared memory
-    /// ([`MemFd::require_seals`](crate::MemFd::require_seals)), and what makes
-    /// [`MappedRegion::as_slice`](crate::MappedRegion::as_slice) available.
+    /// ([`MemFd::require_seals`](crate::MemFd::require_seals)), and what
+    /// makes [`MappedRegion::as_slice`](crate::MappedRegion::as_slice)
+    /// available.
     pub const IMMUTABLE: Seals = Seals(SealFlags::WRITE.bits() | SealFlags::SHRINK.bits());
 
     /// Whether every seal of `other` is in `self`.
