@@ -437,6 +437,90 @@ fn kill_on_blocking_stat_calls() -> std::io::Result<()> {
         stmt(RET_K, libc::SECCOMP_RET_ALLOW),
         stmt(RET_K, KILL),
     ];
+    load_filter(&mut program)
+}
+
+/// Before Linux 6.9 there is no `RWF_NOAPPEND`: `write_at` then writes
+/// through a private reopen of the memfd. A child of this binary makes
+/// `pwritev2` fail with `EOPNOTSUPP` (what such a kernel answers) with a
+/// seccomp filter, sets `O_APPEND`, and checks where the bytes land.
+fn write_at_in_append_mode_before_rwf_noappend() {
+    if !cfg!(target_arch = "x86_64") {
+        return eprintln!("skipped: the seccomp filter in this test is written for x86_64");
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("append-old-kernel")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("seccomp unavailable") {
+        return eprintln!("skipped: {stderr}");
+    }
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "AB23456789\n");
+}
+
+/// Child role of `write_at_in_append_mode_before_rwf_noappend`.
+#[cfg(target_arch = "x86_64")]
+fn append_old_kernel() {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    let memfd = MemFd::new("append").unwrap();
+    memfd.write_all_at(b"0123456789", 0).unwrap();
+    fcntl_setfl(&memfd, fcntl_getfl(&memfd).unwrap() | OFlags::APPEND).unwrap();
+    if let Err(e) = install_filter(&[(libc::SYS_pwritev2, libc::EOPNOTSUPP)]) {
+        eprintln!("seccomp unavailable: {e}");
+        std::process::exit(0);
+    }
+    assert_eq!(memfd.write_at(b"AB", 0).unwrap(), 2);
+    let mut buf = [0u8; 16];
+    let n = memfd.read_at(&mut buf, 0).unwrap();
+    println!("{}", String::from_utf8_lossy(&buf[..n]));
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn append_old_kernel() {}
+
+/// Installs a seccomp filter making each syscall of `denied` fail with its
+/// errno (x86_64).
+#[cfg(target_arch = "x86_64")]
+fn install_filter(denied: &[(libc::c_long, i32)]) -> std::io::Result<()> {
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let stmt = |code, k| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let mut program = vec![
+        stmt(LD_W_ABS, 4), // seccomp_data.arch
+        libc::sock_filter {
+            code: JEQ_K,
+            jt: 1,
+            jf: 0,
+            k: AUDIT_ARCH_X86_64,
+        },
+        stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+        stmt(LD_W_ABS, 0), // seccomp_data.nr
+    ];
+    for &(nr, errno) in denied {
+        program.push(libc::sock_filter {
+            code: JEQ_K,
+            jt: 0,
+            jf: 1,
+            k: nr as u32,
+        });
+        program.push(stmt(RET_K, libc::SECCOMP_RET_ERRNO | errno as u32));
+    }
+    program.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
+    load_filter(&mut program)
+}
+
+/// Loads `program` as this process's seccomp filter (no new privileges).
+#[cfg(target_arch = "x86_64")]
+fn load_filter(program: &mut [libc::sock_filter]) -> std::io::Result<()> {
     let prog = libc::sock_fprog {
         len: program.len() as u16,
         filter: program.as_mut_ptr(),
@@ -516,6 +600,7 @@ fn main() {
         Some("victim-punched-tmpfs") => return victim_punched_tmpfs(),
         Some("victim-punched-hugetlb") => return victim_punched_hugetlb(),
         Some("adopt-filtered") => return adopt_filtered(),
+        Some("append-old-kernel") => return append_old_kernel(),
         _ => {}
     }
     common::run(&[
@@ -550,6 +635,10 @@ fn main() {
         (
             "adoption_makes_no_call_that_can_block",
             adoption_makes_no_call_that_can_block,
+        ),
+        (
+            "write_at_in_append_mode_before_rwf_noappend",
+            write_at_in_append_mode_before_rwf_noappend,
         ),
         (
             "immutable_regions_always_lie_inside_the_file",
