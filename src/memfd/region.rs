@@ -101,7 +101,11 @@ pub enum Protection {
 ///   for callers who uphold those conditions themselves.
 ///
 /// What no seal can rule out is the hardware: a page that the kernel finds
-/// corrupt (memory failure) faults whoever touches it, as with any memory.
+/// corrupt (memory failure), or that a failing swap device cannot read
+/// back, faults whoever touches it, as with any memory. A populated page
+/// that was swapped out comes back without a new charge; if the system has
+/// no memory for it, the kernel's out-of-memory handling runs, which is not
+/// a fault of the mapping.
 ///
 /// # Examples
 ///
