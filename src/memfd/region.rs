@@ -301,7 +301,9 @@ impl MappedRegion {
         Ok(true)
     }
 
-    /// The length in bytes.
+    /// The length in bytes, as asked at [`mmap_at`](crate::MemFd::mmap_at)
+    /// (the mapping itself covers whole pages of the memfd's file system:
+    /// huge pages on hugetlbfs).
     #[inline]
     pub fn len(&self) -> usize {
         self.len
@@ -319,7 +321,10 @@ impl MappedRegion {
         self.prot
     }
 
-    /// Whether the contents can never change (see the type's "Soundness").
+    /// Whether [`as_slice`](MappedRegion::as_slice) is available: the
+    /// region [maps directly](MappedRegion::maps_directly) and the memfd
+    /// was sealed with [`Seals::WRITE`], so its contents can never change
+    /// (see the type's "Soundness").
     #[inline]
     pub fn is_immutable(&self) -> bool {
         matches!(self.access, Access::Mapping { immutable: true })
