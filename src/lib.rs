@@ -188,7 +188,7 @@ pub use fd::Fd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use eventfd::{EVENTFD_MAX, EventFd};
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use memfd::{MEMFD_NAME_MAX, MappedRegion, MemFd, MemFdOptions, NotMemFd, Protection, Seals};
+pub use memfd::{MEMFD_NAME_MAX, MappedRegion, MemFd, MemFdOptions, Protection, Seals};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use pidfd::{PidFd, PidInfo, SignalScope};
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -335,7 +335,11 @@ fn huge_pages_or_a_clear_skip() {
                 .map(|v| v.trim().parse::<u64>().unwrap())
         })
         .unwrap_or(0);
-    let memfd = match MemFd::new_hugetlb("huge") {
+    let memfd = match MemFd::options()
+        .hugetlb(true)
+        .allow_sealing(true)
+        .create("huge")
+    {
         Ok(memfd) => memfd,
         Err(e) => {
             eprintln!("skipped: this kernel has no hugetlbfs for memfd ({e})");
@@ -349,6 +353,13 @@ fn huge_pages_or_a_clear_skip() {
     }
     match memfd.mmap(huge, Protection::ReadWrite) {
         Ok(mut region) => {
+            // hugetlbfs takes no write(2): through the descriptor, an error.
+            let err = region.write_at(b"huge", 0).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+            // Sealed against shrinking and new writers, the region writes
+            // through its mapping.
+            memfd.seal(Seals::SHRINK | Seals::FUTURE_WRITE).unwrap();
+            assert!(region.recheck_seals().unwrap());
             region.write_at(b"huge", 0).unwrap();
             let mut buf = [0u8; 4];
             memfd.read_at(&mut buf, 0).unwrap();
@@ -407,4 +418,181 @@ fn executable_memfds_can_be_executed() {
     }
     exec.close().unwrap();
     noexec.close().unwrap();
+}
+
+/// A region maps directly only when every page of it is in memory and can
+/// never go away: sealed `SHRINK` plus `WRITE` (or `FUTURE_WRITE`), and
+/// populated when mapped. A never-written (sparse) immutable memfd has its
+/// pages allocated by `mmap`, so no later touch allocates (a touch that
+/// allocates can fail with `SIGBUS` under `vm.overcommit_memory=2`).
+#[test]
+fn direct_regions_are_populated_when_mapped() {
+    let len = 16 * page();
+    let memfd = require!(MemFd::new_sealable("sparse"));
+    memfd.set_len(len as u64).unwrap();
+    memfd.seal(Seals::IMMUTABLE).unwrap();
+    let blocks = |memfd: &MemFd| rustix::fs::fstat(memfd).unwrap().st_blocks as usize;
+    assert_eq!(blocks(&memfd), 0, "sparse");
+    let region = memfd.mmap(len, Protection::Read).unwrap();
+    assert!(region.maps_directly());
+    assert!(region.is_immutable());
+    assert_eq!(blocks(&memfd), len / 512, "populated by mmap");
+    assert!(region.as_slice().unwrap().iter().all(|&b| b == 0));
+
+    // FUTURE_WRITE + SHRINK also keeps the pages: direct, not immutable
+    // (writable mappings made before the seal can still write).
+    let memfd = require!(MemFd::new_sealable("future"));
+    memfd.set_len(len as u64).unwrap();
+    memfd.seal(Seals::SHRINK | Seals::FUTURE_WRITE).unwrap();
+    let region = memfd.mmap(len, Protection::Read).unwrap();
+    assert!(region.maps_directly());
+    assert!(!region.is_immutable());
+    assert_eq!(region.as_slice(), None);
+    assert_eq!(blocks(&memfd), len / 512);
+
+    // SHRINK alone does not: a hole can be punched.
+    let memfd = require!(MemFd::new_sealable("shrink-only"));
+    memfd.set_len(len as u64).unwrap();
+    memfd.seal(Seals::SHRINK).unwrap();
+    let region = memfd.mmap(len, Protection::Read).unwrap();
+    assert!(!region.maps_directly());
+    assert_eq!(blocks(&memfd), 0, "not populated");
+}
+
+/// `pwrite(2)` ignores the offset in append mode; `write_at` must not.
+#[test]
+fn write_at_writes_at_the_offset_in_append_mode() {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    let memfd = require!(MemFd::new("append"));
+    memfd.write_all_at(b"0123456789", 0).unwrap();
+    let mut region = memfd.mmap(10, Protection::ReadWrite).unwrap();
+    assert!(!region.maps_directly());
+    // Safe code (or the sender of a received memfd) can set O_APPEND on
+    // the open file description, which every duplicate shares.
+    fcntl_setfl(&memfd, fcntl_getfl(&memfd).unwrap() | OFlags::APPEND).unwrap();
+    let contents = |memfd: &MemFd| {
+        let mut buf = [0u8; 16];
+        let n = memfd.read_at(&mut buf, 0).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    assert_eq!(memfd.write_at(b"AB", 0).unwrap(), 2);
+    assert_eq!(contents(&memfd), "AB23456789");
+    assert_eq!(region.write_at(b"CD", 2).unwrap(), 2);
+    assert_eq!(contents(&memfd), "ABCD456789");
+    memfd.write_all_at(b"EF", 4).unwrap();
+    assert_eq!(contents(&memfd), "ABCDEF6789");
+    assert_eq!(memfd.size().unwrap(), 10);
+    // Stream writes (`Write`) keep append semantics: they use the file
+    // position, which O_APPEND moves to the end.
+    (&memfd).write_all(b"!").unwrap();
+    assert_eq!(contents(&memfd), "ABCDEF6789!");
+}
+/// A file named `memfd:…` on a tmpfs that is not the kernel's internal
+/// one: a detached mount (`fsopen` + `fsmount`), unlinked. It has every
+/// other trait of a memfd (tmpfs, nlink 0, answers `F_GET_SEALS`, link
+/// `/memfd:trusted-frame (deleted)`) and must still be refused.
+#[test]
+fn try_from_refuses_a_memfd_named_file_on_a_detached_tmpfs() {
+    let file = match detached_tmpfs_file("memfd:trusted-frame") {
+        Ok(file) => file,
+        Err(why) => return eprintln!("skipped: {why}"),
+    };
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+    assert_eq!(link.to_str(), Some("/memfd:trusted-frame (deleted)"));
+    assert!(rustix::fs::fcntl_get_seals(&file).is_ok());
+    let raw = file.as_raw_fd();
+    let err = MemFd::try_from(file).expect_err("a tmpfs file is not a memfd");
+    assert_eq!(err.expected(), "memfd");
+    assert_eq!(err.into_fd().as_raw_fd(), raw, "handed back");
+
+    // Real memfds are still adopted, huge-page ones included.
+    let memfd = OwnedFd::from(MemFd::new("real").unwrap());
+    assert_eq!(MemFd::try_from(memfd).unwrap().name(), "real");
+    match MemFd::new_hugetlb("real-huge") {
+        Ok(huge) => {
+            let huge = MemFd::try_from(OwnedFd::from(huge)).unwrap();
+            assert_eq!(huge.name(), "real-huge");
+        }
+        Err(e) => eprintln!("skipped the hugetlb memfd: {e}"),
+    }
+}
+
+/// Makes `name` on a new detached tmpfs mount, opened and unlinked.
+fn detached_tmpfs_file(name: &str) -> Result<OwnedFd, String> {
+    use std::os::fd::FromRawFd;
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: fsopen(2) with a NUL-terminated name and flags.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(format!(
+            "fsopen(\"tmpfs\"): {} (needs Linux 5.2 and CAP_SYS_ADMIN)",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: fsopen returned a new descriptor that nothing else owns.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
+    let null = std::ptr::null::<libc::c_void>();
+    // SAFETY: fsconfig(2) CMD_CREATE takes no key or value.
+    let created = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            null,
+            null,
+            0,
+        )
+    };
+    if created < 0 {
+        return Err(format!("fsconfig: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fsmount(2) of a created file system context.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if mnt < 0 {
+        return Err(format!("fsmount: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fsmount returned a new descriptor that nothing else owns.
+    let mnt = unsafe { OwnedFd::from_raw_fd(mnt as i32) };
+    use rustix::fs::{AtFlags, Mode, OFlags, openat, unlinkat};
+    let file = openat(
+        &mnt,
+        name,
+        OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| format!("create {name}: {e}"))?;
+    unlinkat(&mnt, name, AtFlags::empty()).map_err(|e| format!("unlink: {e}"))?;
+    Ok(file)
+}
+
+/// A thread with its own descriptor table (`unshare(CLONE_FILES)`) adopts
+/// its memfd at a number that is a pipe in the process's main table:
+/// adoption reads `/proc/thread-self`, not `/proc/self` (the main thread's
+/// table).
+#[test]
+fn try_from_reads_the_calling_threads_descriptor_table() {
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let number = reader.as_raw_fd();
+    std::thread::spawn(move || {
+        use std::os::fd::FromRawFd;
+        // SAFETY: unshare(2) of this thread's descriptor table; the table
+        // is copied, and this thread uses only descriptors it owns.
+        if unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
+            return eprintln!("skipped: unshare: {}", std::io::Error::last_os_error());
+        }
+        // In this thread's copy, put a memfd at the pipe's number.
+        let memfd = MemFd::new("thread-own").unwrap();
+        // SAFETY: `number` in this thread's private copy of the table is
+        // owned by nothing else here (the main table keeps its own).
+        let mut slot = unsafe { OwnedFd::from_raw_fd(number) };
+        rustix::io::dup2(&memfd, &mut slot).unwrap();
+        assert_eq!(slot.as_raw_fd(), number);
+        let adopted = MemFd::try_from(slot).expect("its own memfd, in its own table");
+        assert_eq!(adopted.name(), "thread-own");
+    })
+    .join()
+    .unwrap();
+    drop(reader);
 }
