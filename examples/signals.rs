@@ -9,7 +9,9 @@
 use std::io;
 use std::process::Command;
 
-use iofd::{SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard, reset_signal_mask_on_exec};
+use iofd::{
+    PidFd, SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard, reset_signal_mask_on_exec,
+};
 use rustix::event::{PollFd, PollFlags, poll};
 
 fn main() -> io::Result<()> {
@@ -87,14 +89,9 @@ fn demo(pid: u32) -> io::Result<()> {
         child.wait()?;
         pause();
         if args[0] == "-USR1" {
-            let value = libc::sigval {
-                sival_ptr: 42usize as *mut libc::c_void,
-            };
-            // SAFETY: sigqueue(3) to our own pid with a signal every thread
-            // blocks, so it is queued for the signalfd.
-            if unsafe { libc::sigqueue(pid as i32, libc::SIGUSR1, value) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            // As sigqueue(3), through a pidfd of this process: every thread
+            // blocks SIGUSR1, so it is queued for the signalfd.
+            PidFd::open(pid as i32)?.send_signal_value(Signal::USR1, 42)?;
             println!("queued SIGUSR1 with value 42 from this process");
             pause();
         }

@@ -36,7 +36,28 @@ fn main() -> io::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?
-        .block_on(supervise())
+        .block_on(supervise())?;
+    // What a subreaper adopts is its to reap: here the `sleep` the stubborn
+    // shell was running when SIGKILL took it. Every child started above
+    // is reaped by now, so nothing else can be waited for.
+    let adopted = reap_adopted()?;
+    println!("supervisor: reaped {adopted} adopted orphan(s); no process left behind");
+    Ok(())
+}
+
+/// Waits for every remaining child (orphans adopted as the subreaper) and
+/// reaps it; returns how many there were.
+fn reap_adopted() -> io::Result<usize> {
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+    let mut reaped = 0;
+    loop {
+        match waitid(WaitId::All, WaitIdOptions::EXITED) {
+            Ok(_) => reaped += 1,
+            Err(rustix::io::Errno::CHILD) => return Ok(reaped),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// One supervised child: its tokio handle (which reaps) and its pidfd

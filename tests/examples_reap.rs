@@ -100,7 +100,9 @@ fn run(path: &Path, args: &[&str]) -> Result<(), String> {
     let log_path = std::env::temp_dir().join(format!(
         "iofd-examples-reap-{}-{}.log",
         std::process::id(),
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("example")
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("example")
     ));
     let log = File::create(&log_path).map_err(|e| format!("log file: {e}"))?;
     let err = log.try_clone().map_err(|e| format!("log file: {e}"))?;

@@ -18,8 +18,10 @@ use crate::PidFd;
 /// Any number of tasks may await one handle (in an `Arc`), and every one of
 /// them, and every later `wait`, gets the same status, as with
 /// `tokio::process::Child`. Whether the child is reaped follows the
-/// [`PidFd`]: one made [`from_child`](AsyncPidFd::from_child) only observes
-/// and leaves reaping to the `std::process::Child`
+/// [`PidFd`]: one made [`from_owned_child`](AsyncPidFd::from_owned_child)
+/// owns the child and reaps it (the usual choice for a child you spawn);
+/// one made [`from_child`](AsyncPidFd::from_child) only observes and leaves
+/// reaping to the `std::process::Child`
 /// ([`PidFd::observe_only`] shows the recipe for a
 /// `tokio::process::Child`); one from [`PidFd::open`] reaps.
 ///
@@ -43,7 +45,7 @@ use crate::PidFd;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let child = Command::new("sh").args(["-c", "exit 4"]).spawn()?;
-/// let pidfd = AsyncPidFd::from_child(&child)?;
+/// let pidfd = AsyncPidFd::from_owned_child(child)?; // owns and reaps it
 /// assert_eq!(pidfd.wait().await?.code(), Some(4));
 /// # Ok(())
 /// # }
@@ -68,6 +70,41 @@ impl AsyncPidFd {
     /// As [`PidFd::from_child`]; an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
     pub fn from_child(child: &Child) -> io::Result<AsyncPidFd> {
         Ok(AsyncPidFd::try_from(PidFd::from_child(child)?)?)
+    }
+
+    /// Takes a child started with [`std::process::Command`] by value and
+    /// registers a pidfd that owns it and **reaps** it
+    /// ([`PidFd::from_owned_child`]): [`wait`](AsyncPidFd::wait) returns
+    /// its status and leaves no zombie, and no pid is left behind that
+    /// could be signalled after the reap. Take the pipes you need out of
+    /// the `Child` first.
+    ///
+    /// Await [`wait`](AsyncPidFd::wait) (or
+    /// [`exit_status`](AsyncPidFd::exit_status)) before dropping the
+    /// handle: as [`PidFd::from_owned_child`] explains, a drop never reaps,
+    /// so a child dropped unreaped stays a zombie once it exits, as a
+    /// `std::process::Child` would.
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::from_owned_child`]; an error (no panic) when no tokio
+    /// runtime is current or it has no I/O driver (`enable_io`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::process::Command;
+    /// use iofd::AsyncPidFd;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let child = AsyncPidFd::from_owned_child(Command::new("sh").args(["-c", "exit 5"]).spawn()?)?;
+    /// assert_eq!(child.wait().await?.code(), Some(5)); // reaped
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_owned_child(child: Child) -> io::Result<AsyncPidFd> {
+        Ok(AsyncPidFd::try_from(PidFd::from_owned_child(child)?)?)
     }
 
     /// Waits for the child to exit and returns its status (reaping it if
