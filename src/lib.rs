@@ -98,6 +98,7 @@
 //! | [`AsyncTimerFd`] | `expirations` (the overrun count) | `io::Result<u64>` |
 //! | [`AsyncSignalFd`] | `recv` | `io::Result<SignalInfo>` |
 //! | [`AsyncPidFd`] | `wait` (children), `exited` (any process), `exit_status` (any process, once reaped) | — |
+//! | [`PidFdSet`] | `next_exit`: whichever of many processes exits next, with your key | `(K, io::Result<ExitStatus>)` |
 //!
 //! and [`time::Timers`] drives any number of sleeps, intervals and timeouts
 //! from one timerfd.
@@ -200,7 +201,7 @@ pub use signalfd::SignalFd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use timerfd::{Clock, TimerFd};
 #[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
-pub use tokio::{AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd, RegisterError};
+pub use tokio::{AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd, PidFdSet, RegisterError};
 
 /// The README's Rust snippets, run as doctests so that they cannot rot.
 #[cfg(all(doctest, feature = "mio", feature = "tokio"))]
