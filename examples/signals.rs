@@ -25,20 +25,32 @@ fn main() -> io::Result<()> {
 
     let pid = std::process::id();
     println!("pid {pid}: waiting for SIGUSR1, SIGTERM or SIGINT");
-    if std::env::args().any(|a| a == "--demo") {
+    let sender = if std::env::args().any(|a| a == "--demo") {
         // The sender thread inherits the blocked mask from this one.
-        std::thread::spawn(move || {
+        Some(std::thread::spawn(move || {
             if let Err(e) = demo(pid) {
                 eprintln!("demo sender failed: {e}");
             }
-        });
+        }))
     } else {
         println!("try: kill -USR1 {pid}; kill -TERM {pid} (or Ctrl-C) stops");
+        None
+    };
+    receive(&signals)?;
+    // The sender reaps the `kill` it started: let it finish before exiting.
+    if let Some(sender) = sender {
+        sender
+            .join()
+            .map_err(|_| io::Error::other("the demo sender panicked"))?;
     }
+    Ok(())
+}
 
+/// Prints each signal until one other than SIGUSR1 arrives.
+fn receive(signals: &SignalFd) -> io::Result<()> {
     loop {
         // Sleep until the signalfd is readable, then drain it.
-        let mut fds = [PollFd::new(&signals, PollFlags::IN)];
+        let mut fds = [PollFd::new(signals, PollFlags::IN)];
         match poll(&mut fds, None) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
