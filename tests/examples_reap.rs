@@ -34,6 +34,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn main() {
+    no_unsafe_in_examples();
     if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
         println!("skipped: the examples are separate programs, not checked under valgrind");
         return;
@@ -59,6 +60,38 @@ fn main() {
         failures.join("\n")
     );
     println!("test result: ok. {} examples checked", EXAMPLES.len());
+}
+
+/// A user copying an example copies no `unsafe`: no example, and no Rust
+/// snippet of the README, has an `unsafe` block or function.
+fn no_unsafe_in_examples() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+        .expect("examples/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.push(root.join("README.md"));
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read an example");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("unsafe {")
+                || code.contains("unsafe fn")
+                || code.contains("unsafe impl")
+            {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "unsafe in examples:\n{}",
+        found.join("\n")
+    );
+    println!("no unsafe in {} example files and the README", files.len());
 }
 
 /// Builds the examples with the cargo that built this test, into this
