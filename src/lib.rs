@@ -149,6 +149,10 @@
 
 #![cfg(unix)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The whole crate is Unix-only: a "Unix" badge on every item, auto-trait
+// and blanket impl would tell the reader nothing. Badges then name only
+// what narrows an item further: Linux or Android, a feature, an arch.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(unix))))]
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod adopt;
