@@ -2,6 +2,8 @@
 //! (at a deadline) and `oneshot_with_clock` (on a chosen clock). Each fires
 //! exactly once, then stays pending; no test depends on fine timing.
 
+#![cfg(feature = "tokio")]
+
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 

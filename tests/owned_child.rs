@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
-use iofd::{AsyncPidFd, PidFd, Signal};
+use iofd::{PidFd, Signal};
 use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
 
 /// Whether `pid` is still a child of this process that can be waited for
@@ -75,11 +75,12 @@ fn an_already_reaped_child_is_refused() {
     assert!(err.to_string().contains("already been reaped"), "{err}");
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn async_wait_reaps_the_owned_child() {
     let child = Command::new("sh").args(["-c", "exit 4"]).spawn().unwrap();
     let pid = child.id() as i32;
-    let pidfd = require!(AsyncPidFd::from_owned_child(child));
+    let pidfd = require!(iofd::AsyncPidFd::from_owned_child(child));
     assert!(pidfd.get_ref().reaps());
     assert_eq!(pidfd.wait().await.unwrap().code(), Some(4));
     assert!(!is_unreaped_child(pid), "the child is still a zombie");

@@ -2,6 +2,8 @@
 //! process operations on `AsyncPidFd` itself, and `PidFdSet`: the exits of
 //! many processes awaited without a task per process.
 
+#![cfg(feature = "tokio")]
+
 mod common;
 
 use std::collections::HashMap;
