@@ -162,6 +162,9 @@ impl<K> PidFdSet<K> {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
+                // Room for every slot in the free list, so that handing a
+                // process back never allocates.
+                self.free.reserve(self.slots.len() + 1 - self.free.len());
                 self.slots.push(None);
                 self.slots.len() - 1
             }
