@@ -11,8 +11,8 @@ use crate::error::{invalid_input, invalid_input_owned};
 impl PidFd {
     /// Takes a child started with [`std::process::Command`] **by value**
     /// and returns a pidfd that owns it: [`wait`](PidFd::wait) and
-    /// [`try_wait`](PidFd::try_wait) reap it (like the unstable
-    /// `std::process::Child::into_pidfd`).
+    /// [`try_wait`](PidFd::try_wait) reap it (like std's unstable
+    /// `ChildExt::into_pidfd` on Linux).
     ///
     /// Taking the `Child` is what makes this safe: nothing is left that
     /// could reap the child behind the pidfd's back, or signal its pid
