@@ -44,10 +44,12 @@ use crate::PidFd;
 /// # How it works
 ///
 /// The set keeps one epoll instance holding every pidfd, registered once
-/// with tokio's reactor: a wake-up costs one `epoll_wait` for one ready
-/// process, whatever the size of the set, and one `waitid` for its status.
-/// Inserting costs one `epoll_ctl`, and growing the set's table
-/// (amortised); waiting allocates nothing.
+/// with tokio's reactor. Handing back an exit costs one `epoll_wait` that
+/// names one ready process, whatever the size of the set, the `waitid` of
+/// [`PidFd::try_wait`] (two for a pidfd that reaps: observe, then reap),
+/// and one `epoll_ctl` to take it out; before the task sleeps, one more
+/// `epoll_wait` finds nothing ready. Inserting costs one `epoll_ctl`, and
+/// growing the set's table (amortised); waiting allocates nothing.
 ///
 /// # Examples
 ///
@@ -269,9 +271,8 @@ impl<K> PidFdSet<K> {
         std::future::poll_fn(|cx| self.poll_next_exit(cx)).await
     }
 
-    /// The poll form of [`next_exit`](PidFdSet::next_exit). One
-    /// `epoll_wait` per wake-up (plus one `waitid` for an exit); no
-    /// allocation.
+    /// The poll form of [`next_exit`](PidFdSet::next_exit): the syscalls
+    /// listed under "How it works" on [`PidFdSet`]; no allocation.
     ///
     /// If `epoll_wait` itself fails (it is not expected to) or the runtime
     /// has shut down, no process can be named: the error is handed back
