@@ -7,8 +7,10 @@
 //! children are process-wide, so the examples run one at a time, from
 //! `main`. The examples are built with `cargo build --examples` into this
 //! test's own target directory first (a no-op after `cargo test`, which
-//! builds them), so that a stale binary is never the one checked.
+//! builds them), so that a stale binary is never the one checked; cargo's
+//! JSON messages say where each one is.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -43,10 +45,14 @@ fn main() {
         println!("skipped: cannot become a child subreaper: {e}");
         return;
     }
-    let dir = examples_dir();
+    let built = build_examples();
     let mut failures = Vec::new();
     for (name, args) in EXAMPLES {
-        match run(&dir.join(name), args) {
+        let Some(path) = built.get(*name) else {
+            failures.push(format!("{name}: cargo built no such example"));
+            continue;
+        };
+        match run(path, args) {
             Ok(()) => println!("{name}: ok, nothing left behind"),
             Err(why) => {
                 println!("{name}: FAILED: {why}");
@@ -95,8 +101,9 @@ fn no_unsafe_in_examples() {
 }
 
 /// Builds the examples with the cargo that built this test, into this
-/// test's target directory and profile, and returns where they are.
-fn examples_dir() -> PathBuf {
+/// test's target directory and profile, and returns each one's executable,
+/// as cargo reports it (`--message-format=json`).
+fn build_examples() -> HashMap<String, PathBuf> {
     // <target>/<profile>/deps/examples_reap-<hash>
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
@@ -111,8 +118,10 @@ fn examples_dir() -> PathBuf {
     let mut build = Command::new(env!("CARGO"));
     build
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet", "--examples", "--target-dir"])
-        .arg(target_dir);
+        .args(["build", "--quiet", "--examples", "--message-format=json"])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .stderr(Stdio::inherit());
     match profile {
         "debug" => {}
         "release" => {
@@ -122,9 +131,29 @@ fn examples_dir() -> PathBuf {
             build.args(["--profile", other]);
         }
     }
-    let status = build.status().expect("run cargo build --examples");
-    assert!(status.success(), "cargo build --examples: {status}");
-    profile_dir.join("examples")
+    let output = build.output().expect("run cargo build --examples");
+    assert!(
+        output.status.success(),
+        "cargo build --examples: {}",
+        output.status
+    );
+    let mut examples = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if !line.contains(r#""reason":"compiler-artifact""#)
+            || !line.contains(r#""kind":["example"]"#)
+        {
+            continue;
+        }
+        let field = |name: &str| {
+            let start = line.find(&format!(r#""{name}":""#))? + name.len() + 4;
+            let len = line[start..].find('"')?;
+            Some(line[start..start + len].to_owned())
+        };
+        if let (Some(name), Some(executable)) = (field("name"), field("executable")) {
+            examples.insert(name, PathBuf::from(executable));
+        }
+    }
+    examples
 }
 
 /// Runs one example to its end and reports what it left behind.
