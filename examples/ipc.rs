@@ -49,13 +49,12 @@ fn main() -> io::Result<()> {
 
 async fn parent() -> io::Result<()> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    let mut child = Command::new(std::env::current_exe()?)
+    let child = Command::new(std::env::current_exe()?)
         .arg("child")
         .stdin(Stdio::from(OwnedFd::from(theirs)))
         .spawn()?;
-    // Opened before anything can reap the child: race-free. It observes
-    // only; `child.wait()` reaps at the end.
-    let watch = AsyncPidFd::from_child(&child)?;
+    // The pidfd takes the child over: its `wait` at the end reaps it.
+    let watch = AsyncPidFd::from_owned_child(child)?;
 
     let shared = MemFd::new_sealable("ipc-frame")?;
     let data = payload();
@@ -84,9 +83,8 @@ async fn parent() -> io::Result<()> {
         )));
     }
 
-    let status = watch.wait().await?;
+    let status = watch.wait().await?; // reaps
     println!("parent: child {} exited: {status}", watch.get_ref().pid());
-    child.wait()?; // reap
     if !status.success() {
         return Err(io::Error::other("the child failed"));
     }

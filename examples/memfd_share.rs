@@ -7,19 +7,14 @@
 //! ```
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::Command;
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Command, Stdio};
 
-use iofd::{Fd, MemFd, Protection, Seals};
+use iofd::{MemFd, Protection, Seals};
 
 fn main() -> io::Result<()> {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("--child") {
-        let fd: i32 = args
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "--child needs an fd"))?;
-        return child(fd);
+    if std::env::args().nth(1).as_deref() == Some("--child") {
+        return child();
     }
 
     let message = b"configuration v42: sealed, so nobody can change it under you";
@@ -32,21 +27,21 @@ fn main() -> io::Result<()> {
         memfd.seals()?
     );
 
-    // Pass exactly one descriptor: a clone with close-on-exec cleared.
-    let passed = Fd::from(OwnedFd::from(memfd.try_clone()?));
-    passed.set_cloexec(false)?;
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&passed);
+    // Pass exactly one descriptor, as the child's stdin: `Command` installs
+    // it there for the child only (every other one of ours is
+    // close-on-exec).
     let status = Command::new(std::env::current_exe()?)
-        .args(["--child", &fd.to_string()])
+        .arg("--child")
+        .stdin(Stdio::from(OwnedFd::from(memfd.try_clone()?)))
         .status()?;
     println!("parent: child finished: {status}");
     Ok(())
 }
 
-fn child(fd: i32) -> io::Result<()> {
-    // SAFETY: the parent passed this descriptor to us on purpose; nothing
-    // else in this process owns it.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+fn child() -> io::Result<()> {
+    // Our stdin is the memfd: take an owned copy of it, then check that it
+    // is one (`TryFrom<OwnedFd>` refuses anything else).
+    let owned = io::stdin().as_fd().try_clone_to_owned()?;
     let memfd = MemFd::try_from(owned)?;
     let seals = memfd.seals()?;
     let len = usize::try_from(memfd.size()?)

@@ -5,11 +5,6 @@
 //! cargo run --example mio_poll
 //! ```
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "the child is reaped through its PidFd, which clippy cannot see"
-)]
-
 use std::io;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -31,8 +26,8 @@ fn main() -> io::Result<()> {
     let mut wake = EventFd::new(0)?;
     let mut tick = TimerFd::new()?;
     let mut signals = SignalFd::new(&set)?;
-    let child = Command::new("sleep").arg("0.3").spawn()?;
-    let mut pidfd = PidFd::from_child(&child)?;
+    // The pidfd owns the child: its `try_wait` reaps it at the exit.
+    let mut pidfd = PidFd::from_owned_child(Command::new("sleep").arg("0.3").spawn()?)?;
     poll.registry()
         .register(&mut wake, WAKE, Interest::READABLE)?;
     poll.registry()
@@ -44,19 +39,17 @@ fn main() -> io::Result<()> {
     tick.arm(Duration::from_millis(50), Duration::from_millis(50))?;
 
     // A worker wakes the loop through a clone of the eventfd and sends a
-    // signal to the process.
+    // signal to the process, through a pidfd of this process.
     let worker_wake = wake.try_clone()?;
+    let me = PidFd::open(std::process::id() as i32)?;
     let worker = std::thread::spawn(move || -> io::Result<()> {
         for n in 1..=3 {
             std::thread::sleep(Duration::from_millis(40));
             worker_wake.signal(n)?;
         }
-        // SAFETY: kill(2) to our own pid with SIGUSR1, which every thread
-        // of this process blocks.
-        if unsafe { libc::kill(std::process::id() as i32, libc::SIGUSR1) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        // Process-directed, like kill(2): every thread blocks SIGUSR1, so
+        // it waits for the signalfd.
+        me.send_signal(Signal::USR1)
     });
 
     let start = Instant::now();

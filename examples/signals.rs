@@ -9,7 +9,9 @@
 use std::io;
 use std::process::Command;
 
-use iofd::{SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard, reset_signal_mask_on_exec};
+use iofd::{
+    PidFd, SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard, reset_signal_mask_on_exec,
+};
 use rustix::event::{PollFd, PollFlags, poll};
 
 fn main() -> io::Result<()> {
@@ -23,20 +25,32 @@ fn main() -> io::Result<()> {
 
     let pid = std::process::id();
     println!("pid {pid}: waiting for SIGUSR1, SIGTERM or SIGINT");
-    if std::env::args().any(|a| a == "--demo") {
+    let sender = if std::env::args().any(|a| a == "--demo") {
         // The sender thread inherits the blocked mask from this one.
-        std::thread::spawn(move || {
+        Some(std::thread::spawn(move || {
             if let Err(e) = demo(pid) {
                 eprintln!("demo sender failed: {e}");
             }
-        });
+        }))
     } else {
         println!("try: kill -USR1 {pid}; kill -TERM {pid} (or Ctrl-C) stops");
+        None
+    };
+    receive(&signals)?;
+    // The sender reaps the `kill` it started: let it finish before exiting.
+    if let Some(sender) = sender {
+        sender
+            .join()
+            .map_err(|_| io::Error::other("the demo sender panicked"))?;
     }
+    Ok(())
+}
 
+/// Prints each signal until one other than SIGUSR1 arrives.
+fn receive(signals: &SignalFd) -> io::Result<()> {
     loop {
         // Sleep until the signalfd is readable, then drain it.
-        let mut fds = [PollFd::new(&signals, PollFlags::IN)];
+        let mut fds = [PollFd::new(signals, PollFlags::IN)];
         match poll(&mut fds, None) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
@@ -87,14 +101,9 @@ fn demo(pid: u32) -> io::Result<()> {
         child.wait()?;
         pause();
         if args[0] == "-USR1" {
-            let value = libc::sigval {
-                sival_ptr: 42usize as *mut libc::c_void,
-            };
-            // SAFETY: sigqueue(3) to our own pid with a signal every thread
-            // blocks, so it is queued for the signalfd.
-            if unsafe { libc::sigqueue(pid as i32, libc::SIGUSR1, value) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            // As sigqueue(3), through a pidfd of this process: every thread
+            // blocks SIGUSR1, so it is queued for the signalfd.
+            PidFd::open(pid as i32)?.send_signal_value(Signal::USR1, 42)?;
             println!("queued SIGUSR1 with value 42 from this process");
             pause();
         }

@@ -6,21 +6,23 @@
 //! ```
 //!
 //! It spawns three workers with `tokio::process`, asks each to stop with
-//! SIGTERM carrying a value (`PidFd::send_signal_value`), escalates to
-//! SIGKILL when one ignores it past a deadline, and prints every exit
-//! status. It also watches a process that is not its child — an orphaned
+//! SIGTERM carrying a value (`send_signal_value`), awaits whichever stops
+//! next through one `PidFdSet`, escalates to SIGKILL when one ignores
+//! SIGTERM past a deadline, and prints every exit status. It also watches a process that is not its child — an orphaned
 //! grandchild — through `AsyncPidFd::exit_status`.
 //!
-//! The race-free recipe for a `tokio::process::Child`: take its pid while
-//! it cannot have been reaped (before anything awaits `Child::wait`), open
-//! the pidfd then, and make it observe only, so that tokio stays the one
-//! that reaps. From then on, signal and watch through the pidfd.
+//! `AsyncPidFd::from_tokio_child(&child)` opens an observing pidfd for a
+//! `tokio::process::Child`, race-free while tokio owns the reaping; from
+//! then on, signal and watch through the pidfd, and let tokio reap.
+//!
+//! As a child subreaper, it also adopts the orphans of its descendants,
+//! and reaps them at the end: no process is left behind.
 
 use std::io::{self, BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use iofd::{AsyncPidFd, AsyncSignalFd, PidFd, SigSet, Signal, SignalMaskGuard};
+use iofd::{AsyncPidFd, AsyncSignalFd, PidFd, PidFdSet, SigSet, Signal, SignalMaskGuard};
 
 /// How long a worker may take to stop before it is killed.
 const GRACE: Duration = Duration::from_millis(500);
@@ -36,7 +38,28 @@ fn main() -> io::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?
-        .block_on(supervise())
+        .block_on(supervise())?;
+    // What a subreaper adopts is its to reap: here the `sleep` the stubborn
+    // shell was running when SIGKILL took it. Every child started above
+    // is reaped by now, so nothing else can be waited for.
+    let adopted = reap_adopted()?;
+    println!("supervisor: reaped {adopted} adopted orphan(s); no process left behind");
+    Ok(())
+}
+
+/// Waits for every remaining child (orphans adopted as the subreaper) and
+/// reaps it; returns how many there were.
+fn reap_adopted() -> io::Result<usize> {
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+    let mut reaped = 0;
+    loop {
+        match waitid(WaitId::All, WaitIdOptions::EXITED) {
+            Ok(_) => reaped += 1,
+            Err(rustix::io::Errno::CHILD) => return Ok(reaped),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// One supervised child: its tokio handle (which reaps) and its pidfd
@@ -52,11 +75,9 @@ struct Worker {
 async fn spawn(name: &'static str, command: &mut tokio::process::Command) -> io::Result<Worker> {
     use tokio::io::AsyncBufReadExt;
     let mut child = command.stdout(Stdio::piped()).spawn()?;
-    // Not yet awaited, so not yet reaped: the pid names this child.
-    let pid = child
-        .id()
-        .ok_or_else(|| io::Error::other("the child was reaped before its pidfd was opened"))?;
-    let pidfd = AsyncPidFd::try_from(PidFd::open(pid as i32)?.observe_only())?;
+    // Observes only: tokio stays the one that reaps.
+    let pidfd = AsyncPidFd::from_tokio_child(&child)?;
+    let pid = pidfd.get_ref().pid();
     let mut ready = String::new();
     if let Some(out) = child.stdout.take() {
         tokio::io::BufReader::new(out).read_line(&mut ready).await?;
@@ -86,22 +107,46 @@ async fn supervise() -> io::Result<()> {
     let orphan = watch_an_orphan()?;
 
     for (value, worker) in (10..).zip(workers.iter_mut()) {
-        worker
-            .pidfd
-            .get_ref()
-            .send_signal_value(Signal::TERM, value)?;
+        worker.pidfd.send_signal_value(Signal::TERM, value)?;
         println!("supervisor: SIGTERM with value {value} to {}", worker.name);
     }
-    for worker in &mut workers {
-        let stopped = tokio::time::timeout(GRACE, worker.pidfd.exited()).await;
-        if stopped.is_err() {
-            println!(
-                "supervisor: {} ignored SIGTERM for {GRACE:?}: SIGKILL",
-                worker.name
-            );
-            worker.pidfd.get_ref().send_signal(Signal::KILL)?;
-        }
+    // Whichever stops next, with no task per worker: one PidFdSet.
+    let mut exits = PidFdSet::new()?;
+    for (index, worker) in workers.iter().enumerate() {
+        exits.insert(index, worker.pidfd.get_ref().try_clone()?)?;
+    }
+    let deadline = tokio::time::Instant::now() + GRACE;
+    let mut escalated = false;
+    loop {
+        let next = if escalated {
+            exits.next_exit().await
+        } else {
+            match tokio::time::timeout_at(deadline, exits.next_exit()).await {
+                Ok(next) => next,
+                Err(_deadline) => {
+                    // Still in the set: those that ignored SIGTERM.
+                    for worker in &workers {
+                        if worker.pidfd.get_ref().try_wait()?.is_none() {
+                            println!(
+                                "supervisor: {} ignored SIGTERM for {GRACE:?}: SIGKILL",
+                                worker.name
+                            );
+                            worker.pidfd.send_signal(Signal::KILL)?;
+                        }
+                    }
+                    escalated = true;
+                    continue;
+                }
+            }
+        };
+        let Some((index, observed)) = next else {
+            break; // every worker has ended
+        };
+        let worker = &mut workers[index];
         let status = worker.child.wait().await?; // tokio reaps
+        if observed? != status {
+            return Err(io::Error::other("the pidfd saw another status than tokio"));
+        }
         println!("supervisor: {} ended: {status}", worker.name);
     }
 

@@ -3,11 +3,6 @@
 //!
 //! Run it with `cargo run --example tour`.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd, which clippy cannot see"
-)]
-
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -94,22 +89,15 @@ fn signalfd_section() -> io::Result<()> {
     let _blocked = SignalMaskGuard::block(&set)?;
     iofd::ensure_blocked_in_all_threads(&set)?;
     let signals = SignalFd::new(&set)?;
-    let pid = std::process::id() as i32;
+    // Signal this process through a pidfd of itself: a value with each
+    // real-time signal (as sigqueue does), then SIGUSR1 twice (as kill).
+    // This (only) thread blocks both, so they queue for the signalfd.
+    let me = PidFd::open(std::process::id() as i32)?;
     for value in [10, 20, 30] {
-        let sigval = libc::sigval {
-            sival_ptr: value as usize as *mut libc::c_void,
-        };
-        // SAFETY: sigqueue(3) to our own pid with a signal this (only)
-        // thread blocks: it is queued for the signalfd.
-        if unsafe { libc::sigqueue(pid, rt.as_raw(), sigval) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        me.send_signal_value(rt, value)?;
     }
     for _ in 0..2 {
-        // SAFETY: kill(2) to our own pid with a blocked signal.
-        if unsafe { libc::kill(pid, libc::SIGUSR1) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        me.send_signal(Signal::USR1)?;
     }
     let mut batch = [SignalInfo::default(); 8];
     let n = signals.read_batch(&mut batch)?;
@@ -131,15 +119,16 @@ fn signalfd_section() -> io::Result<()> {
 }
 
 fn pidfd_section() -> io::Result<()> {
+    // The pidfd owns each child (taken by value) and reaps it in `wait`.
     let child = std::process::Command::new("sleep").arg("30").spawn()?;
-    let pidfd = PidFd::from_child(&child)?;
+    let pidfd = PidFd::from_owned_child(child)?;
     let running = pidfd.try_wait()?.is_none();
     pidfd.send_signal(Signal::TERM)?;
     let status = pidfd.wait()?;
     let exit = std::process::Command::new("sh")
         .args(["-c", "exit 3"])
         .spawn()?;
-    let code = PidFd::from_child(&exit)?.wait()?.code();
+    let code = PidFd::from_owned_child(exit)?.wait()?.code();
     println!(
         "PidFd:   `sleep 30` (pid {}) running={running}, sent SIGTERM -> {status}; `exit 3` -> code {code:?}",
         pidfd.pid()
@@ -254,16 +243,9 @@ fn tokio_section() -> io::Result<()> {
 
         // AsyncSignalFd: queued real-time signals with values, in order.
         let mut signals = AsyncSignalFd::new(&set)?;
-        let pid = std::process::id() as i32;
+        let me = PidFd::open(std::process::id() as i32)?;
         for value in 1..=5 {
-            let sigval = libc::sigval {
-                sival_ptr: value as usize as *mut libc::c_void,
-            };
-            // SAFETY: sigqueue(3) to our own pid with a signal the only
-            // thread blocks.
-            if unsafe { libc::sigqueue(pid, rt_signal.as_raw(), sigval) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            me.send_signal_value(rt_signal, value)?;
         }
         let mut values = Vec::new();
         for _ in 0..5 {
@@ -271,9 +253,9 @@ fn tokio_section() -> io::Result<()> {
         }
         println!("tokio:   AsyncSignalFd received {rt_signal} with values {values:?}");
 
-        // AsyncPidFd: await a child's exit.
+        // AsyncPidFd: await a child's exit; owning it, it reaps it.
         let child = std::process::Command::new("sh").args(["-c", "exit 7"]).spawn()?;
-        let status = AsyncPidFd::from_child(&child)?.wait().await?;
+        let status = AsyncPidFd::from_owned_child(child)?.wait().await?;
         println!("tokio:   AsyncPidFd awaited `exit 7` -> {status}");
         Ok(())
     })

@@ -99,6 +99,7 @@
 //! | [`AsyncTimerFd`] | `expirations` (the overrun count) | `io::Result<u64>` |
 //! | [`AsyncSignalFd`] | `recv` | `io::Result<SignalInfo>` |
 //! | [`AsyncPidFd`] | `wait` (children), `exited` (any process), `exit_status` (any process, once reaped) | — |
+//! | [`PidFdSet`] | `next_exit`: whichever of many processes exits next, with your key | `(K, io::Result<ExitStatus>)` |
 //!
 //! and [`time::Timers`] drives any number of sleeps, intervals and timeouts
 //! from one timerfd.
@@ -120,7 +121,7 @@
 //! | sleep or tick | `tokio::time` (millisecond wheel) | [`time::Timers`] (many timers, one timerfd) or [`AsyncTimerFd`] (one timer, any clock) | sub-millisecond deadlines (tens to hundreds of µs p99 lateness against tokio's 1–2 ms), the count of missed ticks, boot-time and wall-clock alarms. tokio wins on CPU for timers of millisecond precision and up |
 //! | wake a task | `tokio::sync::Notify` | [`AsyncEventFd`] | waking from another process, a non-tokio thread or a mio loop. `Notify` wins inside one process: no syscall, about 4× faster |
 //! | receive signals | `tokio::signal::unix` | [`AsyncSignalFd`] | the sender's pid and uid, the `sigqueue` value, every real-time signal in order. tokio wins when you cannot block the signals in every thread, or other code installs handlers |
-//! | await a process | `tokio::process::Child::wait` | [`AsyncPidFd`] | any process, not only your children, with no pid-reuse race; observing a child that tokio reaps. tokio wins for plain children: it owns stdio and reaping |
+//! | await a process | `tokio::process::Child::wait` | [`AsyncPidFd`] | any process, not only your children, with no pid-reuse race; observing a child that tokio reaps ([`AsyncPidFd::from_tokio_child`]); whichever of many exits next ([`PidFdSet`]). tokio wins for plain children: it owns stdio and reaping |
 //! | share memory | — | [`MemFd`] | sealed memory that a peer cannot change under you |
 //!
 //! # Features
@@ -149,6 +150,10 @@
 
 #![cfg(unix)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The whole crate is Unix-only: a "Unix" badge on every item, auto-trait
+// and blanket impl would tell the reader nothing. Badges then name only
+// what narrows an item further: Linux or Android, a feature, an arch.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(unix))))]
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod adopt;
@@ -201,7 +206,7 @@ pub use signalfd::SignalFd;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use timerfd::{Clock, TimerFd};
 #[cfg(all(feature = "tokio", any(target_os = "linux", target_os = "android")))]
-pub use tokio::{AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd, RegisterError};
+pub use tokio::{AsyncEventFd, AsyncPidFd, AsyncSignalFd, AsyncTimerFd, PidFdSet, RegisterError};
 
 /// The README's Rust snippets, run as doctests so that they cannot rot.
 #[cfg(all(doctest, feature = "mio", feature = "tokio"))]

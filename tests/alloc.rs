@@ -256,6 +256,33 @@ fn time_sleeps_and_ticks() {
     });
 }
 
+/// `PidFdSet::next_exit`: handing back exits (one `epoll_wait`, one
+/// `waitid` and the reap each) allocates nothing once the set has grown.
+#[cfg(feature = "tokio")]
+fn pidfd_set_next_exit() {
+    let rt = current_thread();
+    rt.block_on(async {
+        let mut set = iofd::PidFdSet::new().unwrap();
+        for round in 0..4 {
+            for i in 0..8 {
+                let child = Command::new("true").spawn().unwrap();
+                set.insert(i, require!(PidFd::from_owned_child(child)))
+                    .unwrap();
+            }
+            let before = allocations();
+            let mut seen = 0;
+            while let Some((_, status)) = set.next_exit().await {
+                assert!(status.unwrap().success());
+                seen += 1;
+            }
+            assert_eq!(seen, 8);
+            if round > 0 {
+                assert_eq!(allocations() - before, 0);
+            }
+        }
+    });
+}
+
 #[cfg(feature = "tokio")]
 fn async_signalfd_recv() {
     let rt = current_thread();
@@ -376,6 +403,7 @@ fn main() {
         ("async_timerfd_expirations", async_timerfd_expirations),
         ("async_signalfd_recv", async_signalfd_recv),
         ("async_pidfd_wait", async_pidfd_wait),
+        ("pidfd_set_next_exit", pidfd_set_next_exit),
         ("time_sleeps_and_ticks", time_sleeps_and_ticks),
     ]);
     common::run(&tests);

@@ -21,6 +21,7 @@ use rustix::process::{
 };
 
 mod info;
+mod owned_child;
 mod send;
 
 pub use info::PidInfo;

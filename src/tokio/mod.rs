@@ -22,6 +22,7 @@
 
 mod eventfd;
 mod pidfd;
+mod pidfd_set;
 mod signalfd;
 mod timerfd;
 
@@ -38,6 +39,7 @@ use ::tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 
 pub use eventfd::AsyncEventFd;
 pub use pidfd::AsyncPidFd;
+pub use pidfd_set::PidFdSet;
 pub use signalfd::AsyncSignalFd;
 pub use timerfd::AsyncTimerFd;
 

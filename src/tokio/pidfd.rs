@@ -10,7 +10,8 @@ use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 
 use super::{RegisterError, register, would_block};
-use crate::PidFd;
+use crate::error::invalid_input;
+use crate::{PidFd, PidInfo, Signal, SignalScope};
 
 /// A [`PidFd`] for tokio: `wait().await` gives a child's [`ExitStatus`];
 /// `exited().await` waits for any process to end.
@@ -18,8 +19,10 @@ use crate::PidFd;
 /// Any number of tasks may await one handle (in an `Arc`), and every one of
 /// them, and every later `wait`, gets the same status, as with
 /// `tokio::process::Child`. Whether the child is reaped follows the
-/// [`PidFd`]: one made [`from_child`](AsyncPidFd::from_child) only observes
-/// and leaves reaping to the `std::process::Child`
+/// [`PidFd`]: one made [`from_owned_child`](AsyncPidFd::from_owned_child)
+/// owns the child and reaps it (the usual choice for a child you spawn);
+/// one made [`from_child`](AsyncPidFd::from_child) only observes and leaves
+/// reaping to the `std::process::Child`
 /// ([`PidFd::observe_only`] shows the recipe for a
 /// `tokio::process::Child`); one from [`PidFd::open`] reaps.
 ///
@@ -43,7 +46,7 @@ use crate::PidFd;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let child = Command::new("sh").args(["-c", "exit 4"]).spawn()?;
-/// let pidfd = AsyncPidFd::from_child(&child)?;
+/// let pidfd = AsyncPidFd::from_owned_child(child)?; // owns and reaps it
 /// assert_eq!(pidfd.wait().await?.code(), Some(4));
 /// # Ok(())
 /// # }
@@ -68,6 +71,90 @@ impl AsyncPidFd {
     /// As [`PidFd::from_child`]; an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
     pub fn from_child(child: &Child) -> io::Result<AsyncPidFd> {
         Ok(AsyncPidFd::try_from(PidFd::from_child(child)?)?)
+    }
+
+    /// Opens a pidfd for a child of `tokio::process`, which stays its owner
+    /// and reaps it: the pidfd only observes ([`PidFd::observe_only`]).
+    ///
+    /// Race-free: while you hold `&child`, tokio cannot reap it (it reaps
+    /// only in `Child::wait`, `try_wait` and `kill`, which take
+    /// `&mut Child`, or after the `Child` is dropped), and `child.id()` is
+    /// `Some` exactly until tokio has reaped it. So when `id()` is `Some`,
+    /// the child is running or a zombie, its pid cannot have been reused,
+    /// and the pidfd opened here names it. This holds as long as nothing
+    /// else in the process reaps children behind tokio's back
+    /// (`waitpid(-1)`, `SIGCHLD` set to `SIG_IGN`), which tokio itself
+    /// requires.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidInput` if tokio has already reaped the child (`id()` is
+    ///   `None`).
+    /// - As [`PidFd::open`]; an error (no panic) when no tokio runtime is
+    ///   current or it has no I/O driver (`enable_io`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iofd::{AsyncPidFd, Signal};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let mut child = tokio::process::Command::new("sleep").arg("30").spawn()?;
+    /// let pidfd = AsyncPidFd::from_tokio_child(&child)?;
+    /// pidfd.send_signal(Signal::TERM)?; // by pidfd: never a reused pid
+    /// pidfd.exited().await?; // observed, not reaped
+    /// let status = child.wait().await?; // tokio reaps
+    /// # use std::os::unix::process::ExitStatusExt;
+    /// assert_eq!(status.signal(), Some(libc::SIGTERM));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_tokio_child(child: &::tokio::process::Child) -> io::Result<AsyncPidFd> {
+        let Some(id) = child.id() else {
+            return Err(invalid_input(
+                "the tokio child has already been reaped (Child::wait or try_wait returned \
+                 its status): its pid may name another process",
+            ));
+        };
+        let pid =
+            i32::try_from(id).map_err(|_| invalid_input("child pid does not fit in pid_t"))?;
+        Ok(AsyncPidFd::try_from(PidFd::open(pid)?.observe_only())?)
+    }
+
+    /// Takes a child started with [`std::process::Command`] by value and
+    /// registers a pidfd that owns it and **reaps** it
+    /// ([`PidFd::from_owned_child`]): [`wait`](AsyncPidFd::wait) returns
+    /// its status and leaves no zombie, and no pid is left behind that
+    /// could be signalled after the reap. Take the pipes you need out of
+    /// the `Child` first.
+    ///
+    /// Await [`wait`](AsyncPidFd::wait) (or
+    /// [`exit_status`](AsyncPidFd::exit_status)) before dropping the
+    /// handle: as [`PidFd::from_owned_child`] explains, a drop never reaps,
+    /// so a child dropped unreaped stays a zombie once it exits, as a
+    /// `std::process::Child` would.
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::from_owned_child`]; an error (no panic) when no tokio
+    /// runtime is current or it has no I/O driver (`enable_io`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::process::Command;
+    /// use iofd::AsyncPidFd;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let child = AsyncPidFd::from_owned_child(Command::new("sh").args(["-c", "exit 5"]).spawn()?)?;
+    /// assert_eq!(child.wait().await?.code(), Some(5)); // reaped
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_owned_child(child: Child) -> io::Result<AsyncPidFd> {
+        Ok(AsyncPidFd::try_from(PidFd::from_owned_child(child)?)?)
     }
 
     /// Waits for the child to exit and returns its status (reaping it if
@@ -231,6 +318,138 @@ impl AsyncPidFd {
         poll_with(&self.inner, self.get_ref(), cx, exited_or_would_block)
     }
 
+    /// Sends `signal` to the process: [`PidFd::send_signal`]. It never
+    /// reaches a process that reused the pid.
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::send_signal`] (`ESRCH` once the process is reaped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    /// use iofd::{AsyncPidFd, Signal};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let child = AsyncPidFd::from_owned_child(std::process::Command::new("sleep").arg("30").spawn()?)?;
+    /// child.send_signal(Signal::KILL)?;
+    /// assert_eq!(child.wait().await?.signal(), Some(libc::SIGKILL));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn send_signal(&self, signal: Signal) -> io::Result<()> {
+        self.get_ref().send_signal(signal)
+    }
+
+    /// Sends `signal` to the thread, process or process group of the
+    /// pidfd: [`PidFd::send_signal_to`] (Linux 6.9).
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::send_signal_to`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iofd::{AsyncPidFd, Signal, SignalScope};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let child = AsyncPidFd::from_owned_child(std::process::Command::new("sleep").arg("30").spawn()?)?;
+    /// if let Err(e) = child.send_signal_to(Signal::KILL, SignalScope::Process) {
+    ///     assert_eq!(e.kind(), std::io::ErrorKind::Unsupported); // before 6.9
+    ///     child.send_signal(Signal::KILL)?;
+    /// }
+    /// child.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn send_signal_to(&self, signal: Signal, scope: SignalScope) -> io::Result<()> {
+        self.get_ref().send_signal_to(signal, scope)
+    }
+
+    /// Sends `signal` carrying `value` (a race-free `sigqueue`):
+    /// [`PidFd::send_signal_value`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::send_signal_value`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iofd::{AsyncPidFd, Signal};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let child = AsyncPidFd::from_owned_child(std::process::Command::new("sleep").arg("30").spawn()?)?;
+    /// child.send_signal_value(Signal::TERM, 42)?; // the receiver reads 42 from its siginfo
+    /// child.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn send_signal_value(&self, signal: Signal, value: i32) -> io::Result<()> {
+        self.get_ref().send_signal_value(signal, value)
+    }
+
+    /// Checks that the process still exists (a zombie counts) without
+    /// signalling it: [`PidFd::send_null_signal`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::send_null_signal`] (`ESRCH` once it is reaped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iofd::AsyncPidFd;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let child = AsyncPidFd::from_owned_child(std::process::Command::new("true").spawn()?)?;
+    /// child.wait().await?; // reaped
+    /// assert_eq!(iofd::errno(&child.send_null_signal().unwrap_err()), Some(libc::ESRCH));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn send_null_signal(&self) -> io::Result<()> {
+        self.get_ref().send_null_signal()
+    }
+
+    /// What the kernel reports of the process (ids, credentials, cgroup,
+    /// and its exit status once reaped): [`PidFd::info`] (Linux 6.13).
+    ///
+    /// # Errors
+    ///
+    /// As [`PidFd::info`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use iofd::AsyncPidFd;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let child = AsyncPidFd::from_owned_child(std::process::Command::new("sleep").arg("30").spawn()?)?;
+    /// match child.info() {
+    ///     Ok(info) => assert_eq!(info.ppid(), Some(std::process::id() as i32)),
+    ///     Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported), // before 6.13
+    /// }
+    /// child.send_signal(iofd::Signal::KILL)?;
+    /// child.wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn info(&self) -> io::Result<PidInfo> {
+        self.get_ref().info()
+    }
+
     /// The synchronous handle (for `pid`, `send_signal`, `get_fd`, …).
     pub fn get_ref(&self) -> &PidFd {
         self.inner.get_ref()
@@ -294,5 +513,13 @@ impl TryFrom<PidFd> for AsyncPidFd {
             inner,
             reap_watch: OnceLock::new(),
         })
+    }
+}
+
+impl From<AsyncPidFd> for PidFd {
+    /// Deregisters from the reactor and gives back the synchronous handle:
+    /// [`AsyncPidFd::into_inner`].
+    fn from(pidfd: AsyncPidFd) -> PidFd {
+        pidfd.into_inner()
     }
 }

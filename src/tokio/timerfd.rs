@@ -21,6 +21,14 @@ use crate::{Clock, TimerFd};
 /// The kernel timer has nanosecond resolution (tokio's own timer wheel has
 /// millisecond granularity), so sub-millisecond periods work.
 ///
+/// Periodic timers come from [`interval`](AsyncTimerFd::interval),
+/// [`interval_at`](AsyncTimerFd::interval_at) and
+/// [`interval_with_clock`](AsyncTimerFd::interval_with_clock); one-shot
+/// timers from [`oneshot`](AsyncTimerFd::oneshot) (after a delay),
+/// [`oneshot_at`](AsyncTimerFd::oneshot_at) (at a deadline) and
+/// [`oneshot_with_clock`](AsyncTimerFd::oneshot_with_clock); any
+/// [`TimerFd`], armed or not, with `try_from`.
+///
 /// The timer can be re-armed, disarmed and queried ([`arm`](Self::arm),
 /// [`disarm`](Self::disarm), [`get_time`](Self::get_time)) through `&self`
 /// while a task awaits it.
@@ -142,6 +150,103 @@ impl AsyncTimerFd {
         }
         let timer = TimerFd::with_clock(clock)?;
         timer.arm(period, period)?;
+        Ok(AsyncTimerFd::try_from(timer)?)
+    }
+
+    /// A monotonic timer that fires **once**, `delay` from now, like
+    /// `tokio::time::sleep` but with the timerfd's nanosecond resolution:
+    /// [`expirations`](AsyncTimerFd::expirations) returns `1` then, and
+    /// stays pending after (the timer is disarmed) until it is armed again
+    /// ([`arm`](AsyncTimerFd::arm)). A zero `delay` fires at once.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `delay`'s seconds do not fit the kernel's `time_t`;
+    /// as [`TimerFd::new`]; and an error (no panic) when no tokio runtime is
+    /// current or it has no I/O driver (`enable_io`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iofd::AsyncTimerFd;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let timer = AsyncTimerFd::oneshot(Duration::from_micros(300))?;
+    /// assert_eq!(timer.expirations().await?, 1); // once, then disarmed
+    /// assert_eq!(timer.get_time()?, (Duration::ZERO, Duration::ZERO));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn oneshot(delay: Duration) -> io::Result<AsyncTimerFd> {
+        AsyncTimerFd::oneshot_with_clock(delay, Clock::Monotonic)
+    }
+
+    /// A monotonic timer that fires **once**, at `deadline`, like
+    /// `tokio::time::sleep_until`: never earlier than `deadline`, at once
+    /// if it has passed.
+    ///
+    /// `std::time::Instant` counts on `CLOCK_MONOTONIC` on Linux, so
+    /// `deadline` becomes an absolute time on that clock
+    /// (`TFD_TIMER_ABSTIME`): a task that is late to arm it still wakes at
+    /// `deadline`, not after its delay. (A `tokio::time::Instant` converts
+    /// with `into_std()`.)
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncTimerFd::oneshot`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use iofd::AsyncTimerFd;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let deadline = Instant::now() + Duration::from_millis(2);
+    /// let timer = AsyncTimerFd::oneshot_at(deadline)?;
+    /// assert_eq!(timer.expirations().await?, 1);
+    /// assert!(Instant::now() >= deadline); // never early
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn oneshot_at(deadline: Instant) -> io::Result<AsyncTimerFd> {
+        let timer = TimerFd::new()?;
+        timer.arm_at(monotonic_deadline(deadline)?, Duration::ZERO)?;
+        Ok(AsyncTimerFd::try_from(timer)?)
+    }
+
+    /// A timer on `clock` that fires **once**, `delay` from now: on
+    /// [`Clock::Boottime`] the delay counts time the system spends
+    /// suspended, on the alarm clocks it also wakes the system
+    /// (`CAP_WAKE_ALARM`). For an absolute deadline on such a clock, create
+    /// the [`TimerFd`] with [`TimerFd::with_clock`], call
+    /// [`arm_at`](TimerFd::arm_at) (its [`now`](TimerFd::now) is the base)
+    /// and convert with `AsyncTimerFd::try_from`.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncTimerFd::oneshot`], and [`TimerFd::with_clock`]
+    /// (`PermissionDenied` for an alarm clock without `CAP_WAKE_ALARM`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iofd::{AsyncTimerFd, Clock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let timer = AsyncTimerFd::oneshot_with_clock(Duration::from_millis(1), Clock::Boottime)?;
+    /// assert_eq!(timer.expirations().await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn oneshot_with_clock(delay: Duration, clock: Clock) -> io::Result<AsyncTimerFd> {
+        let timer = TimerFd::with_clock(clock)?;
+        timer.arm(delay, Duration::ZERO)?;
         Ok(AsyncTimerFd::try_from(timer)?)
     }
 
