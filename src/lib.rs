@@ -193,7 +193,8 @@ pub use pidfd::{PidFd, PidInfo, SignalScope};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use signal::{
     SigSet, SigSetIter, Signal, SignalCode, SignalInfo, SignalMaskGuard, UnblockedThread,
-    ensure_blocked_in_all_threads, reset_signal_mask_on_exec, threads_not_blocking,
+    ensure_blocked_in_all_threads, queue_to_process, raise, reset_signal_mask_on_exec,
+    send_to_process, threads_not_blocking,
 };
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use signalfd::SignalFd;

@@ -11,6 +11,7 @@
 mod exec;
 mod info;
 mod mask;
+mod raise;
 mod send;
 pub(crate) use send::{pidfd_send_signal_raw, pidfd_sigqueue};
 mod set;
@@ -25,6 +26,7 @@ use crate::error::{invalid_input, invalid_input_owned};
 pub use exec::reset_signal_mask_on_exec;
 pub use info::{SignalCode, SignalInfo};
 pub use mask::SignalMaskGuard;
+pub use raise::{queue_to_process, raise, send_to_process};
 pub use set::{SigSet, SigSetIter};
 #[cfg(feature = "tokio")]
 pub(crate) use threads::ensure_blocked_with_advice;
