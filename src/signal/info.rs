@@ -3,6 +3,9 @@
 use std::fmt;
 
 use super::Signal;
+use super::code::{
+    SI_ASYNCIO, SI_KERNEL, SI_MESGQ, SI_QUEUE, SI_SIGIO, SI_TIMER, SI_TKILL, SI_USER,
+};
 
 /// One signal as a signalfd reports it: exactly the kernel's
 /// `struct signalfd_siginfo` (128 bytes, `#[repr(C)]`), with typed
@@ -80,15 +83,6 @@ pub enum SignalCode {
     /// Any other code (signal-specific codes such as `POLL_IN`).
     Other(i32),
 }
-
-pub(super) const SI_USER: i32 = 0;
-pub(super) const SI_KERNEL: i32 = 0x80;
-pub(super) const SI_QUEUE: i32 = -1;
-pub(super) const SI_TIMER: i32 = -2;
-const SI_MESGQ: i32 = -3;
-const SI_ASYNCIO: i32 = -4;
-pub(super) const SI_SIGIO: i32 = -5;
-pub(super) const SI_TKILL: i32 = -6;
 
 impl SignalInfo {
     /// The signal, or `None` for a blank record that no read filled.

@@ -8,6 +8,7 @@
 //!  - [`pthread_sigmask(3)`](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html)
 //!  - [`proc_pid_status(5)`](https://man7.org/linux/man-pages/man5/proc_pid_status.5.html)
 
+mod code;
 mod exec;
 mod info;
 mod mask;
