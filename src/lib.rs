@@ -109,6 +109,19 @@
 //! handle. The `Stream`s are `futures_core::Stream`s: take items with the
 //! `next` of `tokio_stream::StreamExt` or `futures::StreamExt`.
 //!
+//! ## Runtimes without an I/O driver
+//!
+//! On a runtime built without `enable_io`, the async constructors return an
+//! error naming `enable_io`. tokio (1.54) has no public way to ask whether
+//! a runtime has its I/O driver, and its registration panics without one,
+//! so iofd catches that panic (`catch_unwind`). It never reads or replaces
+//! the process panic hook: the hook your program has installed sees
+//! tokio's panic first (the default hook prints "A Tokio 1.x context was
+//! found, but IO is disabled" once), then the constructor returns the
+//! error. This also holds in a destructor while the thread unwinds. Built
+//! with `panic = "abort"`, nothing can be caught: such a construction
+//! aborts the process inside tokio, as tokio's own I/O types do.
+//!
 //! # Which handle do I need?
 //!
 //! tokio already has timers, signals and child processes. Where it does

@@ -150,7 +150,16 @@ impl AsyncSignalFd {
     ///   every signal of `mask` (it would steal them); use
     ///   [`TryFrom<SignalFd>`](#impl-TryFrom<SignalFd>-for-AsyncSignalFd) to
     ///   skip the check.
-    /// - As [`SignalFd::new`]; an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
+    /// - As [`SignalFd::new`]; an error when no tokio runtime is current or
+    ///   it has no I/O driver (`enable_io`).
+    ///
+    /// # Panics
+    ///
+    /// Only built with `panic = "abort"`, on a runtime without an I/O
+    /// driver: tokio's own panic then aborts the process (see
+    /// [Runtimes without an I/O driver](crate#runtimes-without-an-io-driver)). Otherwise
+    /// that panic is caught and returned as the error above; the
+    /// application's panic hook (never replaced) sees it first.
     pub fn new(mask: &SigSet) -> io::Result<AsyncSignalFd> {
         ensure_blocked_with_advice(mask, RUNTIME_ADVICE)?;
         Ok(AsyncSignalFd::try_from(SignalFd::new(mask)?)?)
