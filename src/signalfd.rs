@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::adopt::{AdoptError, adopt_pollable};
 use crate::error::{SANDBOX, last_errno, syscall_error};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
-use crate::signal::{SigSet, SignalInfo, empty_batch};
+use crate::signal::{SigSet, SignalInfo, empty_batch, leftovers_held, take_leftovers};
 #[cfg(doc)]
 use crate::signal::{
     SignalMaskGuard, ensure_blocked_in_all_threads, reset_signal_mask_on_exec, threads_not_blocking,
@@ -200,7 +200,8 @@ impl SignalFd {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Reads one pending signal.
+    /// Reads one pending signal (a record given back first, as
+    /// [`read_batch`](SignalFd::read_batch) says).
     ///
     /// One `read` syscall, no allocation.
     ///
@@ -220,7 +221,13 @@ impl SignalFd {
     /// in the kernel's order: standard signals by number, then real-time
     /// signals by number and, for each, in the order sent.
     ///
-    /// No allocation.
+    /// Records of this mask that a reader gave back (an
+    /// [`AsyncSignalFd`](crate::AsyncSignalFd) dropped with records in its
+    /// buffer, or [`SignalInfo::requeue`]) come first, with no syscall: a
+    /// call that finds some returns only those, in the order given.
+    ///
+    /// No allocation. While no record is given back, one atomic load
+    /// besides the `read`.
     ///
     /// # Errors
     ///
@@ -231,6 +238,21 @@ impl SignalFd {
         if buf.is_empty() {
             return Err(empty_batch());
         }
+        if leftovers_held() {
+            let n = take_leftovers(self.mask(), buf);
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+        self.read_pending(buf)
+    }
+
+    /// [`read_batch`](SignalFd::read_batch) from the kernel only (one
+    /// `read`), for a caller that looked at the records given back itself
+    /// and must know whether the kernel's queue was drained. `buf` is not
+    /// empty.
+    #[inline]
+    pub(crate) fn read_pending(&self, buf: &mut [SignalInfo]) -> io::Result<usize> {
         let len = std::mem::size_of_val(buf);
         // `SignalInfo` is `repr(C)`: 128 bytes of plain integers with explicit
         // padding fields, so it has no padding bytes and any bytes are a valid

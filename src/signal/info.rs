@@ -93,56 +93,6 @@ impl SignalInfo {
             .and_then(|signo| Signal::new(signo).ok())
     }
 
-    /// Queues this signal again to the calling process, with its siginfo
-    /// (signal, code, sender pid and uid, `sigqueue` value, ...), so that
-    /// the next reader of a signalfd for it receives it as if it had never
-    /// been read. This is how a reader that took more records than it
-    /// handled gives the rest back; [`AsyncSignalFd`](crate::AsyncSignalFd)
-    /// does it on drop.
-    ///
-    /// The signal goes to the process, not to a thread. The kernel merges a
-    /// standard signal with one of its number that is already pending (as
-    /// it merges any two), and queues a real-time signal behind those of its
-    /// number already pending. Codes that only the kernel or `kill` may set
-    /// (`SI_USER`, `SI_KERNEL`, `SI_TKILL`, the positive codes) can be
-    /// forged by a process for itself only from its main thread or, on
-    /// other threads, through a thread pidfd (Linux 6.9); before 6.9 such a
-    /// record requeued from another thread carries `SI_QUEUE` instead.
-    ///
-    /// One `rt_sigqueueinfo(2)` (or, as above, `pidfd_open(2)` and
-    /// `pidfd_send_signal(2)`).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a blank record (no signal); `EAGAIN` when the
-    /// process's queue of real-time signals is full (`RLIMIT_SIGPENDING`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use iofd::{SigSet, Signal, SignalFd, SignalMaskGuard};
-    ///
-    /// # fn main() -> std::io::Result<()> {
-    /// let set = SigSet::from(Signal::USR2);
-    /// let _blocked = SignalMaskGuard::block(&set)?;
-    /// let signals = SignalFd::new(&set)?;
-    /// // SAFETY: raise(3) on this thread, which blocks the signal.
-    /// unsafe { libc::raise(libc::SIGUSR2) };
-    /// let info = signals.read_info()?;
-    /// info.requeue()?; // give it back
-    /// assert_eq!(signals.read_info()?, info);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn requeue(&self) -> std::io::Result<()> {
-        if self.signal().is_none() {
-            return Err(crate::error::invalid_input(
-                "a blank SignalInfo holds no signal to requeue",
-            ));
-        }
-        super::send::requeue(self)
-    }
-
     /// What sent the signal.
     pub fn code(&self) -> SignalCode {
         match self.ssi_code {

@@ -11,6 +11,8 @@
 mod code;
 mod exec;
 mod info;
+mod leftover;
+pub(crate) use leftover::{any_held as leftovers_held, give_back, take as take_leftovers};
 mod mask;
 mod raise;
 mod send;

@@ -1,7 +1,6 @@
 //! Sending signals with a whole siginfo: putting a signal that was read
-//! from a signalfd back on the process's queue (so that a handle dropped
-//! with records in its buffer loses none of them), and `sigqueue(3)`
-//! through a pidfd.
+//! from a signalfd back on the process's queue, exactly or not at all (the
+//! fallback of [`super::leftover`]), and `sigqueue(3)` through a pidfd.
 //!
 //! # References
 //!  - [`rt_sigqueueinfo(2)`](https://man7.org/linux/man-pages/man2/rt_sigqueueinfo.2.html)
@@ -15,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use libc::{c_int, c_long, c_uint, c_void};
 
 use super::SignalInfo;
-use super::code::{Layout, SI_QUEUE, SI_TKILL, layout};
+use super::code::{Layout, SI_QUEUE, SI_TKILL, SI_USER, layout};
 
 /// `PIDFD_THREAD` (`O_EXCL`): a pidfd for one thread (Linux 6.9).
 const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
@@ -215,37 +214,37 @@ fn raw_siginfo(info: &SignalInfo) -> RawSigInfo {
 }
 
 /// Queues `info` again to this process, process-directed, with its
-/// siginfo (signal, code, sender pid and uid, value, ...).
+/// siginfo (signal, code, sender pid and uid, value, ...) — exactly, or
+/// not at all. The fallback of the records given back
+/// ([`super::leftover`]) when no memory can be had to keep them.
 ///
-/// The kernel lets a process queue any siginfo to itself, but a code that
-/// only the kernel or `kill` may set (`SI_USER`, `SI_KERNEL`, `SI_TKILL`,
-/// the positive codes) only from the thread whose id is the target's: the
-/// main thread uses `rt_sigqueueinfo(getpid())`; another thread opens a
-/// pidfd for itself (`PIDFD_THREAD`) and sends to its thread group
-/// (`PIDFD_SIGNAL_THREAD_GROUP`, Linux 6.9). Before 6.9, such a record is
-/// queued with the code `SI_QUEUE` instead, keeping everything else.
-///
-/// A standard signal that is already pending again merges with it, as the
-/// kernel merges any two; real-time signals queue behind those of the same
-/// number already pending.
+/// Refused (an `Unsupported` error, nothing sent) where the kernel could
+/// alter the record: at `RLIMIT_SIGPENDING` it queues a standard signal
+/// with a negative code (`sigqueue`, `tgkill`, ...) and a real-time signal
+/// with `SI_USER` *without* their siginfo (read back as a `kill` from pid
+/// 0, uid 0); and a code that only the kernel or `kill` may set
+/// (`SI_USER`, `SI_KERNEL`, `SI_TKILL`, the positive codes) can be sent to
+/// the process only by its main thread or, on other threads, through a
+/// thread pidfd (Linux 6.9). A real-time signal the kernel cannot queue
+/// is `EAGAIN`. A standard signal already pending merges with it.
 pub(super) fn requeue(info: &SignalInfo) -> io::Result<()> {
-    let mut raw = raw_siginfo(info);
     let signo = info.ssi_signo as c_int;
     let code = info.ssi_code;
+    let realtime = signo >= 32;
+    if (!realtime && code < 0) || (realtime && code == SI_USER) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the kernel may queue this signal without its siginfo at RLIMIT_SIGPENDING",
+        ));
+    }
+    let mut raw = raw_siginfo(info);
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     let tid = rustix::thread::gettid().as_raw_nonzero().get();
     let forgeable = code < 0 && code != SI_TKILL;
     if forgeable || pid == tid {
-        return queue_to_process(pid, signo, &mut raw);
-    }
-    match send_to_own_thread_group(tid, signo, &mut raw) {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-            // Before Linux 6.9: keep everything but the code.
-            raw.put(std::mem::offset_of!(Head, code), SI_QUEUE.to_ne_bytes());
-            queue_to_process(pid, signo, &mut raw)
-        }
-        Err(e) => Err(e),
+        queue_to_process(pid, signo, &mut raw)
+    } else {
+        send_to_own_thread_group(tid, signo, &mut raw)
     }
 }
 

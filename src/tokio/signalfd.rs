@@ -10,7 +10,7 @@ use ::tokio::io::unix::AsyncFd;
 use futures_core::{FusedStream, Stream};
 
 use super::{RegisterError, poll_read_when_ready, register};
-use crate::signal::ensure_blocked_with_advice;
+use crate::signal::{ensure_blocked_with_advice, give_back, leftovers_held, take_leftovers};
 use crate::{SigSet, SignalFd, SignalInfo};
 
 /// How many records one read may take: a burst of up to this many signals
@@ -34,9 +34,13 @@ const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the th
 /// Internally one `read` drains up to 16 pending records into a buffer
 /// inside the handle (no heap), which later `recv`s hand out in order.
 /// Dropping the handle loses none of them: records still buffered are
-/// queued back to the process with their siginfo, in order
-/// ([`SignalInfo::requeue`]), for the next reader; [`into_inner`] hands
-/// them to the caller instead.
+/// given back to the process exactly as they were read, in order
+/// ([`SignalInfo::requeue`]), and the next `SignalFd` or `AsyncSignalFd`
+/// read whose mask covers them returns them before the kernel's (whatever
+/// `RLIMIT_SIGPENDING` says; a reader already waiting sees them at its next
+/// wake-up); [`into_parts`] hands them to the caller instead.
+///
+/// [`into_parts`]: AsyncSignalFd::into_parts
 ///
 /// [`into_inner`]: AsyncSignalFd::into_inner
 ///
@@ -114,7 +118,7 @@ pub struct AsyncSignalFd {
     terminated: bool,
 }
 
-/// Records read from the kernel but not yet handed out. Dropping it queues
+/// Records read from the kernel but not yet handed out. Dropping it gives
 /// them back to the process ([`SignalInfo::requeue`]), so none is lost.
 struct Pending {
     buffer: [SignalInfo; BATCH],
@@ -132,11 +136,9 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        for info in self.records() {
-            // Nothing can report an error from a drop; `into_parts` hands
-            // the records back instead for callers who must know.
-            let _ = info.requeue();
-        }
+        // Kept in this process, exactly, for the next reader of their
+        // signals (see `SignalInfo::requeue` for why not the kernel).
+        give_back(self.records());
     }
 }
 
@@ -181,7 +183,8 @@ impl AsyncSignalFd {
     }
 
     /// The poll form of [`recv`](AsyncSignalFd::recv). At most one `read`
-    /// syscall per call (none while buffered records remain); no allocation.
+    /// syscall per call (none while buffered or given-back records remain);
+    /// no allocation.
     ///
     /// # Errors
     ///
@@ -193,6 +196,16 @@ impl AsyncSignalFd {
             pending.next += 1;
             return Poll::Ready(Ok(info));
         }
+        // Records a dropped handle gave back come before the kernel's (one
+        // atomic load while there are none).
+        if leftovers_held() {
+            let n = take_leftovers(self.inner.get_ref().mask(), &mut pending.buffer);
+            if n > 0 {
+                pending.next = 1;
+                pending.filled = n;
+                return Poll::Ready(Ok(pending.buffer[0]));
+            }
+        }
         // A batch shorter than the buffer took every pending record: the
         // readiness is cleared right after it. A full batch may have left
         // more, so the next call reads again.
@@ -200,7 +213,7 @@ impl AsyncSignalFd {
         let read = poll_read_when_ready(
             &self.inner,
             cx,
-            |fd| fd.read_batch(&mut *buffer),
+            |fd| fd.read_pending(&mut *buffer),
             |&n| n < BATCH,
         );
         match ready!(read) {
@@ -230,17 +243,14 @@ impl AsyncSignalFd {
 
     /// Deregisters from the reactor and gives back the synchronous handle;
     /// the records already read from the kernel but not yet handed out by
-    /// [`recv`](AsyncSignalFd::recv) are queued back to the process first
-    /// ([`SignalInfo::requeue`], as a drop does), so the handle reads them
-    /// again.
-    ///
-    /// A requeue that the kernel refuses (the process is at its
-    /// `RLIMIT_SIGPENDING`) loses that record; use
+    /// [`recv`](AsyncSignalFd::recv) are given back to the process first
+    /// ([`SignalInfo::requeue`], as a drop does), so the handle's first
+    /// reads return them, exactly and in order; use
     /// [`into_parts`](AsyncSignalFd::into_parts) to take the records
     /// instead.
     pub fn into_inner(self) -> SignalFd {
         let AsyncSignalFd { inner, pending, .. } = self;
-        // Queued back before the handle is returned, so its first read
+        // Given back before the handle is returned, so its first read
         // finds them.
         drop(pending);
         inner.into_inner()
