@@ -83,6 +83,13 @@ use crate::signal::{
 ///   the synchronous signals (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGTRAP`,
 ///   `SIGFPE`, `SIGSYS`) first, then the lowest number first; real-time
 ///   signals of one number come in the order they were sent.
+/// - **Records given back come first, without readiness.** Records an
+///   [`AsyncSignalFd`](crate::AsyncSignalFd) was dropped with (or that
+///   [`SignalInfo::requeue`] gave back) are kept in the process, exactly as
+///   read, and handed out by the next read of a signalfd whose mask covers
+///   them, before the kernel's. They do not make the descriptor readable:
+///   with mio, read until `WouldBlock` before waiting (as edge-triggered
+///   readiness asks anyway).
 /// - **Thread-directed signals stay with their thread.** A signalfd reads
 ///   the signals pending for the calling thread as well as for the
 ///   process: a signal sent with `tgkill` to another thread stays pending

@@ -90,6 +90,7 @@ pub(crate) fn take(mask: SigSet, buf: &mut [SignalInfo]) -> usize {
 /// If the memory for them cannot be had, each is queued back to the kernel
 /// when the kernel can keep it exactly ([`super::send::requeue`]), and
 /// is otherwise lost.
+#[cfg(feature = "tokio")]
 pub(crate) fn give_back(given: &[SignalInfo]) {
     let given_bits = given.iter().fold(0, |bits, r| bits | bit(r));
     if given_bits == 0 {

@@ -12,7 +12,9 @@ mod code;
 mod exec;
 mod info;
 mod leftover;
-pub(crate) use leftover::{any_held as leftovers_held, give_back, take as take_leftovers};
+#[cfg(feature = "tokio")]
+pub(crate) use leftover::give_back;
+pub(crate) use leftover::{any_held as leftovers_held, take as take_leftovers};
 mod mask;
 mod raise;
 mod send;
