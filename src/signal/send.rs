@@ -445,8 +445,26 @@ mod tests {
         let sfd = SignalFd::new(&set).unwrap();
         let pid = rustix::process::getpid().as_raw_nonzero().get();
         let tid = rustix::thread::gettid().as_raw_nonzero().get();
+        // valgrind takes a fault signal with a kernel code (positive) for a
+        // fault of its own and dies: under it, only the other records.
+        let valgrind = std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind"));
+        let synchronous = [
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGBUS,
+            libc::SIGSEGV,
+            libc::SIGFPE,
+            libc::SIGSYS,
+        ];
+        if valgrind {
+            eprintln!("skipped: fault signals with kernel codes under valgrind");
+        }
         let mut failures = Vec::new();
         for record in records() {
+            if valgrind && record.ssi_code > 0 && synchronous.contains(&(record.ssi_signo as c_int))
+            {
+                continue;
+            }
             let mut raw = raw_siginfo(&record);
             // The calling thread may queue any code to itself.
             // SAFETY: `raw` is a complete siginfo the kernel only reads.
@@ -478,6 +496,25 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The kernel fallback refuses, before any syscall, the records the
+    /// kernel could queue without their siginfo at `RLIMIT_SIGPENDING`.
+    #[test]
+    fn requeue_refuses_what_the_kernel_could_alter() {
+        let record = |signo: c_int, code| SignalInfo {
+            ssi_signo: signo as u32,
+            ssi_code: code,
+            ..SignalInfo::default()
+        };
+        for info in [
+            record(libc::SIGUSR1, SI_QUEUE),
+            record(libc::SIGUSR1, SI_TKILL),
+            record(libc::SIGRTMIN(), SI_USER),
+        ] {
+            let err = requeue(&info).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{info:?}");
+        }
     }
 
     fn fields(i: &SignalInfo) -> String {
