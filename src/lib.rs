@@ -31,7 +31,7 @@
 //! | [`TimerFd`] | a timer on a chosen [`Clock`] that counts its expirations |
 //! | [`PidFd`] | a process or thread handle immune to pid reuse: signal it (with a scope or a value), read its [`PidInfo`], await its exit (any process's exit status), take its descriptors |
 //! | [`MemFd`] | sealable anonymous shared memory, mapped as a [`MappedRegion`] |
-//! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]) |
+//! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]); [`raise`], [`send_to_process`] and [`queue_to_process`] send one to yourself |
 //!
 //! # Across processes
 //!
