@@ -206,6 +206,88 @@ fn records_given_back_twice_stay_in_order() {
     });
 }
 
+/// A reader already waiting is woken by records another handle gives
+/// back: B polls `recv` (pending, nothing in the kernel), A is dropped with
+/// two records buffered, and B's task is woken at once and gets them with
+/// their siginfo. A reader whose mask does not cover them is not woken.
+fn a_waiting_reader_is_woken_by_records_given_back() {
+    on_both_runtimes(|| async {
+        let mut a = AsyncSignalFd::new(&set()).unwrap();
+        let mut b = AsyncSignalFd::new(&set()).unwrap();
+        let mut other = AsyncSignalFd::new(&SigSet::from(Signal::USR2)).unwrap();
+        for value in 1..=3 {
+            sigqueue_self(rt1(), value);
+        }
+        assert_eq!(within(a.recv()).await.unwrap().value_int(), 1);
+        assert_eq!(a.buffered(), 2, "one read took the burst");
+        let mut waiting = task::spawn(b.recv());
+        assert_pending!(waiting.poll());
+        let mut unrelated = task::spawn(other.recv());
+        assert_pending!(unrelated.poll());
+        drop(a);
+        assert!(waiting.is_woken(), "woken by the records given back");
+        assert!(!unrelated.is_woken(), "not woken for signals it does not read");
+        let info = assert_ready!(waiting.poll()).unwrap();
+        assert_sigqueued_by_me(&info, rt1(), 2);
+        drop(waiting);
+        assert_sigqueued_by_me(&within(b.recv()).await.unwrap(), rt1(), 3);
+        let mut none = task::spawn(b.recv());
+        assert_pending!(none.poll());
+        assert_pending!(unrelated.poll());
+    });
+}
+
+/// The same with B awaited in a spawned task (on a worker of the
+/// multi-thread runtime): A is dropped while B's task sleeps in `recv`,
+/// and the task gets both records within 5 s, though no new signal comes.
+fn a_task_awaiting_recv_gets_records_given_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    on_both_runtimes(|| async {
+        let mut a = AsyncSignalFd::new(&set()).unwrap();
+        let mut b = AsyncSignalFd::new(&set()).unwrap();
+        for value in 1..=3 {
+            sigqueue_self(rt1(), value);
+        }
+        assert_eq!(within(a.recv()).await.unwrap().value_int(), 1);
+        assert_eq!(a.buffered(), 2, "one read took the burst");
+        let asleep = Arc::new(AtomicBool::new(false));
+        let task_asleep = Arc::clone(&asleep);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                let info = std::future::poll_fn(|cx| {
+                    let poll = b.poll_recv(cx);
+                    if poll.is_pending() {
+                        task_asleep.store(true, Ordering::SeqCst);
+                    }
+                    poll
+                })
+                .await
+                .unwrap();
+                got.push(info);
+            }
+            got
+        });
+        until(|| asleep.load(Ordering::SeqCst)).await;
+        drop(a);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), reader)
+            .await
+            .expect("the waiting task gets the records given back within 5 s")
+            .unwrap();
+        assert_sigqueued_by_me(&got[0], rt1(), 2);
+        assert_sigqueued_by_me(&got[1], rt1(), 3);
+    });
+}
+
+fn assert_sigqueued_by_me(info: &iofd::SignalInfo, signal: Signal, value: i32) {
+    assert_eq!(info.signal(), Some(signal), "{info:?}");
+    assert_eq!(info.code(), SignalCode::Queue, "{info:?}");
+    assert_eq!(info.pid(), pid(), "{info:?}");
+    assert_eq!(info.uid(), common::uid(), "{info:?}");
+    assert_eq!(info.value_int(), value, "{info:?}");
+}
+
 fn streams_end_after_the_runtime_shuts_down() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -422,6 +504,14 @@ fn main() {
         (
             "records_given_back_twice_stay_in_order",
             records_given_back_twice_stay_in_order,
+        ),
+        (
+            "a_waiting_reader_is_woken_by_records_given_back",
+            a_waiting_reader_is_woken_by_records_given_back,
+        ),
+        (
+            "a_task_awaiting_recv_gets_records_given_back",
+            a_task_awaiting_recv_gets_records_given_back,
         ),
         (
             "streams_end_after_the_runtime_shuts_down",
