@@ -198,6 +198,13 @@ impl SignalFd {
         *self.lock_mask()
     }
 
+    /// The mask, shared with the clones, for a reader's slot among the
+    /// readers woken by records given back.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn shared_mask(&self) -> Arc<Mutex<SigSet>> {
+        Arc::clone(&self.mask)
+    }
+
     /// The mask lock. A panic cannot happen while it is held (nothing in
     /// `set_mask` panics), but a poisoned lock is still used rather than
     /// turned into a panic.

@@ -230,10 +230,26 @@ fn a_waiting_reader_is_woken_by_records_given_back() {
         let info = assert_ready!(waiting.poll()).unwrap();
         assert_sigqueued_by_me(&info, rt1(), 2);
         drop(waiting);
-        assert_sigqueued_by_me(&within(b.recv()).await.unwrap(), rt1(), 3);
-        let mut none = task::spawn(b.recv());
-        assert_pending!(none.poll());
+        let last = within(b.recv()).await.unwrap();
+        assert_sigqueued_by_me(&last, rt1(), 3);
+        let mut waiting = task::spawn(b.recv());
+        assert_pending!(waiting.poll());
         assert_pending!(unrelated.poll());
+        // `requeue` wakes too.
+        last.requeue().unwrap();
+        assert!(waiting.is_woken(), "woken by a requeued record");
+        assert!(!unrelated.is_woken());
+        assert_sigqueued_by_me(&assert_ready!(waiting.poll()).unwrap(), rt1(), 3);
+        drop(waiting);
+        // A reader's mask is read when records are given back: after
+        // `set_mask`, the other reader is woken for the real-time signal.
+        drop(unrelated);
+        other.get_ref().set_mask(&set()).unwrap();
+        let mut widened = task::spawn(other.recv());
+        assert_pending!(widened.poll());
+        last.requeue().unwrap();
+        assert!(widened.is_woken(), "woken after set_mask widened the mask");
+        assert_sigqueued_by_me(&assert_ready!(widened.poll()).unwrap(), rt1(), 3);
     });
 }
 

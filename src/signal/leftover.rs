@@ -106,6 +106,8 @@ pub(crate) fn give_back(given: &[SignalInfo]) {
     }
     records.splice(0..0, given.iter().copied().filter(|r| bit(r) != 0));
     update(&mut records);
+    drop(records);
+    super::waiters::wake(given_bits);
 }
 
 impl SignalInfo {
@@ -163,6 +165,9 @@ impl SignalInfo {
         }
         records.push(*self);
         update(&mut records);
+        drop(records);
+        #[cfg(feature = "tokio")]
+        super::waiters::wake(bit(self));
         Ok(())
     }
 }

@@ -21,6 +21,10 @@ mod send;
 pub(crate) use send::{pidfd_send_signal_raw, pidfd_sigqueue};
 mod set;
 mod threads;
+#[cfg(feature = "tokio")]
+mod waiters;
+#[cfg(feature = "tokio")]
+pub(crate) use waiters::Waiter;
 
 use std::fmt;
 use std::io;

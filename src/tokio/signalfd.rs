@@ -3,14 +3,16 @@
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 use futures_core::{FusedStream, Stream};
 
 use super::{RegisterError, poll_read_when_ready, register};
-use crate::signal::{ensure_blocked_with_advice, give_back, leftovers_held, take_leftovers};
+use crate::signal::{
+    Waiter, ensure_blocked_with_advice, give_back, leftovers_held, take_leftovers,
+};
 use crate::{SigSet, SignalFd, SignalInfo};
 
 /// How many records one read may take: a burst of up to this many signals
@@ -125,6 +127,8 @@ struct Pending {
     /// `buffer[next..filled]` are read but not yet handed out.
     next: usize,
     filled: usize,
+    /// This reader's place among those woken by records given back.
+    waiter: Waiter,
 }
 
 impl Pending {
@@ -132,10 +136,28 @@ impl Pending {
     fn records(&self) -> &[SignalInfo] {
         &self.buffer[self.next..self.filled]
     }
+
+    /// Fills the (empty) buffer with records given back for `fd`'s mask
+    /// and hands out the first, if any: one atomic load while none is held.
+    #[inline]
+    fn take_given_back(&mut self, fd: &SignalFd) -> Option<SignalInfo> {
+        if !leftovers_held() {
+            return None;
+        }
+        let n = take_leftovers(fd.mask(), &mut self.buffer);
+        if n == 0 {
+            return None;
+        }
+        self.next = 1;
+        self.filled = n;
+        Some(self.buffer[0])
+    }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
+        // This reader is going away: the records must wake the others.
+        self.waiter.clear();
         // Kept in this process, exactly, for the next reader of their
         // signals (see `SignalInfo::requeue` for why not the kernel).
         give_back(self.records());
@@ -198,13 +220,8 @@ impl AsyncSignalFd {
         }
         // Records a dropped handle gave back come before the kernel's (one
         // atomic load while there are none).
-        if leftovers_held() {
-            let n = take_leftovers(self.inner.get_ref().mask(), &mut pending.buffer);
-            if n > 0 {
-                pending.next = 1;
-                pending.filled = n;
-                return Poll::Ready(Ok(pending.buffer[0]));
-            }
+        if let Some(info) = pending.take_given_back(self.inner.get_ref()) {
+            return Poll::Ready(Ok(info));
         }
         // A batch shorter than the buffer took every pending record: the
         // readiness is cleared right after it. A full batch may have left
@@ -216,7 +233,21 @@ impl AsyncSignalFd {
             |fd| fd.read_pending(&mut *buffer),
             |&n| n < BATCH,
         );
-        match ready!(read) {
+        let read = match read {
+            Poll::Ready(read) => read,
+            Poll::Pending => {
+                // Asleep until the reactor or records given back wake this
+                // task: keep the waker where a giver finds it, *then* look
+                // at the records held again, so one given back in between
+                // is not missed.
+                pending.waiter.register(cx.waker());
+                return match pending.take_given_back(self.inner.get_ref()) {
+                    Some(info) => Poll::Ready(Ok(info)),
+                    None => Poll::Pending,
+                };
+            }
+        };
+        match read {
             Ok(Ok(n)) => {
                 // `n >= 1`: read_batch reports WouldBlock rather than 0.
                 pending.next = 1;
@@ -317,13 +348,16 @@ impl TryFrom<SignalFd> for AsyncSignalFd {
     /// that every thread blocks its mask (for programs that arrange
     /// delivery themselves); on failure hands it back.
     fn try_from(signals: SignalFd) -> Result<AsyncSignalFd, RegisterError<SignalFd>> {
+        let mask = signals.shared_mask();
         let inner = register(signals, Interest::READABLE)?;
+        let waiter = Waiter::new(mask);
         Ok(AsyncSignalFd {
             inner,
             pending: Pending {
                 buffer: [SignalInfo::default(); BATCH],
                 next: 0,
                 filled: 0,
+                waiter,
             },
             terminated: false,
         })
