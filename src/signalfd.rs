@@ -83,13 +83,24 @@ use crate::signal::{
 ///   the synchronous signals (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGTRAP`,
 ///   `SIGFPE`, `SIGSYS`) first, then the lowest number first; real-time
 ///   signals of one number come in the order they were sent.
-/// - **Records given back come first, without readiness.** Records an
-///   [`AsyncSignalFd`](crate::AsyncSignalFd) was dropped with (or that
-///   [`SignalInfo::requeue`] gave back) are kept in the process, exactly as
-///   read, and handed out by the next read of a signalfd whose mask covers
-///   them, before the kernel's. They do not make the descriptor readable:
-///   with mio, read until `WouldBlock` before waiting (as edge-triggered
-///   readiness asks anyway).
+/// - **Records given back come first, but do not make this descriptor
+///   readable.** Records an [`AsyncSignalFd`](crate::AsyncSignalFd) was
+///   dropped with (or that [`SignalInfo::requeue`] gave back) are kept in
+///   the process, exactly as read, and handed out by the next read of a
+///   signalfd whose mask covers them, before the kernel's. They are not
+///   in the kernel (queueing them back could alter or lose them, see
+///   [`SignalInfo::requeue`]), and iofd never sends a signal to fake
+///   readiness. An `AsyncSignalFd` waiting in `recv` is woken by them; a
+///   `SignalFd` is not: if it waits in a `mio::Poll` (or `poll(2)`,
+///   `epoll`), it sees them only at its next read, which comes after its
+///   next wake-up (a new signal of its mask, or anything else that wakes
+///   that loop). So: read until `WouldBlock` after *every* wake-up of the
+///   loop (as edge-triggered readiness asks anyway), and while such a
+///   reader waits, do not drop an `AsyncSignalFd` of the same signals with
+///   records buffered: take them with
+///   [`into_parts`](crate::AsyncSignalFd::into_parts) and hand them over
+///   yourself (a channel plus a `mio::Waker`), or wait with an
+///   `AsyncSignalFd` instead.
 /// - **Thread-directed signals stay with their thread.** A signalfd reads
 ///   the signals pending for the calling thread as well as for the
 ///   process: a signal sent with `tgkill` to another thread stays pending

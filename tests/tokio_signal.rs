@@ -226,7 +226,10 @@ fn a_waiting_reader_is_woken_by_records_given_back() {
         assert_pending!(unrelated.poll());
         drop(a);
         assert!(waiting.is_woken(), "woken by the records given back");
-        assert!(!unrelated.is_woken(), "not woken for signals it does not read");
+        assert!(
+            !unrelated.is_woken(),
+            "not woken for signals it does not read"
+        );
         let info = assert_ready!(waiting.poll()).unwrap();
         assert_sigqueued_by_me(&info, rt1(), 2);
         drop(waiting);

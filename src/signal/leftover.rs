@@ -13,7 +13,8 @@
 //!
 //! The readers' fast path stays one syscall: they look at one atomic word
 //! (the signals held here) and take the lock only when it shares a signal
-//! with their mask.
+//! with their mask. Records given back wake the async readers waiting for
+//! their signals ([`super::waiters`]).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,10 +125,12 @@ impl SignalInfo {
     /// `RLIMIT_SIGPENDING` refuses a real-time signal and strips a standard
     /// one of its siginfo (it would read as a `kill` from pid 0, uid 0).
     /// So only iofd's readers see them: not `sigwaitinfo(2)`, not a signal
-    /// handler. They do not make a descriptor readable either: a reader
-    /// already waiting (in `recv().await`, or in a `mio::Poll`) sees them
-    /// at its next read, and every read looks here first, with one atomic
-    /// load while nothing is held.
+    /// handler. Every read looks here first, with one atomic load while
+    /// nothing is held. An [`AsyncSignalFd`](crate::AsyncSignalFd) whose
+    /// mask holds the signal and that is waiting in `recv` is woken for
+    /// it; a descriptor is not made readable, so a `SignalFd` waiting in a
+    /// `mio::Poll` sees it only at its next read (see
+    /// [`SignalFd`](crate::SignalFd)'s caveats).
     ///
     /// # Errors
     ///

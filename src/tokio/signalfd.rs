@@ -39,8 +39,10 @@ const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the th
 /// given back to the process exactly as they were read, in order
 /// ([`SignalInfo::requeue`]), and the next `SignalFd` or `AsyncSignalFd`
 /// read whose mask covers them returns them before the kernel's (whatever
-/// `RLIMIT_SIGPENDING` says; a reader already waiting sees them at its next
-/// wake-up); [`into_parts`] hands them to the caller instead.
+/// `RLIMIT_SIGPENDING` says); [`into_parts`] hands them to the caller
+/// instead. Another `AsyncSignalFd` of those signals already waiting in
+/// `recv` is woken for them at once; a synchronous [`SignalFd`] waiting in
+/// a `mio::Poll` is not (see its caveats).
 ///
 /// [`into_parts`]: AsyncSignalFd::into_parts
 ///
@@ -206,7 +208,9 @@ impl AsyncSignalFd {
 
     /// The poll form of [`recv`](AsyncSignalFd::recv). At most one `read`
     /// syscall per call (none while buffered or given-back records remain);
-    /// no allocation.
+    /// no allocation. A call that returns `Pending` keeps `cx`'s waker
+    /// (cloned only when it would wake another task than the one kept)
+    /// where records given back by another handle wake it.
     ///
     /// # Errors
     ///
