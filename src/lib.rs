@@ -31,7 +31,7 @@
 //! | [`TimerFd`] | a timer on a chosen [`Clock`] that counts its expirations |
 //! | [`PidFd`] | a process or thread handle immune to pid reuse: signal it (with a scope or a value), read its [`PidInfo`], await its exit (any process's exit status), take its descriptors |
 //! | [`MemFd`] | sealable anonymous shared memory, mapped as a [`MappedRegion`] |
-//! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]) |
+//! | [`SignalFd`] | signals read as [`SignalInfo`] records (sender pid/uid, `sigqueue` value), with [`Signal`], [`SigSet`] and the mask helpers ([`SignalMaskGuard`], [`ensure_blocked_in_all_threads`], [`reset_signal_mask_on_exec`]); [`raise`], [`send_to_process`] and [`queue_to_process`] send one to yourself |
 //!
 //! # Across processes
 //!
@@ -110,6 +110,19 @@
 //! is current; `get_ref` and `into_inner` lead back to the synchronous
 //! handle. The `Stream`s are `futures_core::Stream`s: take items with the
 //! `next` of `tokio_stream::StreamExt` or `futures::StreamExt`.
+//!
+//! ## Runtimes without an I/O driver
+//!
+//! On a runtime built without `enable_io`, the async constructors return an
+//! error naming `enable_io`. tokio (1.54) has no public way to ask whether
+//! a runtime has its I/O driver, and its registration panics without one,
+//! so iofd catches that panic (`catch_unwind`). It never reads or replaces
+//! the process panic hook: the hook your program has installed sees
+//! tokio's panic first (the default hook prints "A Tokio 1.x context was
+//! found, but IO is disabled" once), then the constructor returns the
+//! error. This also holds in a destructor while the thread unwinds. Built
+//! with `panic = "abort"`, nothing can be caught: such a construction
+//! aborts the process inside tokio, as tokio's own I/O types do.
 //!
 //! # Which handle do I need?
 //!
@@ -199,7 +212,8 @@ pub use pidfd::{PidFd, PidInfo, SignalScope};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use signal::{
     SigSet, SigSetIter, Signal, SignalCode, SignalInfo, SignalMaskGuard, UnblockedThread,
-    ensure_blocked_in_all_threads, reset_signal_mask_on_exec, threads_not_blocking,
+    ensure_blocked_in_all_threads, queue_to_process, raise, reset_signal_mask_on_exec,
+    send_to_process, threads_not_blocking,
 };
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use signalfd::SignalFd;

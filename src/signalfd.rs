@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::adopt::{AdoptError, adopt_pollable};
 use crate::error::{SANDBOX, last_errno, syscall_error};
 use crate::handle::{impl_close, impl_owned_fd_conversions};
-use crate::signal::{SigSet, SignalInfo, empty_batch};
+use crate::signal::{SigSet, SignalInfo, empty_batch, leftovers_held, take_leftovers};
 #[cfg(doc)]
 use crate::signal::{
     SignalMaskGuard, ensure_blocked_in_all_threads, reset_signal_mask_on_exec, threads_not_blocking,
@@ -83,6 +83,24 @@ use crate::signal::{
 ///   the synchronous signals (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGTRAP`,
 ///   `SIGFPE`, `SIGSYS`) first, then the lowest number first; real-time
 ///   signals of one number come in the order they were sent.
+/// - **Records given back come first, but do not make this descriptor
+///   readable.** Records an [`AsyncSignalFd`](crate::AsyncSignalFd) was
+///   dropped with (or that [`SignalInfo::requeue`] gave back) are kept in
+///   the process, exactly as read, and handed out by the next read of a
+///   signalfd whose mask covers them, before the kernel's. They are not
+///   in the kernel (queueing them back could alter or lose them, see
+///   [`SignalInfo::requeue`]), and iofd never sends a signal to fake
+///   readiness. An `AsyncSignalFd` waiting in `recv` is woken by them; a
+///   `SignalFd` is not: if it waits in a `mio::Poll` (or `poll(2)`,
+///   `epoll`), it sees them only at its next read, which comes after its
+///   next wake-up (a new signal of its mask, or anything else that wakes
+///   that loop). So: read until `WouldBlock` after *every* wake-up of the
+///   loop (as edge-triggered readiness asks anyway), and while such a
+///   reader waits, do not drop an `AsyncSignalFd` of the same signals with
+///   records buffered: take them with
+///   [`into_parts`](crate::AsyncSignalFd::into_parts) and hand them over
+///   yourself (a channel plus a `mio::Waker`), or wait with an
+///   `AsyncSignalFd` instead.
 /// - **Thread-directed signals stay with their thread.** A signalfd reads
 ///   the signals pending for the calling thread as well as for the
 ///   process: a signal sent with `tgkill` to another thread stays pending
@@ -191,6 +209,13 @@ impl SignalFd {
         *self.lock_mask()
     }
 
+    /// The mask, shared with the clones, for a reader's slot among the
+    /// readers woken by records given back.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn shared_mask(&self) -> Arc<Mutex<SigSet>> {
+        Arc::clone(&self.mask)
+    }
+
     /// The mask lock. A panic cannot happen while it is held (nothing in
     /// `set_mask` panics), but a poisoned lock is still used rather than
     /// turned into a panic.
@@ -200,7 +225,8 @@ impl SignalFd {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Reads one pending signal.
+    /// Reads one pending signal (a record given back first, as
+    /// [`read_batch`](SignalFd::read_batch) says).
     ///
     /// One `read` syscall, no allocation.
     ///
@@ -220,7 +246,13 @@ impl SignalFd {
     /// in the kernel's order: standard signals by number, then real-time
     /// signals by number and, for each, in the order sent.
     ///
-    /// No allocation.
+    /// Records of this mask that a reader gave back (an
+    /// [`AsyncSignalFd`](crate::AsyncSignalFd) dropped with records in its
+    /// buffer, or [`SignalInfo::requeue`]) come first, with no syscall: a
+    /// call that finds some returns only those, in the order given.
+    ///
+    /// No allocation. While no record is given back, one atomic load
+    /// besides the `read`.
     ///
     /// # Errors
     ///
@@ -231,6 +263,21 @@ impl SignalFd {
         if buf.is_empty() {
             return Err(empty_batch());
         }
+        if leftovers_held() {
+            let n = take_leftovers(self.mask(), buf);
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+        self.read_pending(buf)
+    }
+
+    /// [`read_batch`](SignalFd::read_batch) from the kernel only (one
+    /// `read`), for a caller that looked at the records given back itself
+    /// and must know whether the kernel's queue was drained. `buf` is not
+    /// empty.
+    #[inline]
+    pub(crate) fn read_pending(&self, buf: &mut [SignalInfo]) -> io::Result<usize> {
         let len = std::mem::size_of_val(buf);
         // `SignalInfo` is `repr(C)`: 128 bytes of plain integers with explicit
         // padding fields, so it has no padding bytes and any bytes are a valid

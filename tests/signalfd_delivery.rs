@@ -186,6 +186,34 @@ fn child_does_not_inherit_the_block_with_the_helper() {
     assert_eq!(text.trim(), "SigBlk:\t0000000000000000");
 }
 
+/// A record given back (`SignalInfo::requeue`) goes, once and exactly, to
+/// the next read whose mask covers it, ahead of the kernel's records; a
+/// signalfd whose mask does not cover it never sees it.
+fn a_record_given_back_goes_once_to_a_reader_of_its_signal() {
+    let usr1 = SignalFd::new(&SigSet::from(Signal::USR1)).unwrap();
+    let usr2 = SignalFd::new(&SigSet::from(Signal::USR2)).unwrap();
+    sigqueue_self(Signal::USR1, 7);
+    let taken = usr1.read_info().unwrap();
+    assert_eq!(taken.value_int(), 7);
+    taken.requeue().unwrap();
+    assert_nothing_pending(&usr2);
+    kill_self(Signal::USR1); // pending in the kernel, behind the given-back one
+    let mut batch = [SignalInfo::default(); 4];
+    assert_eq!(
+        usr1.read_batch(&mut batch).unwrap(),
+        1,
+        "the record given back"
+    );
+    assert_eq!(batch[0], taken);
+    let from_kernel = usr1.read_info().unwrap();
+    assert_eq!(from_kernel.code(), SignalCode::User);
+    assert_nothing_pending(&usr1);
+    assert_eq!(
+        SignalInfo::default().requeue().unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
 fn main() {
     // Before anything else, and before any thread: block what we send.
     SignalMaskGuard::block(&(sent() | SigSet::from(Signal::HUP)))
@@ -206,6 +234,10 @@ fn main() {
             hundred_realtime_signals_arrive_in_order_with_values,
         ),
         ("standard_signals_coalesce", standard_signals_coalesce),
+        (
+            "a_record_given_back_goes_once_to_a_reader_of_its_signal",
+            a_record_given_back_goes_once_to_a_reader_of_its_signal,
+        ),
         (
             "read_batch_drains_several_records_in_one_call",
             read_batch_drains_several_records_in_one_call,

@@ -3,6 +3,9 @@
 use std::fmt;
 
 use super::Signal;
+use super::code::{
+    SI_ASYNCIO, SI_KERNEL, SI_MESGQ, SI_QUEUE, SI_SIGIO, SI_TIMER, SI_TKILL, SI_USER,
+};
 
 /// One signal as a signalfd reports it: exactly the kernel's
 /// `struct signalfd_siginfo` (128 bytes, `#[repr(C)]`), with typed
@@ -81,15 +84,6 @@ pub enum SignalCode {
     Other(i32),
 }
 
-pub(super) const SI_USER: i32 = 0;
-pub(super) const SI_KERNEL: i32 = 0x80;
-pub(super) const SI_QUEUE: i32 = -1;
-pub(super) const SI_TIMER: i32 = -2;
-const SI_MESGQ: i32 = -3;
-const SI_ASYNCIO: i32 = -4;
-pub(super) const SI_SIGIO: i32 = -5;
-pub(super) const SI_TKILL: i32 = -6;
-
 impl SignalInfo {
     /// The signal, or `None` for a blank record that no read filled.
     #[inline]
@@ -97,56 +91,6 @@ impl SignalInfo {
         i32::try_from(self.ssi_signo)
             .ok()
             .and_then(|signo| Signal::new(signo).ok())
-    }
-
-    /// Queues this signal again to the calling process, with its siginfo
-    /// (signal, code, sender pid and uid, `sigqueue` value, ...), so that
-    /// the next reader of a signalfd for it receives it as if it had never
-    /// been read. This is how a reader that took more records than it
-    /// handled gives the rest back; [`AsyncSignalFd`](crate::AsyncSignalFd)
-    /// does it on drop.
-    ///
-    /// The signal goes to the process, not to a thread. The kernel merges a
-    /// standard signal with one of its number that is already pending (as
-    /// it merges any two), and queues a real-time signal behind those of its
-    /// number already pending. Codes that only the kernel or `kill` may set
-    /// (`SI_USER`, `SI_KERNEL`, `SI_TKILL`, the positive codes) can be
-    /// forged by a process for itself only from its main thread or, on
-    /// other threads, through a thread pidfd (Linux 6.9); before 6.9 such a
-    /// record requeued from another thread carries `SI_QUEUE` instead.
-    ///
-    /// One `rt_sigqueueinfo(2)` (or, as above, `pidfd_open(2)` and
-    /// `pidfd_send_signal(2)`).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a blank record (no signal); `EAGAIN` when the
-    /// process's queue of real-time signals is full (`RLIMIT_SIGPENDING`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use iofd::{SigSet, Signal, SignalFd, SignalMaskGuard};
-    ///
-    /// # fn main() -> std::io::Result<()> {
-    /// let set = SigSet::from(Signal::USR2);
-    /// let _blocked = SignalMaskGuard::block(&set)?;
-    /// let signals = SignalFd::new(&set)?;
-    /// // SAFETY: raise(3) on this thread, which blocks the signal.
-    /// unsafe { libc::raise(libc::SIGUSR2) };
-    /// let info = signals.read_info()?;
-    /// info.requeue()?; // give it back
-    /// assert_eq!(signals.read_info()?, info);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn requeue(&self) -> std::io::Result<()> {
-        if self.signal().is_none() {
-            return Err(crate::error::invalid_input(
-                "a blank SignalInfo holds no signal to requeue",
-            ));
-        }
-        super::send::requeue(self)
     }
 
     /// What sent the signal.

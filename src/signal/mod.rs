@@ -8,13 +8,23 @@
 //!  - [`pthread_sigmask(3)`](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html)
 //!  - [`proc_pid_status(5)`](https://man7.org/linux/man-pages/man5/proc_pid_status.5.html)
 
+mod code;
 mod exec;
 mod info;
+mod leftover;
+#[cfg(feature = "tokio")]
+pub(crate) use leftover::give_back;
+pub(crate) use leftover::{any_held as leftovers_held, take as take_leftovers};
 mod mask;
+mod raise;
 mod send;
 pub(crate) use send::{pidfd_send_signal_raw, pidfd_sigqueue};
 mod set;
 mod threads;
+#[cfg(feature = "tokio")]
+mod waiters;
+#[cfg(feature = "tokio")]
+pub(crate) use waiters::Waiter;
 
 use std::fmt;
 use std::io;
@@ -25,6 +35,7 @@ use crate::error::{invalid_input, invalid_input_owned};
 pub use exec::reset_signal_mask_on_exec;
 pub use info::{SignalCode, SignalInfo};
 pub use mask::SignalMaskGuard;
+pub use raise::{queue_to_process, raise, send_to_process};
 pub use set::{SigSet, SigSetIter};
 #[cfg(feature = "tokio")]
 pub(crate) use threads::ensure_blocked_with_advice;

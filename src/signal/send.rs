@@ -1,7 +1,6 @@
 //! Sending signals with a whole siginfo: putting a signal that was read
-//! from a signalfd back on the process's queue (so that a handle dropped
-//! with records in its buffer loses none of them), and `sigqueue(3)`
-//! through a pidfd.
+//! from a signalfd back on the process's queue, exactly or not at all (the
+//! fallback of [`super::leftover`]), and `sigqueue(3)` through a pidfd.
 //!
 //! # References
 //!  - [`rt_sigqueueinfo(2)`](https://man7.org/linux/man-pages/man2/rt_sigqueueinfo.2.html)
@@ -15,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use libc::{c_int, c_long, c_uint, c_void};
 
 use super::SignalInfo;
-use super::info::{SI_KERNEL, SI_QUEUE, SI_SIGIO, SI_TIMER, SI_TKILL, SI_USER};
+use super::code::{Layout, SI_QUEUE, SI_TKILL, SI_USER, layout};
 
 /// `PIDFD_THREAD` (`O_EXCL`): a pidfd for one thread (Linux 6.9).
 const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
@@ -69,6 +68,15 @@ struct Fault {
     addr: *mut c_void,
 }
 
+/// The fault member with `_addr_lsb` (`BUS_MCEERR_*`): a `short` right
+/// after the address, at the start of the member's inner union.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FaultMceErr {
+    addr: *mut c_void,
+    addr_lsb: libc::c_short,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Sys {
@@ -86,6 +94,7 @@ union Fields {
     child: Child,
     poll: Poll,
     fault: Fault,
+    fault_mce: FaultMceErr,
     sys: Sys,
 }
 
@@ -113,40 +122,6 @@ impl RawSigInfo {
     /// the `#[repr(C)]` layout above).
     fn put<const N: usize>(&mut self, offset: usize, bytes: [u8; N]) {
         self.0[offset..offset + N].copy_from_slice(&bytes);
-    }
-}
-
-/// Which member of the union a siginfo uses.
-enum Layout {
-    Kill,
-    Rt,
-    Timer,
-    Child,
-    Poll,
-    Fault,
-    Sys,
-}
-
-/// The union member for `signo` and `code`, as the kernel's
-/// `siginfo_layout` chooses it.
-fn layout(signo: c_int, code: c_int) -> Layout {
-    if code > SI_USER && code < SI_KERNEL {
-        match signo {
-            libc::SIGCHLD => Layout::Child,
-            libc::SIGILL | libc::SIGFPE | libc::SIGSEGV | libc::SIGBUS | libc::SIGTRAP => {
-                Layout::Fault
-            }
-            libc::SIGSYS => Layout::Sys,
-            _ => Layout::Poll,
-        }
-    } else if code == SI_TIMER {
-        Layout::Timer
-    } else if code == SI_SIGIO {
-        Layout::Poll
-    } else if code < 0 {
-        Layout::Rt
-    } else {
-        Layout::Kill
     }
 }
 
@@ -181,10 +156,23 @@ fn raw_siginfo(info: &SignalInfo) -> RawSigInfo {
                 (info.ssi_stime as c_long).to_ne_bytes(),
             );
         }
-        Layout::Fault => {
+        // A signalfd reports only the address of the bounds, protection
+        // key and perf layouts (and the kernel reads nothing else of them
+        // for a signalfd), so the address is all there is to rebuild.
+        Layout::Fault | Layout::FaultBndErr | Layout::FaultPkuErr | Layout::FaultPerfEvent => {
             raw.put(
                 at + offset_of!(Fault, addr),
                 (info.ssi_addr as usize).to_ne_bytes(),
+            );
+        }
+        Layout::FaultMceErr => {
+            raw.put(
+                at + offset_of!(FaultMceErr, addr),
+                (info.ssi_addr as usize).to_ne_bytes(),
+            );
+            raw.put(
+                at + offset_of!(FaultMceErr, addr_lsb),
+                (info.ssi_addr_lsb as libc::c_short).to_ne_bytes(),
             );
         }
         Layout::Sys => {
@@ -226,40 +214,37 @@ fn raw_siginfo(info: &SignalInfo) -> RawSigInfo {
 }
 
 /// Queues `info` again to this process, process-directed, with its
-/// siginfo (signal, code, sender pid and uid, value, ...).
+/// siginfo (signal, code, sender pid and uid, value, ...) — exactly, or
+/// not at all. The fallback of the records given back
+/// ([`super::leftover`]) when no memory can be had to keep them.
 ///
-/// The kernel lets a process queue any siginfo to itself, but a code that
-/// only the kernel or `kill` may set (`SI_USER`, `SI_KERNEL`, `SI_TKILL`,
-/// the positive codes) only from the thread whose id is the target's: the
-/// main thread uses `rt_sigqueueinfo(getpid())`; another thread opens a
-/// pidfd for itself (`PIDFD_THREAD`) and sends to its thread group
-/// (`PIDFD_SIGNAL_THREAD_GROUP`, Linux 6.9). Before 6.9, such a record is
-/// queued with the code `SI_QUEUE` instead, keeping everything else.
-///
-/// A standard signal that is already pending again merges with it, as the
-/// kernel merges any two; real-time signals queue behind those of the same
-/// number already pending.
+/// Refused (an `Unsupported` error, nothing sent) where the kernel could
+/// alter the record: at `RLIMIT_SIGPENDING` it queues a standard signal
+/// with a negative code (`sigqueue`, `tgkill`, ...) and a real-time signal
+/// with `SI_USER` *without* their siginfo (read back as a `kill` from pid
+/// 0, uid 0); and a code that only the kernel or `kill` may set
+/// (`SI_USER`, `SI_KERNEL`, `SI_TKILL`, the positive codes) can be sent to
+/// the process only by its main thread or, on other threads, through a
+/// thread pidfd (Linux 6.9). A real-time signal the kernel cannot queue
+/// is `EAGAIN`. A standard signal already pending merges with it.
 pub(super) fn requeue(info: &SignalInfo) -> io::Result<()> {
-    let mut raw = raw_siginfo(info);
     let signo = info.ssi_signo as c_int;
     let code = info.ssi_code;
+    let realtime = signo >= 32;
+    if (!realtime && code < 0) || (realtime && code == SI_USER) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the kernel may queue this signal without its siginfo at RLIMIT_SIGPENDING",
+        ));
+    }
+    let mut raw = raw_siginfo(info);
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     let tid = rustix::thread::gettid().as_raw_nonzero().get();
     let forgeable = code < 0 && code != SI_TKILL;
     if forgeable || pid == tid {
-        return queue_to_process(pid, signo, &mut raw);
-    }
-    match send_to_own_thread_group(tid, signo, &mut raw) {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-            // Before Linux 6.9: keep everything but the code.
-            raw.put(
-                std::mem::offset_of!(Head, code),
-                super::info::SI_QUEUE.to_ne_bytes(),
-            );
-            queue_to_process(pid, signo, &mut raw)
-        }
-        Err(e) => Err(e),
+        queue_to_process(pid, signo, &mut raw)
+    } else {
+        send_to_own_thread_group(tid, signo, &mut raw)
     }
 }
 
@@ -346,5 +331,212 @@ pub(crate) fn pidfd_send_signal_raw(
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SigSet, Signal, SignalFd, SignalMaskGuard};
+
+    /// Marks the records of this test (no other sender sets `si_errno`).
+    const MARK: i32 = 4321;
+
+    /// A record as a signalfd reports a siginfo of each layout: the fields
+    /// of that layout set, every other field zero.
+    fn records() -> Vec<SignalInfo> {
+        let base = |signo: i32, code: i32| SignalInfo {
+            ssi_signo: signo as u32,
+            ssi_errno: MARK,
+            ssi_code: code,
+            ..SignalInfo::default()
+        };
+        let kill = |signo, code| SignalInfo {
+            ssi_pid: 4242,
+            ssi_uid: 65534,
+            ..base(signo, code)
+        };
+        let child = |code| SignalInfo {
+            ssi_status: 3,
+            ssi_utime: 11,
+            ssi_stime: 12,
+            ..kill(libc::SIGCHLD, code)
+        };
+        let rt = |signo, code| SignalInfo {
+            ssi_ptr: 0x1234_5678_9abc,
+            ssi_int: 0x5678_9abc_u32 as i32,
+            ..kill(signo, code)
+        };
+        let fault = |signo, code| SignalInfo {
+            ssi_addr: 0x7fff_0000_1000,
+            ..base(signo, code)
+        };
+        let poll = |signo, code| SignalInfo {
+            ssi_band: 0x41,
+            ssi_fd: 7,
+            ..base(signo, code)
+        };
+        vec![
+            kill(libc::SIGUSR1, 0),
+            kill(libc::SIGUSR1, 7),
+            kill(libc::SIGCHLD, 7),
+            kill(libc::SIGILL, 12),
+            kill(libc::SIGTRAP, 7),
+            child(libc::CLD_EXITED),
+            child(libc::CLD_CONTINUED),
+            rt(libc::SIGUSR1, -1),
+            rt(libc::SIGUSR1, -6),
+            rt(libc::SIGUSR1, -60),
+            SignalInfo {
+                ssi_tid: 9,
+                ssi_overrun: 2,
+                ssi_ptr: 77,
+                ssi_int: 77,
+                ..base(libc::SIGALRM, -2)
+            },
+            poll(libc::SIGIO, -5),
+            poll(libc::SIGIO, 1),
+            poll(libc::SIGUSR1, 6),
+            poll(libc::SIGBUS, 6),
+            poll(libc::SIGSYS, 3),
+            fault(libc::SIGSEGV, 1),
+            fault(libc::SIGSEGV, 3),
+            fault(libc::SIGSEGV, 4),
+            fault(libc::SIGTRAP, 6),
+            fault(libc::SIGILL, 11),
+            SignalInfo {
+                ssi_addr_lsb: 12,
+                ..fault(libc::SIGBUS, 4)
+            },
+            SignalInfo {
+                ssi_addr_lsb: 21,
+                ..fault(libc::SIGBUS, 5)
+            },
+            SignalInfo {
+                ssi_call_addr: 0x4000,
+                ssi_syscall: 39,
+                ssi_arch: 0xc000_003e,
+                ..base(libc::SIGSYS, 1)
+            },
+        ]
+    }
+
+    /// Each record, rebuilt as a siginfo and queued to this thread, reads
+    /// back from a signalfd exactly: the kernel's signalfd copies the
+    /// fields of the layout *it* picks, so a record built with another
+    /// layout comes back different.
+    #[test]
+    fn every_layout_round_trips_through_the_kernel() {
+        let set: SigSet = [
+            Signal::USR1,
+            Signal::CHLD,
+            Signal::ILL,
+            Signal::TRAP,
+            Signal::ALRM,
+            Signal::IO,
+            Signal::BUS,
+            Signal::SEGV,
+            Signal::SYS,
+        ]
+        .into_iter()
+        .collect();
+        // Thread-directed signals to this thread only, which blocks them.
+        let _blocked = SignalMaskGuard::block(&set).unwrap();
+        let sfd = SignalFd::new(&set).unwrap();
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let tid = rustix::thread::gettid().as_raw_nonzero().get();
+        // valgrind takes a fault signal with a kernel code (positive) for a
+        // fault of its own and dies: under it, only the other records.
+        let valgrind = std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind"));
+        let synchronous = [
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGBUS,
+            libc::SIGSEGV,
+            libc::SIGFPE,
+            libc::SIGSYS,
+        ];
+        if valgrind {
+            eprintln!("skipped: fault signals with kernel codes under valgrind");
+        }
+        let mut failures = Vec::new();
+        for record in records() {
+            if valgrind && record.ssi_code > 0 && synchronous.contains(&(record.ssi_signo as c_int))
+            {
+                continue;
+            }
+            let mut raw = raw_siginfo(&record);
+            // The calling thread may queue any code to itself.
+            // SAFETY: `raw` is a complete siginfo the kernel only reads.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_rt_tgsigqueueinfo,
+                    pid,
+                    tid,
+                    record.ssi_signo as c_int,
+                    &mut raw as *mut RawSigInfo,
+                )
+            };
+            assert_eq!(rc, 0, "{record:?}: {}", io::Error::last_os_error());
+            let mut back = [SignalInfo::default()];
+            let read = loop {
+                sfd.read_batch(&mut back).unwrap();
+                if back[0].ssi_errno == MARK {
+                    break back[0];
+                }
+            };
+            if read != record {
+                failures.push(format!(
+                    "signal {} code {}: sent {:?} read {:?}",
+                    record.ssi_signo,
+                    record.ssi_code,
+                    fields(&record),
+                    fields(&read)
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The kernel fallback refuses, before any syscall, the records the
+    /// kernel could queue without their siginfo at `RLIMIT_SIGPENDING`.
+    #[test]
+    fn requeue_refuses_what_the_kernel_could_alter() {
+        let record = |signo: c_int, code| SignalInfo {
+            ssi_signo: signo as u32,
+            ssi_code: code,
+            ..SignalInfo::default()
+        };
+        for info in [
+            record(libc::SIGUSR1, SI_QUEUE),
+            record(libc::SIGUSR1, SI_TKILL),
+            record(libc::SIGRTMIN(), SI_USER),
+        ] {
+            let err = requeue(&info).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{info:?}");
+        }
+    }
+
+    fn fields(i: &SignalInfo) -> String {
+        format!(
+            "pid {} uid {} status {} utime {} stime {} ptr {:#x} int {:#x} tid {} overrun {} \
+             band {:#x} fd {} addr {:#x} lsb {} call {:#x} syscall {} arch {:#x}",
+            i.ssi_pid,
+            i.ssi_uid,
+            i.ssi_status,
+            i.ssi_utime,
+            i.ssi_stime,
+            i.ssi_ptr,
+            i.ssi_int,
+            i.ssi_tid,
+            i.ssi_overrun,
+            i.ssi_band,
+            i.ssi_fd,
+            i.ssi_addr,
+            i.ssi_addr_lsb,
+            i.ssi_call_addr,
+            i.ssi_syscall,
+            i.ssi_arch
+        )
     }
 }

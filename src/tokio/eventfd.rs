@@ -62,9 +62,9 @@ impl AsyncEventFd {
     ///
     /// # Errors
     ///
-    /// As [`EventFd::new`]; and an error (not a panic) when no tokio runtime
-    /// is current or the current one was built without its I/O driver
-    /// (`enable_io`).
+    /// As [`EventFd::new`]; and an error when no tokio runtime is current or
+    /// it has no I/O driver (`enable_io`), but under `panic = "abort"` the
+    /// latter aborts inside tokio ([details](crate#runtimes-without-an-io-driver)).
     pub fn new(init: u32) -> io::Result<AsyncEventFd> {
         Ok(AsyncEventFd::try_from(EventFd::new(init)?)?)
     }

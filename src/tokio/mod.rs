@@ -16,9 +16,16 @@
 //!   which removes the *parent's* registration too: the parent's waits then
 //!   never wake. In a forked child, `std::mem::forget` the async handles
 //!   (or `exec` at once, which closes them without deregistering).
-//! - **No I/O driver, no runtime.** Constructors return an error, never
-//!   panic, when no runtime is current or it was built without
-//!   `enable_io`.
+//! - **No I/O driver, no runtime.** Constructors return an error when no
+//!   runtime is current or it was built without `enable_io`. tokio has no
+//!   public way to ask whether a runtime has its I/O driver, so the second
+//!   case is found by catching the panic tokio raises (with
+//!   `catch_unwind`): the panic hook is never read or replaced, so the
+//!   application's hook sees that panic (the default hook prints tokio's
+//!   message, "A Tokio 1.x context was found, but IO is disabled"), and
+//!   the constructor then returns the error. Built with
+//!   `panic = "abort"`, nothing can be caught: such a construction aborts
+//!   the process inside tokio, as tokio's own I/O types do.
 
 mod eventfd;
 mod pidfd;
@@ -26,11 +33,9 @@ mod pidfd_set;
 mod signalfd;
 mod timerfd;
 
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Once;
 
 use ::tokio::io::Interest;
 use std::task::{Context, Poll, ready};
@@ -97,8 +102,10 @@ impl<T> From<RegisterError<T>> for io::Error {
 
 /// Registers `inner` with the current runtime's reactor for `interest`.
 ///
-/// Never panics: without a current runtime it returns an error (tokio's
-/// `register` would panic), and the handle comes back in it.
+/// Without a current runtime, or on one without an I/O driver, it returns
+/// an error (tokio's `register` would panic) and the handle comes back in
+/// it; see [`io_driver_enabled`] for what the application's panic hook
+/// sees.
 pub(crate) fn register<T: AsRawFd>(
     inner: T,
     interest: Interest,
@@ -136,13 +143,21 @@ pub(crate) fn register<T: AsRawFd>(
 
 /// Whether the current runtime (there is one) has its I/O driver.
 ///
-/// tokio offers no way to ask: every registration `expect`s the driver and
-/// panics without it. So this registers a descriptor that cannot exist
-/// (-1) inside `catch_unwind`: with a driver, `epoll_ctl` refuses it with
-/// `EBADF` and nothing stays registered; without one, tokio panics before
-/// any syscall, the panic is caught, and the panic hook (wrapped once, see
-/// [`quiet_probe_panics`]) prints nothing for it. One failed syscall per
-/// construction; never on a hot path.
+/// tokio 1.54 offers no public way to ask (`Handle` has no such query; the
+/// I/O driver metrics are `tokio_unstable` and read 0 without a driver),
+/// and every registration `expect`s the driver. So this registers a
+/// descriptor that cannot exist (-1) inside `catch_unwind`: with a driver,
+/// `epoll_ctl` refuses it with `EBADF` and nothing stays registered;
+/// without one, tokio panics before any syscall and the panic is caught.
+/// One failed syscall per construction; never on a hot path.
+///
+/// The panic hook is neither read nor replaced: whatever hook the
+/// application has installed sees tokio's panic (the default hook prints
+/// tokio's message, once), then the caller gets an error. With
+/// `panic = "abort"` nothing can be caught: the process aborts inside
+/// tokio, as with tokio's own I/O types. `catch_unwind` also works while
+/// the thread is already unwinding (a construction in a destructor): the
+/// inner panic is caught before it can leave the destructor.
 fn io_driver_enabled() -> bool {
     /// A descriptor number that no process ever has open.
     struct NoFd;
@@ -151,8 +166,6 @@ fn io_driver_enabled() -> bool {
             -1
         }
     }
-    quiet_probe_panics();
-    PROBING.with(|probing| probing.set(true));
     let probe = std::panic::catch_unwind(|| {
         // -1 is never an open descriptor, so the registration fails
         // (EBADF) and nothing is left registered that could outlive it.
@@ -160,28 +173,7 @@ fn io_driver_enabled() -> bool {
         // registration, and none is made.
         unsafe { AsyncFd::register_with_interest(NoFd, Interest::READABLE) }.is_ok()
     });
-    PROBING.with(|probing| probing.set(false));
     probe.is_ok()
-}
-
-thread_local! {
-    /// Set while [`io_driver_enabled`] probes on this thread.
-    static PROBING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Wraps the process's panic hook, once, so that it says nothing about a
-/// panic raised inside [`io_driver_enabled`]'s probe (which is caught and
-/// turned into an error) and forwards every other panic unchanged.
-fn quiet_probe_panics() {
-    static WRAPPED: Once = Once::new();
-    WRAPPED.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !PROBING.with(Cell::get) {
-                previous(info);
-            }
-        }));
-    });
 }
 
 /// Implements `AsFd`, `AsRawFd` and `Debug` for an async wrapper through

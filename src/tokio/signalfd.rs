@@ -3,14 +3,16 @@
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 use futures_core::{FusedStream, Stream};
 
 use super::{RegisterError, poll_read_when_ready, register};
-use crate::signal::ensure_blocked_with_advice;
+use crate::signal::{
+    Waiter, ensure_blocked_with_advice, give_back, leftovers_held, take_leftovers,
+};
 use crate::{SigSet, SignalFd, SignalInfo};
 
 /// How many records one read may take: a burst of up to this many signals
@@ -34,9 +36,15 @@ const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the th
 /// Internally one `read` drains up to 16 pending records into a buffer
 /// inside the handle (no heap), which later `recv`s hand out in order.
 /// Dropping the handle loses none of them: records still buffered are
-/// queued back to the process with their siginfo, in order
-/// ([`SignalInfo::requeue`]), for the next reader; [`into_inner`] hands
-/// them to the caller instead.
+/// given back to the process exactly as they were read, in order
+/// ([`SignalInfo::requeue`]), and the next `SignalFd` or `AsyncSignalFd`
+/// read whose mask covers them returns them before the kernel's (whatever
+/// `RLIMIT_SIGPENDING` says); [`into_parts`] hands them to the caller
+/// instead. Another `AsyncSignalFd` of those signals already waiting in
+/// `recv` is woken for them at once; a synchronous [`SignalFd`] waiting in
+/// a `mio::Poll` is not (see its caveats).
+///
+/// [`into_parts`]: AsyncSignalFd::into_parts
 ///
 /// [`into_inner`]: AsyncSignalFd::into_inner
 ///
@@ -114,13 +122,15 @@ pub struct AsyncSignalFd {
     terminated: bool,
 }
 
-/// Records read from the kernel but not yet handed out. Dropping it queues
+/// Records read from the kernel but not yet handed out. Dropping it gives
 /// them back to the process ([`SignalInfo::requeue`]), so none is lost.
 struct Pending {
     buffer: [SignalInfo; BATCH],
     /// `buffer[next..filled]` are read but not yet handed out.
     next: usize,
     filled: usize,
+    /// This reader's place among those woken by records given back.
+    waiter: Waiter,
 }
 
 impl Pending {
@@ -128,15 +138,31 @@ impl Pending {
     fn records(&self) -> &[SignalInfo] {
         &self.buffer[self.next..self.filled]
     }
+
+    /// Fills the (empty) buffer with records given back for `fd`'s mask
+    /// and hands out the first, if any: one atomic load while none is held.
+    #[inline]
+    fn take_given_back(&mut self, fd: &SignalFd) -> Option<SignalInfo> {
+        if !leftovers_held() {
+            return None;
+        }
+        let n = take_leftovers(fd.mask(), &mut self.buffer);
+        if n == 0 {
+            return None;
+        }
+        self.next = 1;
+        self.filled = n;
+        Some(self.buffer[0])
+    }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        for info in self.records() {
-            // Nothing can report an error from a drop; `into_parts` hands
-            // the records back instead for callers who must know.
-            let _ = info.requeue();
-        }
+        // This reader is going away: the records must wake the others.
+        self.waiter.clear();
+        // Kept in this process, exactly, for the next reader of their
+        // signals (see `SignalInfo::requeue` for why not the kernel).
+        give_back(self.records());
     }
 }
 
@@ -150,7 +176,16 @@ impl AsyncSignalFd {
     ///   every signal of `mask` (it would steal them); use
     ///   [`TryFrom<SignalFd>`](#impl-TryFrom<SignalFd>-for-AsyncSignalFd) to
     ///   skip the check.
-    /// - As [`SignalFd::new`]; an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
+    /// - As [`SignalFd::new`]; an error when no tokio runtime is current or
+    ///   it has no I/O driver (`enable_io`).
+    ///
+    /// # Panics
+    ///
+    /// Only built with `panic = "abort"`, on a runtime without an I/O
+    /// driver: tokio's own panic then aborts the process (see
+    /// [Runtimes without an I/O driver](crate#runtimes-without-an-io-driver)). Otherwise
+    /// that panic is caught and returned as the error above; the
+    /// application's panic hook (never replaced) sees it first.
     pub fn new(mask: &SigSet) -> io::Result<AsyncSignalFd> {
         ensure_blocked_with_advice(mask, RUNTIME_ADVICE)?;
         Ok(AsyncSignalFd::try_from(SignalFd::new(mask)?)?)
@@ -172,7 +207,10 @@ impl AsyncSignalFd {
     }
 
     /// The poll form of [`recv`](AsyncSignalFd::recv). At most one `read`
-    /// syscall per call (none while buffered records remain); no allocation.
+    /// syscall per call (none while buffered or given-back records remain);
+    /// no allocation. A call that returns `Pending` keeps `cx`'s waker
+    /// (cloned only when it would wake another task than the one kept)
+    /// where records given back by another handle wake it.
     ///
     /// # Errors
     ///
@@ -184,6 +222,11 @@ impl AsyncSignalFd {
             pending.next += 1;
             return Poll::Ready(Ok(info));
         }
+        // Records a dropped handle gave back come before the kernel's (one
+        // atomic load while there are none).
+        if let Some(info) = pending.take_given_back(self.inner.get_ref()) {
+            return Poll::Ready(Ok(info));
+        }
         // A batch shorter than the buffer took every pending record: the
         // readiness is cleared right after it. A full batch may have left
         // more, so the next call reads again.
@@ -191,10 +234,24 @@ impl AsyncSignalFd {
         let read = poll_read_when_ready(
             &self.inner,
             cx,
-            |fd| fd.read_batch(&mut *buffer),
+            |fd| fd.read_pending(&mut *buffer),
             |&n| n < BATCH,
         );
-        match ready!(read) {
+        let read = match read {
+            Poll::Ready(read) => read,
+            Poll::Pending => {
+                // Asleep until the reactor or records given back wake this
+                // task: keep the waker where a giver finds it, *then* look
+                // at the records held again, so one given back in between
+                // is not missed.
+                pending.waiter.register(cx.waker());
+                return match pending.take_given_back(self.inner.get_ref()) {
+                    Some(info) => Poll::Ready(Ok(info)),
+                    None => Poll::Pending,
+                };
+            }
+        };
+        match read {
             Ok(Ok(n)) => {
                 // `n >= 1`: read_batch reports WouldBlock rather than 0.
                 pending.next = 1;
@@ -221,17 +278,14 @@ impl AsyncSignalFd {
 
     /// Deregisters from the reactor and gives back the synchronous handle;
     /// the records already read from the kernel but not yet handed out by
-    /// [`recv`](AsyncSignalFd::recv) are queued back to the process first
-    /// ([`SignalInfo::requeue`], as a drop does), so the handle reads them
-    /// again.
-    ///
-    /// A requeue that the kernel refuses (the process is at its
-    /// `RLIMIT_SIGPENDING`) loses that record; use
+    /// [`recv`](AsyncSignalFd::recv) are given back to the process first
+    /// ([`SignalInfo::requeue`], as a drop does), so the handle's first
+    /// reads return them, exactly and in order; use
     /// [`into_parts`](AsyncSignalFd::into_parts) to take the records
     /// instead.
     pub fn into_inner(self) -> SignalFd {
         let AsyncSignalFd { inner, pending, .. } = self;
-        // Queued back before the handle is returned, so its first read
+        // Given back before the handle is returned, so its first read
         // finds them.
         drop(pending);
         inner.into_inner()
@@ -298,13 +352,16 @@ impl TryFrom<SignalFd> for AsyncSignalFd {
     /// that every thread blocks its mask (for programs that arrange
     /// delivery themselves); on failure hands it back.
     fn try_from(signals: SignalFd) -> Result<AsyncSignalFd, RegisterError<SignalFd>> {
+        let mask = signals.shared_mask();
         let inner = register(signals, Interest::READABLE)?;
+        let waiter = Waiter::new(mask);
         Ok(AsyncSignalFd {
             inner,
             pending: Pending {
                 buffer: [SignalInfo::default(); BATCH],
                 next: 0,
                 filled: 0,
+                waiter,
             },
             terminated: false,
         })
