@@ -20,7 +20,9 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::AsFd;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -29,7 +31,7 @@ use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 
 use super::deadlines::Deadlines;
-use super::{Interval, Sleep, Timeout};
+use super::{Interval, Sleep, Timeout, fallback};
 use crate::TimerFd;
 use crate::error::{invalid_input, invalid_input_owned};
 use crate::timerfd::{MonotonicBase, saturating_nanos};
@@ -146,9 +148,9 @@ pub(crate) struct Shared {
     timerfd: AsyncFd<TimerFd>,
     /// The reactor is gone (the runtime shut down).
     shut_down: AtomicBool,
-    /// The timing thread that replaces the reactor after a shutdown runs
-    /// (set under the lock, once).
-    timing_thread: AtomicBool,
+    /// The process's timing thread fires these timers in place of the
+    /// reactor (set under the lock, once; its key is `State::served_as`).
+    served: AtomicBool,
     slack: u64,
     /// `Instant` → `CLOCK_MONOTONIC` nanoseconds.
     base: MonotonicBase,
@@ -159,6 +161,8 @@ pub(crate) struct State {
     pub(crate) deadlines: Deadlines,
     /// What the timerfd is armed at (`None`: disarmed or fired).
     armed: Option<u64>,
+    /// The key the timing thread serves these timers by.
+    served_as: Option<u64>,
 }
 
 impl Timers {
@@ -198,17 +202,20 @@ impl Timers {
             state: Mutex::new(State {
                 deadlines: Deadlines::new(),
                 armed: None,
+                served_as: None,
             }),
             timerfd,
             shut_down: AtomicBool::new(false),
-            timing_thread: AtomicBool::new(false),
+            served: AtomicBool::new(false),
             slack: saturating_nanos(slack),
             base,
         });
-        // Registers for the timerfd's readiness (pending: it is disarmed).
+        // Registers for the timerfd's readiness (pending: it is disarmed),
+        // whatever the task's coop budget (see `FireOnReady::poll_once`).
         Arc::new(FireOnReady {
             shared: Arc::downgrade(&shared),
             firing: Mutex::new(Vec::new()),
+            wakes: AtomicUsize::new(0),
         })
         .wake();
         Ok(Timers { shared })
@@ -304,54 +311,13 @@ impl fmt::Debug for Timers {
     }
 }
 
-/// How long the timing thread waits at most before it checks that its
-/// timers still exist (they wake it when they go: a backstop).
-const TIMING_THREAD_CHECK: rustix::time::Timespec = rustix::time::Timespec {
-    tv_sec: 1,
-    tv_nsec: 0,
-};
-
-/// The timing thread, once the runtime's reactor is gone: waits for the
-/// timerfd (a duplicate: the same kernel timer, kept open while it waits),
-/// and fires the timers as the reactor did, until every handle and timer of
-/// `shared` is gone. It never gives up while they exist: the timers rely on
-/// it (`Shared::is_driven`).
-fn time_after_shutdown(shared: &Weak<Shared>, timerfd: &TimerFd) {
-    let mut firing = Vec::new();
-    loop {
-        let mut fds = [rustix::event::PollFd::new(
-            timerfd,
-            rustix::event::PollFlags::IN,
-        )];
-        let fired = match rustix::event::poll(&mut fds, Some(&TIMING_THREAD_CHECK)) {
-            Ok(n) => n > 0,
-            Err(rustix::io::Errno::INTR) => false,
-            // Not expected of poll on our own descriptor (ENOMEM at
-            // worst): fire whatever is due, and try again a little later
-            // rather than spin.
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(1));
-                true
-            }
-        };
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        if fired {
-            // Read, so that an expiry nothing re-arms stops being ready
-            // (this poll is level-triggered, unlike the reactor).
-            let _ = timerfd.expirations();
-            shared.fire_due(&mut firing);
-        }
-    }
-}
-
 impl Drop for Shared {
-    /// Wakes the timing thread, if there is one, so that it ends now: the
-    /// timerfd it waits on is the same kernel timer.
+    /// The timing thread, if it serves these timers, forgets them (and
+    /// ends if they were its last).
     fn drop(&mut self) {
-        if *self.timing_thread.get_mut() {
-            let _ = self.timerfd.get_ref().arm(Duration::ZERO, Duration::ZERO);
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = state.served_as {
+            fallback::forget(key);
         }
     }
 }
@@ -376,33 +342,30 @@ impl Shared {
     }
 
     /// Whether something fires the timers: the reactor, or after a
-    /// shutdown the timing thread.
+    /// shutdown the process's timing thread.
     pub(crate) fn is_driven(&self) -> bool {
-        !self.is_shut_down() || self.timing_thread.load(Ordering::Acquire)
+        !self.is_shut_down() || self.served.load(Ordering::Acquire)
     }
 
-    /// After a shutdown, makes sure the timing thread runs (starting it
-    /// the first time); `true` when something fires the timers. Called with
-    /// the lock held, so that one thread at most is started.
+    /// After a shutdown, makes sure the process's timing thread serves
+    /// these timers (starting it if it does not run); `true` when
+    /// something fires them. Called with the lock held.
     ///
-    /// `false` only when no thread can be started (the process is at its
-    /// thread limit): the caller then waits for its deadline itself.
-    pub(crate) fn ensure_driven(self: &Arc<Shared>, _state: &mut State) -> bool {
+    /// `false` only when the thread cannot be started (no descriptor left
+    /// for its epoll instance, or the process is at its thread limit): the
+    /// caller then has its task polled again soon, and tries again.
+    pub(crate) fn ensure_driven(self: &Arc<Shared>, state: &mut State) -> bool {
         if self.is_driven() {
             return true;
         }
-        let Ok(timerfd) = self.timerfd.get_ref().try_clone() else {
-            return false;
-        };
-        let shared = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new()
-            .name("iofd-timers".into())
-            .spawn(move || time_after_shutdown(&shared, &timerfd));
-        if spawned.is_err() {
-            return false;
+        match fallback::serve(self, self.timerfd.get_ref().as_fd()) {
+            Ok(key) => {
+                state.served_as = Some(key);
+                self.served.store(true, Ordering::Release);
+                true
+            }
+            Err(_) => false,
         }
-        self.timing_thread.store(true, Ordering::Release);
-        true
     }
 
     /// `deadline` in nanoseconds on `CLOCK_MONOTONIC`, never earlier than
@@ -447,9 +410,13 @@ struct FireOnReady {
     shared: Weak<Shared>,
     /// The wakers of the timers being fired, woken once the shared lock is
     /// released; kept, so that it allocates only until it has held the
-    /// largest batch. Only the firing path takes this lock (one firing at a
-    /// time: the readiness waker is taken while it runs).
+    /// largest batch. Only the firing path takes this lock.
     firing: Mutex<Vec<Waker>>,
+    /// Wakes asked for and not yet served: 0 while no call runs. Only the
+    /// call that finds 0 runs; a wake during its run (from another thread,
+    /// or from inside its own run) makes it loop once more instead of
+    /// recursing or running beside it.
+    wakes: AtomicUsize,
 }
 
 impl Wake for FireOnReady {
@@ -458,28 +425,70 @@ impl Wake for FireOnReady {
     }
 
     /// Fires every timer due, re-arms, and registers for the next
-    /// readiness; loops if the timerfd fired again meanwhile.
+    /// readiness; runs again if woken meanwhile. Never recurses.
     fn wake_by_ref(self: &Arc<Self>) {
-        let Some(shared) = self.shared.upgrade() else {
+        if self.wakes.fetch_add(1, Ordering::AcqRel) != 0 {
+            // A run is under way (maybe this very thread's, further up the
+            // stack): it runs once more for this wake.
             return;
-        };
+        }
         let waker = Waker::from(Arc::clone(self));
         let mut cx = Context::from_waker(&waker);
         loop {
-            match shared.timerfd.poll_read_ready(&mut cx) {
+            let seen = self.wakes.load(Ordering::Acquire);
+            self.run(&mut cx);
+            // Done unless woken since `seen` was read.
+            if self
+                .wakes
+                .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+}
+
+impl FireOnReady {
+    /// Fires while the timerfd is ready, until tokio has the waker again
+    /// (pending) or the reactor is gone.
+    fn run(&self, cx: &mut Context<'_>) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        loop {
+            match poll_readiness(&shared, cx) {
                 Poll::Pending => return,
                 // The reactor is gone: the runtime is shutting down.
                 Poll::Ready(Err(_)) => return shared.mark_shut_down(),
-                Poll::Ready(Ok(mut guard)) => {
-                    // Not read: re-arming resets the count, and the next
-                    // expiry is a new edge.
-                    guard.clear_ready();
+                Poll::Ready(Ok(())) => {
                     let mut firing = self.firing.lock().unwrap_or_else(|p| p.into_inner());
                     shared.fire_due(&mut firing);
                 }
             }
         }
     }
+}
+
+/// Polls the timerfd's readiness outside tokio's coop budget, clearing it
+/// when ready (not read: re-arming resets the count, and the next expiry
+/// is a new edge).
+///
+/// `AsyncFd::poll_read_ready` consumes a unit of the calling task's budget
+/// and, when none is left, defers the waker instead of registering it:
+/// on the `block_on` thread of a multi-thread runtime that wakes it at
+/// once (it would recurse), and on a current-thread runtime it joins a
+/// list dropped with the `block_on` call (the registration would be lost).
+/// This registration is the reactor's, not the task's: it must not depend
+/// on what the task that happens to run it has spent.
+fn poll_readiness(shared: &Shared, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    let readiness = std::future::poll_fn(|cx| {
+        shared
+            .timerfd
+            .poll_read_ready(cx)
+            .map_ok(|mut guard| guard.clear_ready())
+    });
+    pin!(::tokio::task::coop::unconstrained(readiness)).poll(cx)
 }
 
 impl Shared {
@@ -498,15 +507,24 @@ impl Shared {
         }
     }
 
+    /// Fires from the process's timing thread, after the timerfd was
+    /// found readable: reads it first (the thread's epoll is
+    /// level-triggered, and an expiry nothing re-arms must stop being
+    /// ready).
+    pub(crate) fn fire_from_thread(&self, firing: &mut Vec<Waker>) {
+        let _ = self.timerfd.get_ref().expirations();
+        self.fire_due(firing);
+    }
+
     /// The reactor is gone: from now on the timing thread fires the
-    /// timers, started now if any is armed (otherwise by the first timer
+    /// timers, asked now if any is armed (otherwise by the first timer
     /// polled).
     fn mark_shut_down(self: &Arc<Shared>) {
         let mut state = self.lock();
         self.shut_down.store(true, Ordering::Release);
         if state.deadlines.armed() > 0 {
-            // If no thread can be started, each timer's next poll tries
-            // again, and waits for its deadline itself if it fails too.
+            // If the thread cannot serve them, each timer's next poll
+            // tries again.
             self.ensure_driven(&mut state);
         }
     }

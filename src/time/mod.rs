@@ -39,6 +39,7 @@
 
 mod deadlines;
 mod driver;
+mod fallback;
 mod interval;
 mod registration;
 mod sleep;

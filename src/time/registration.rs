@@ -61,9 +61,9 @@ impl Registration {
     }
 
     /// Makes sure the task of `cx` is woken at `at` (and, for a periodic
-    /// timer, at every period after it), then is pending — or ready
-    /// once `at` has passed, in the one case where nothing can fire it (see
-    /// [`wait_here`]).
+    /// timer, at every period after it), never earlier, and is pending. In
+    /// the one case where nothing can fire the timer (see [`poll_again`])
+    /// the task is woken at once instead, to look at the clock again.
     ///
     /// No lock, no syscall and no allocation when the slot is already armed
     /// so for this task (for a periodic timer: not parked); otherwise one
@@ -81,7 +81,7 @@ impl Registration {
         let mut state = shared.lock();
         if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
             drop(state);
-            return wait_here(at);
+            return poll_again(cx);
         }
         let slot = match self.slot {
             Some(slot) => slot,
@@ -93,7 +93,7 @@ impl Registration {
                 // Four billion timers: none left to give.
                 None => {
                     drop(state);
-                    return wait_here(at);
+                    return poll_again(cx);
                 }
             },
         };
@@ -128,17 +128,17 @@ impl Registration {
     }
 }
 
-/// Waits on this thread until `at`, for the one case where nothing can fire
-/// the timer: the runtime is gone and no timing thread can be started (the
-/// process is at its thread limit), or four billion timers exist. Blocking
-/// the caller is better than hanging or firing early.
+/// For the one case where nothing can fire the timer: the runtime is gone
+/// and the process's timing thread cannot be started (no descriptor left,
+/// or the thread limit reached), or four billion timers exist. Blocking
+/// the executor thread until the deadline would stall every other task on
+/// it, and returning early would break the promise: the task is woken at
+/// once and polled again (it yields to the others), until its deadline
+/// passes or the thread can be started.
 #[cold]
-fn wait_here(at: Instant) -> Poll<()> {
-    let now = Instant::now();
-    if at > now {
-        std::thread::sleep(at - now);
-    }
-    Poll::Ready(())
+fn poll_again(cx: &mut Context<'_>) -> Poll<()> {
+    cx.waker().wake_by_ref();
+    Poll::Pending
 }
 
 impl Drop for Registration {
