@@ -115,14 +115,20 @@ impl Interval {
     }
 
     /// The poll form of [`tick`](Interval::tick).
+    ///
+    /// Takes part in tokio's coop budget as `tokio::time::Interval` does:
+    /// with the task's budget spent it is pending (the task yields, and is
+    /// polled again at once), so that ticks catching up a late schedule
+    /// back to back ([`Burst`](MissedTickBehavior::Burst)) let other tasks
+    /// run.
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<(Instant, u64)> {
-        let mut now = Instant::now();
+        let coop = ready!(::tokio::task::coop::poll_proceed(cx));
+        let now = Instant::now();
         if now < self.next {
-            ready!(self.registration.wait_until(self.next, cx));
-            // Ready here only when nothing could fire the timer and this
-            // poll waited for `next` itself.
-            now = Instant::now();
+            self.registration.wait_until(self.next, cx);
+            return Poll::Pending;
         }
+        coop.made_progress();
         let deadline = self.next;
         let period = self.period.as_nanos();
         let late = now.saturating_duration_since(deadline).as_nanos();

@@ -10,7 +10,7 @@
 //! timer's [`Periodic`] state, one atomic operation).
 
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use super::Timers;
@@ -68,14 +68,14 @@ impl Registration {
     /// No lock, no syscall and no allocation when the slot is already armed
     /// so for this task (for a periodic timer: not parked); otherwise one
     /// lock, and a syscall only if the timerfd must be re-armed earlier.
-    pub(crate) fn wait_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn wait_until(&mut self, at: Instant, cx: &mut Context<'_>) {
         let shared = self.timers.shared();
         if self.current
             && shared.is_driven()
             && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
             && self.periodic.as_ref().is_none_or(|p| p.polled())
         {
-            return Poll::Pending;
+            return;
         }
         let key = shared.key(at);
         let mut state = shared.lock();
@@ -104,7 +104,6 @@ impl Registration {
         drop(state);
         self.current = true;
         self.waker = Some(cx.waker().clone());
-        Poll::Pending
     }
 
     /// The owner's deadline or schedule changed: the next
@@ -136,9 +135,8 @@ impl Registration {
 /// once and polled again (it yields to the others), until its deadline
 /// passes or the thread can be started.
 #[cold]
-fn poll_again(cx: &mut Context<'_>) -> Poll<()> {
+fn poll_again(cx: &mut Context<'_>) {
     cx.waker().wake_by_ref();
-    Poll::Pending
 }
 
 impl Drop for Registration {

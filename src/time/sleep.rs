@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use super::Timers;
@@ -90,20 +90,20 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    /// Ready once the deadline has passed. Takes part in tokio's coop
+    /// budget as `tokio::time::Sleep` does: with the task's budget spent
+    /// it is pending (the task yields, and is polled again at once), so
+    /// that a loop of sleeps that are always ready lets other tasks run.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.elapsed {
+        let coop = ready!(::tokio::task::coop::poll_proceed(cx));
+        if this.elapsed || Instant::now() >= this.deadline {
+            this.elapsed = true;
+            coop.made_progress();
             return Poll::Ready(());
         }
-        if Instant::now() >= this.deadline {
-            this.elapsed = true;
-            return Poll::Ready(());
-        }
-        let ready = this.registration.wait_until(this.deadline, cx);
-        if ready.is_ready() {
-            this.elapsed = true;
-        }
-        ready
+        this.registration.wait_until(this.deadline, cx);
+        Poll::Pending
     }
 }
 

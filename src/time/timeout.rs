@@ -4,7 +4,9 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
+
+use ::tokio::task::coop;
 use std::task::{Context, Poll};
 
 use super::Sleep;
@@ -83,13 +85,19 @@ impl<F: Future> Future for Timeout<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above: `future` stays pinned inside `this`.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        // The future first, as tokio's `timeout` does; if it spent the last
+        // of the task's coop budget, the time limit is checked outside the
+        // budget, so that the future's work never hides an elapsed limit.
+        let had_budget = coop::has_budget_remaining();
         if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(&mut this.sleep).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed { _private: () })),
-            Poll::Pending => Poll::Pending,
-        }
+        let elapsed = if had_budget && !coop::has_budget_remaining() {
+            pin!(coop::unconstrained(&mut this.sleep)).poll(cx)
+        } else {
+            Pin::new(&mut this.sleep).poll(cx)
+        };
+        elapsed.map(|()| Err(Elapsed { _private: () }))
     }
 }
 
