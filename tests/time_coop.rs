@@ -324,6 +324,62 @@ fn pass_async_functions_yield() {
     });
 }
 
+/// Lowers `RLIMIT_NOFILE` so that no descriptor can be made (filling the
+/// gaps below it), and returns the old limit and the fillers.
+fn exhaust_descriptors() -> (rustix::process::Rlimit, Vec<std::fs::File>) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let saved = getrlimit(Resource::Nofile);
+    let highest = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|fd| fd.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap();
+    let limit = rustix::process::Rlimit {
+        current: Some(highest + 1),
+        maximum: saved.maximum,
+    };
+    setrlimit(Resource::Nofile, limit).unwrap();
+    let mut fillers = Vec::new();
+    while let Ok(file) = std::fs::File::open("/dev/null") {
+        fillers.push(file);
+    }
+    (saved, fillers)
+}
+
+/// With the runtime gone, nothing armed at its shutdown, and no descriptor
+/// left for the timing thread, polling a sleep does not block the thread
+/// until its deadline: the other branch of a `select!` wins at its own
+/// time. The sleep still completes, not early, and once descriptors are
+/// free again the timing thread takes over.
+fn a_poll_never_blocks_when_nothing_can_fire_the_timer() {
+    let first = current_thread();
+    let timers = first.block_on(async { Timers::new().unwrap() });
+    drop(first);
+    let second = current_thread();
+    let (saved, fillers) = exhaust_descriptors();
+    second.block_on(async {
+        assert!(std::fs::File::open("/dev/null").is_err(), "EMFILE");
+        let start = Instant::now();
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            () = timers.sleep(Duration::from_secs(2)) => {
+                panic!("the 2 s sleep won after {:?}: its poll blocked", start.elapsed())
+            }
+        }
+        let sleep = timers.sleep(Duration::from_millis(50));
+        let deadline = sleep.deadline();
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep(LIMIT) => panic!("never completed"),
+            () = sleep => assert!(Instant::now() >= deadline),
+        }
+    });
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, saved).unwrap();
+    drop(fillers);
+    second.block_on(nap(&timers));
+}
+
 const CASES: &[(&str, fn())] = &[
     (
         "multi_thread_block_on_with_a_spent_budget",
@@ -369,6 +425,10 @@ const CASES: &[(&str, fn())] = &[
     ),
     ("an_always_ready_pidfd_yields", an_always_ready_pidfd_yields),
     ("pass_async_functions_yield", pass_async_functions_yield),
+    (
+        "a_poll_never_blocks_when_nothing_can_fire_the_timer",
+        a_poll_never_blocks_when_nothing_can_fire_the_timer,
+    ),
 ];
 
 /// Runs case `name` in a child process; passes when it exits 0 in time.
@@ -412,6 +472,6 @@ fn main() {
             [$((CASES[$i].0, (|| in_child(CASES[$i].0)) as fn())),*]
         };
     }
-    let tests = wrap!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13);
+    let tests = wrap!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
     common::run(&tests);
 }
