@@ -178,7 +178,7 @@ macro_rules! steps_until_the_other_task_runs {
         let ran = spawn_flag();
         let mut steps = 0u32;
         while !ran.load(Ordering::SeqCst) {
-            $step.await;
+            let _ = $step.await;
             steps += 1;
             assert!(steps < $most, "{steps} steps and the other task never ran");
         }

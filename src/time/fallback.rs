@@ -86,12 +86,6 @@ pub(crate) fn forget(key: u64) {
     }
 }
 
-/// Whether the thread runs (for tests).
-#[cfg(test)]
-pub(crate) fn is_running() -> bool {
-    lock().is_some()
-}
-
 fn start() -> io::Result<Thread> {
     let epoll = Arc::new(epoll::create(epoll::CreateFlags::CLOEXEC)?);
     let control = Arc::new(EventFd::new(0)?);
