@@ -231,7 +231,7 @@ impl Timers {
     /// slack).
     pub fn sleep(&self, duration: Duration) -> Sleep {
         let now = Instant::now();
-        self.sleep_until(now.checked_add(duration).unwrap_or_else(far_future))
+        self.sleep_until(saturating_add(now, duration))
     }
 
     /// A future that completes at `deadline`, as `tokio::time::sleep_until`
@@ -324,7 +324,17 @@ impl Drop for Shared {
 
 /// An instant so far ahead that it never comes (about 30 years).
 pub(crate) fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(86_400 * 365 * 30))
+        .unwrap_or(now)
+}
+
+/// `at + duration`, or an instant that never comes if that is past the
+/// end of `Instant` (never earlier than `at`): every `Instant + Duration`
+/// of this module goes through it, so none panics.
+pub(crate) fn saturating_add(at: Instant, duration: Duration) -> Instant {
+    at.checked_add(duration)
+        .unwrap_or_else(|| far_future().max(at))
 }
 
 impl Shared {

@@ -10,7 +10,13 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 
 use super::Timers;
+use super::driver::saturating_add;
 use super::registration::Registration;
+
+/// How late a tick may be taken before [`MissedTickBehavior::Delay`]
+/// restarts the schedule (tokio's rule), unless a whole period is missed
+/// first.
+const DELAY_AFTER: Duration = Duration::from_millis(5);
 
 /// What an [`Interval`] does when a task comes for a tick later than one
 /// period: whatever it picks, [`tick`](Interval::tick) accounts for every
@@ -133,21 +139,21 @@ impl Interval {
         let period = self.period.as_nanos();
         let late = now.saturating_duration_since(deadline).as_nanos();
         let behind = u64::try_from(late / period).unwrap_or(u64::MAX);
+        let restart = self.behavior == MissedTickBehavior::Delay
+            && (behind > 0 || now.saturating_duration_since(deadline) > DELAY_AFTER);
         let (missed, next) = match self.behavior {
-            MissedTickBehavior::Burst => (0, deadline.checked_add(self.period)),
+            MissedTickBehavior::Burst => (0, saturating_add(deadline, self.period)),
             MissedTickBehavior::Skip => {
-                let ahead = u64::try_from(period.saturating_mul(u128::from(behind) + 1));
-                let next = ahead
-                    .ok()
-                    .and_then(|ns| deadline.checked_add(Duration::from_nanos(ns)));
-                (behind, next)
+                let ahead = u64::try_from(period.saturating_mul(u128::from(behind) + 1))
+                    .map_or(Duration::MAX, Duration::from_nanos);
+                (behind, saturating_add(deadline, ahead))
             }
-            // Less than a period late is on time; more restarts the grid.
-            MissedTickBehavior::Delay if behind == 0 => (0, deadline.checked_add(self.period)),
-            MissedTickBehavior::Delay => (behind, now.checked_add(self.period)),
+            // Late: the schedule restarts one period after this tick.
+            MissedTickBehavior::Delay if restart => (behind, saturating_add(now, self.period)),
+            MissedTickBehavior::Delay => (0, saturating_add(deadline, self.period)),
         };
-        self.next = next.unwrap_or_else(super::driver::far_future);
-        if self.behavior == MissedTickBehavior::Delay && behind > 0 {
+        self.next = next;
+        if restart {
             // Off the old grid: the driver's slot must follow.
             self.registration.move_to(self.next);
         }
@@ -156,7 +162,7 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.reset_at(Instant::now() + self.period);
+        self.reset_at(saturating_add(Instant::now(), self.period));
     }
 
     /// Restarts the schedule: the next tick is at `deadline`.
