@@ -88,13 +88,34 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// [`Interval`] or [`Timeout`] made from it exists: dropping every
 /// `Timers` handle while sleeps are pending leaves them working; the last
 /// of them to go closes the descriptor. When the runtime shuts down, its
-/// reactor is gone: from then on one thread of this `Timers`
+/// reactor is gone: from then on the process's one timing thread
 /// (`iofd-timers`, started at the shutdown if a timer is armed, or by the
 /// first timer polled after it) waits on the timerfd and fires the timers
-/// as the reactor did. Timers still polled after the shutdown (from
-/// another runtime or executor) complete at their deadline, never early
-/// and never hanging, however many there are; the thread ends with the
-/// last handle and timer.
+/// as the reactor did. That thread serves every `Timers` of the process
+/// whose runtime is gone, with two descriptors of its own (an epoll
+/// instance and an eventfd; none per `Timers`), blocks without a timeout
+/// while no timer is armed, and ends with the last `Timers` it serves.
+/// Timers still polled after the shutdown (from another runtime or
+/// executor) complete at their deadline, never early and never hanging,
+/// however many there are.
+///
+/// If that thread cannot be started (no descriptor left, or the process
+/// at its thread limit), a timer's poll never blocks: its task is woken
+/// at once to poll again (it yields to the others, and spends CPU) until
+/// its deadline passes or the thread can be started.
+///
+/// # Cooperative scheduling
+///
+/// [`Sleep`], [`Interval`] and [`Timeout`] take part in tokio's coop
+/// budget as tokio's own timers do: a timer that is always ready (a loop
+/// of zero sleeps, an interval catching up in [`Burst`]) makes its task
+/// yield after the budget's 128 units, so that other tasks run. The
+/// timerfd's own registration with the reactor never depends on the
+/// budget: a `Timers` can be made on any thread (a worker, the
+/// `block_on` thread of either runtime flavour, inside `block_in_place`
+/// or `spawn_blocking`), whatever its task has spent.
+///
+/// [`Burst`]: super::MissedTickBehavior::Burst
 ///
 /// # Caveats
 ///
@@ -102,8 +123,17 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 ///   instance with the parent: dropping the last `Timers` handle or timer
 ///   in the child deregisters the timerfd from that shared epoll, and the
 ///   parent's timers stop firing. In a forked child, `std::mem::forget`
-///   them, or `exec` at once (as for the async handles, see `AsyncFd`'s
-///   fork caveat in the crate's `tokio` wrappers).
+///   them, or `exec` at once, as for the async handles (see the caveats of
+///   [`AsyncEventFd`](crate::AsyncEventFd#caveats)).
+/// - **tokio's paused clock does not drive these timers.** They run on
+///   `CLOCK_MONOTONIC`, not on tokio's clock: under `start_paused`,
+///   `tokio::time::pause` or `advance`, an iofd `sleep(1 s)` still takes a
+///   real second; and since tokio auto-advances past the timers it can
+///   see, `tokio::time::timeout(1 h, iofd_sleep)` in a paused runtime
+///   returns `Elapsed` at once, whatever the iofd sleep's length. In
+///   tests, use a real clock (no pause) with short, generous deadlines,
+///   and check counts and order rather than exact times; or give the code
+///   under test a `Timers` with large slack and deadlines in microseconds.
 /// - **Wakers run outside the lock.** Firing wakes every task due after
 ///   it has released the shared lock, so a waker may do anything,
 ///   including using these timers.
@@ -279,7 +309,12 @@ impl Timers {
         Timeout::new(future, self.sleep_until(deadline))
     }
 
-    /// How many timers are armed now (registered and not yet fired).
+    /// How many timers are armed now: polled and waiting for their
+    /// deadline in the driver's heap.
+    ///
+    /// Not how many exist: a [`Sleep`] or [`Timeout`] not yet polled, one
+    /// that has fired, and an [`Interval`] parked because its task stopped
+    /// polling it (see [Wake-ups](Interval#wake-ups)) are not counted.
     pub fn armed(&self) -> usize {
         self.shared.lock().deadlines.armed()
     }

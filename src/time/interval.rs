@@ -34,8 +34,34 @@ pub enum MissedTickBehavior {
     /// Every period gets its own tick, back to back until the schedule is
     /// caught up (`missed` is always 0), as tokio's default.
     Burst,
-    /// As `Skip` for a tick more than a period late, then the schedule
-    /// restarts: the next tick is one period after this one was taken.
+    /// As tokio's `Delay`: a tick taken late restarts the schedule, the
+    /// next tick one full period after this one was taken. "Late" is
+    /// tokio's rule, more than 5 ms after its deadline, or a whole period
+    /// or more (so that a short period's missed periods are counted, as
+    /// `missed`). A tick taken less late keeps the schedule.
+    ///
+    /// With a 20 ms period, a tick taken 14 ms late (0.7 period) makes the
+    /// next one due 20 ms after it was taken, 34 ms after its own
+    /// deadline, as with tokio; with `Skip` it would be due 6 ms after.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use iofd::time::{MissedTickBehavior, Timers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let timers = Timers::new()?;
+    /// let period = Duration::from_millis(20);
+    /// let start = Instant::now() - Duration::from_millis(14); // taken late
+    /// let mut ticks = timers.interval_at(start, period)?;
+    /// ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    /// ticks.tick().await;
+    /// let taken = Instant::now();
+    /// assert!(ticks.next_deadline() <= taken + period);
+    /// assert!(ticks.next_deadline() > start + period); // restarted
+    /// # Ok(())
+    /// # }
+    /// ```
     Delay,
 }
 

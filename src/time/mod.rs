@@ -25,6 +25,11 @@
 //! as there are many timers. Measured figures are in the README
 //! ("Performance").
 //!
+//! The timers take part in tokio's cooperative budget as tokio's own do,
+//! and keep working after their runtime shuts down (one helper thread for
+//! the whole process takes over; see [`Timers`]'s *Lifetime*). They do
+//! not follow tokio's paused clock (see [`Timers`]'s *Caveats*).
+//!
 //! # `Instant` and `CLOCK_MONOTONIC`
 //!
 //! On Linux, `std::time::Instant` is a reading of `CLOCK_MONOTONIC`

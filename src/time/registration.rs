@@ -140,8 +140,9 @@ fn poll_again(cx: &mut Context<'_>) {
 }
 
 impl Drop for Registration {
-    /// Gives the slot back: a dropped timer leaves the heap and its waker
-    /// is never woken.
+    /// Gives the slot back: a dropped timer leaves the heap, and its waker
+    /// is not woken unless the driver was firing it at the same moment
+    /// (it wakes outside the lock).
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
             let mut state = self.timers.shared().lock();

@@ -14,10 +14,14 @@ use super::registration::Registration;
 /// [`Timers::sleep`] or [`Timers::sleep_until`]; the counterpart of
 /// `tokio::time::Sleep`.
 ///
-/// It never completes before its deadline. It takes its place in the
-/// driver's heap when first polled (creating one costs no lock and no
-/// syscall) and leaves it when dropped: a dropped `Sleep` is never woken.
-/// Slots are reused, so sleeping allocates nothing in steady state.
+/// It never completes before its deadline, and its task is never woken
+/// before it. It takes its place in the driver's heap when first polled
+/// (creating one costs no lock and no syscall) and leaves it when dropped:
+/// a `Sleep` dropped before it fires is not woken. One dropped while the
+/// driver is firing it may still have its waker called once, after the
+/// drop (firing takes the due timers under the lock and wakes them after
+/// releasing it); that wake is harmless, and tokio's `Sleep` has the same
+/// race. Slots are reused, so sleeping allocates nothing in steady state.
 ///
 /// Unlike tokio's, a `Sleep` is `Unpin`: it can be awaited by `&mut`,
 /// stored and moved freely, and [`reset`](Sleep::reset) takes `&mut self`.

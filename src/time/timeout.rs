@@ -18,7 +18,10 @@ use super::Sleep;
 ///
 /// It resolves to `Ok(output)` if the future completes first (checked
 /// first on every poll, so a future ready at the deadline wins), or to
-/// `Err(Elapsed)` once the deadline has passed.
+/// `Err(Elapsed)` once the deadline has passed. As tokio's, it polls the
+/// future first and, if the future spent the last of the task's coop
+/// budget, checks the deadline outside the budget: the limit is never
+/// hidden by the future's own work.
 ///
 /// # Cancel safety
 ///
@@ -111,6 +114,25 @@ impl<F> fmt::Debug for Timeout<F> {
 
 /// The error of a [`Timeout`] whose time ran out; converts into an
 /// [`io::Error`] of kind [`TimedOut`](io::ErrorKind::TimedOut).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use iofd::time::{Elapsed, Timers};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let timers = Timers::new()?;
+/// let slow = timers.sleep(Duration::from_secs(60));
+/// let elapsed: Elapsed = timers.timeout(Duration::from_micros(100), slow).await.unwrap_err();
+/// assert_eq!(elapsed.to_string(), "deadline has elapsed");
+/// // `?` in a function returning `io::Result` turns it into `TimedOut`.
+/// let err = std::io::Error::from(elapsed);
+/// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct Elapsed {
