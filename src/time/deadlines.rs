@@ -20,7 +20,10 @@
 //! no tuning, costs O(log₄ n) per insert and removal (7 levels at 10 000
 //! timers), and its root is the next instant to arm the timerfd at.
 
+#[cfg(all(test, iofd_loom))]
+use loom::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+#[cfg(not(all(test, iofd_loom)))]
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
 
@@ -98,11 +101,23 @@ impl Periodic {
             .is_ok()
     }
 
+    /// Armed again, under the driver's lock: the owner is waiting, as
+    /// after a poll.
+    pub(super) fn rearmed(&self) {
+        self.state.store(POLLED, Ordering::Release);
+    }
+
+    /// Whether the driver has parked it (for the loom model).
+    #[cfg(all(test, iofd_loom))]
+    pub(super) fn is_parked(&self) -> bool {
+        self.state.load(Ordering::Acquire) == PARKED
+    }
+
     /// The driver checks it: `true` to wake the owner and keep the timer
     /// armed, `false` to park it (the owner has not polled since the last
     /// check). A concurrent [`polled`](Periodic::polled) either comes first
     /// (and the owner is woken) or finds it parked (and re-arms).
-    fn check(&self) -> bool {
+    pub(super) fn check(&self) -> bool {
         let previous = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| match state {
@@ -296,8 +311,7 @@ impl Deadlines {
         let entry = &mut self.slots[slot as usize];
         match periodic {
             Some(periodic) => {
-                // Armed: the owner is waiting, as after a poll.
-                periodic.state.store(POLLED, Ordering::Release);
+                periodic.rearmed();
                 if !entry
                     .periodic
                     .as_ref()

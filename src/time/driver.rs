@@ -22,7 +22,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::AsFd;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -31,6 +31,7 @@ use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 
 use super::deadlines::{Deadlines, KEEP};
+use super::rerun::Rerun;
 use super::{Interval, Sleep, Timeout, fallback};
 use crate::TimerFd;
 use crate::error::{invalid_input, invalid_input_owned};
@@ -245,7 +246,7 @@ impl Timers {
         Arc::new(FireOnReady {
             shared: Arc::downgrade(&shared),
             firing: Mutex::new(Vec::new()),
-            wakes: AtomicUsize::new(0),
+            rerun: Rerun::new(),
         })
         .wake();
         Ok(Timers { shared })
@@ -457,11 +458,10 @@ struct FireOnReady {
     /// released; kept, so that it allocates only until it has held the
     /// largest batch. Only the firing path takes this lock.
     firing: Mutex<Vec<Waker>>,
-    /// Wakes asked for and not yet served: 0 while no call runs. Only the
-    /// call that finds 0 runs; a wake during its run (from another thread,
-    /// or from inside its own run) makes it loop once more instead of
-    /// recursing or running beside it.
-    wakes: AtomicUsize,
+    /// Only one call runs at a time, and none recurses: a wake during a
+    /// run (from another thread, or from inside the run) makes it run once
+    /// more.
+    rerun: Rerun,
 }
 
 impl Wake for FireOnReady {
@@ -472,25 +472,9 @@ impl Wake for FireOnReady {
     /// Fires every timer due, re-arms, and registers for the next
     /// readiness; runs again if woken meanwhile. Never recurses.
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.wakes.fetch_add(1, Ordering::AcqRel) != 0 {
-            // A run is under way (maybe this very thread's, further up the
-            // stack): it runs once more for this wake.
-            return;
-        }
         let waker = Waker::from(Arc::clone(self));
         let mut cx = Context::from_waker(&waker);
-        loop {
-            let seen = self.wakes.load(Ordering::Acquire);
-            self.run(&mut cx);
-            // Done unless woken since `seen` was read.
-            if self
-                .wakes
-                .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return;
-            }
-        }
+        self.rerun.wake(|| self.run(&mut cx));
     }
 }
 

@@ -46,7 +46,10 @@ mod deadlines;
 mod driver;
 mod fallback;
 mod interval;
+#[cfg(all(test, iofd_loom))]
+mod loom;
 mod registration;
+mod rerun;
 mod sleep;
 mod timeout;
 
