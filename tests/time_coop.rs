@@ -1,8 +1,10 @@
-//! `iofd::time` under tokio's cooperative budget, on every kind of thread a
-//! `Timers` can be made on: it registers whatever the budget (no stack
-//! overflow on a `block_on` thread, no registration lost with a
-//! `block_on` call), and its timers take part in the budget as tokio's own
-//! do (an always-ready timer lets other tasks run).
+//! `iofd::time` under tokio's own machinery. On every kind of thread a
+//! `Timers` can be made on, it registers whatever the coop budget (no
+//! stack overflow on a `block_on` thread, no registration lost with a
+//! `block_on` call). Its timers, and every async wrapper of the crate,
+//! take part in the budget as tokio's own do (an always-ready future lets
+//! other tasks run). A poll never blocks, even when nothing can fire the
+//! timer (no descriptor left for the timing thread).
 //!
 //! `harness = false`: each case runs in a child process of this binary, so
 //! that a stack overflow (an abort) or a hang fails that case instead of
