@@ -295,21 +295,29 @@ fn an_always_ready_signalfd_yields() {
     });
 }
 
-/// `AsyncPidFd::exited` on a child that has exited lets a spawned task
-/// run.
+/// `AsyncPidFd::exited` and `wait` on a child that has exited (each
+/// answers at once, without waiting for readiness) let a spawned task
+/// run. (`exit_status` takes the same budget unit.)
 fn an_always_ready_pidfd_yields() {
     if !common::pidfds_or_skip() {
         return;
     }
-    let mut child = Command::new("true").spawn().unwrap();
+    let child = Command::new("true").spawn().unwrap();
     current_thread().block_on(async {
         let pidfd = iofd::AsyncPidFd::from_child(&child).unwrap();
+        while !pidfd.get_ref().has_exited().unwrap() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let steps = steps_until_the_other_task_runs!(100_000, async {
             pidfd.exited().await.unwrap();
         });
-        assert!(steps <= MOST_STEPS, "{steps}");
+        assert!(steps <= MOST_STEPS, "exited: {steps}");
+        let steps = steps_until_the_other_task_runs!(100_000, async {
+            assert!(pidfd.wait().await.unwrap().success());
+        });
+        assert!(steps <= MOST_STEPS, "wait: {steps}");
     });
-    child.wait().unwrap();
+    drop(child);
 }
 
 /// `pass::send_async` and `recv_async` on a socket that always has room
