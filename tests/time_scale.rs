@@ -243,10 +243,15 @@ fn fifty_timers_share_one_timing_thread() {
         }
     });
     assert!(timers.iter().all(|timers| timers.armed() == 0));
-    // Nothing armed: the thread blocks, and nothing wakes it.
-    let idle = wake_ups(&threads[0]);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(wake_ups(&threads[0]), idle, "woken while nothing is armed");
+    // Nothing armed: the thread blocks, and nothing wakes it. (Valgrind
+    // wakes threads blocked in a syscall for its own reasons.)
+    if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+        eprintln!("skipped: the idle timing thread's wake-ups (valgrind wakes it)");
+    } else {
+        let idle = wake_ups(&threads[0]);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(wake_ups(&threads[0]), idle, "woken while nothing is armed");
+    }
     drop(timers);
     drop(second);
     let deadline = Instant::now() + Duration::from_secs(10);
