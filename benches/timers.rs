@@ -274,7 +274,7 @@ fn run(
                             .interval_at(start, period)
                             .expect("a non-zero period");
                         loop {
-                            let (due, missed) = interval.tick().await;
+                            let (due, missed) = interval.tick_with_missed().await;
                             let now = Instant::now();
                             for k in 0..=missed {
                                 recorder.record(&mut local, due + period * k as u32, now);

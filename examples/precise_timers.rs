@@ -39,7 +39,7 @@ fn main() -> io::Result<()> {
                 let mut periods = 0u64;
                 let mut lateness = Vec::with_capacity(4_100);
                 loop {
-                    let (deadline, missed) = interval.tick().await;
+                    let (deadline, missed) = interval.tick_with_missed().await;
                     if deadline >= end {
                         break;
                     }

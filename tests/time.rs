@@ -175,7 +175,7 @@ fn interval_accounts_for_every_period() {
             let mut interval = timers.interval_at(start, period).unwrap();
             interval.set_missed_tick_behavior(behavior);
             assert_eq!(interval.missed_tick_behavior(), behavior);
-            let (first, missed) = within(interval.tick()).await;
+            let (first, missed) = within(interval.tick_with_missed()).await;
             assert_eq!(first, start, "the first tick is due at once");
             // On a slow machine (valgrind) even the first may be late.
             let mut periods = 1 + missed;
@@ -186,7 +186,7 @@ fn interval_accounts_for_every_period() {
                     std::thread::sleep(period * 5);
                 }
                 let announced = interval.next_deadline();
-                let (deadline, missed) = within(interval.tick()).await;
+                let (deadline, missed) = within(interval.tick_with_missed()).await;
                 let taken = Instant::now();
                 assert_eq!(deadline, announced, "the tick announced");
                 match behavior {
@@ -236,7 +236,7 @@ fn the_driver_never_wakes_an_interval_before_its_tick() {
             for _ in 0..30 {
                 let (_, mut tick) = within(recorded(|cx| {
                     let deadline = interval.next_deadline();
-                    (interval.poll_tick(cx), deadline)
+                    (interval.poll_tick_with_missed(cx), deadline)
                 }))
                 .await;
                 woken.append(&mut tick);
@@ -288,9 +288,10 @@ fn an_idle_interval_stops_waking_its_task() {
         let timers = Timers::new().unwrap();
         let period = Duration::from_millis(1);
         let mut interval = timers.interval(period).unwrap();
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let (count, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
-        let (first, _) = match interval.poll_tick(&mut cx) {
+        let (first, _) = match interval.poll_tick_with_missed(&mut cx) {
             std::task::Poll::Ready(tick) => tick,
             std::task::Poll::Pending => panic!("the first tick is at once"),
         };
@@ -304,7 +305,8 @@ fn an_idle_interval_stops_waking_its_task() {
             "woken {woken} times in 30 periods while not polled"
         );
         // The next poll takes a tick that counts every period since.
-        let std::task::Poll::Ready((deadline, missed)) = interval.poll_tick(&mut cx) else {
+        let std::task::Poll::Ready((deadline, missed)) = interval.poll_tick_with_missed(&mut cx)
+        else {
             panic!("a tick is due");
         };
         let periods = (deadline - first).as_nanos() / period.as_nanos() + u128::from(missed);
@@ -371,7 +373,7 @@ fn duration_max_never_panics() {
             let mut interval = timers.interval(Duration::MAX).unwrap();
             interval.set_missed_tick_behavior(behavior);
             let before = Instant::now();
-            let (first, missed) = within(interval.tick()).await;
+            let (first, missed) = within(interval.tick_with_missed()).await;
             assert!(first <= before && missed == 0);
             assert!(interval.next_deadline() > before + Duration::from_secs(86_400 * 365));
             let mut tick = task::spawn(interval.tick());
@@ -411,7 +413,7 @@ fn delay_restarts_one_period_after_a_late_tick() {
         let mut interval = timers.interval_at(start, period).unwrap();
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let before = Instant::now();
-        let (deadline, missed) = within(interval.tick()).await;
+        let (deadline, missed) = within(interval.tick_with_missed()).await;
         let after = Instant::now();
         assert_eq!((deadline, missed), (start, 0));
         let next = interval.next_deadline();
@@ -425,7 +427,7 @@ fn delay_restarts_one_period_after_a_late_tick() {
         let mut interval = timers.interval_at(start, period).unwrap();
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let before = Instant::now();
-        let (_, missed) = within(interval.tick()).await;
+        let (_, missed) = within(interval.tick_with_missed()).await;
         let after = Instant::now();
         assert!(missed >= 2);
         let next = interval.next_deadline();
@@ -434,7 +436,7 @@ fn delay_restarts_one_period_after_a_late_tick() {
         let start = Instant::now() + Duration::from_millis(1);
         let mut interval = timers.interval_at(start, period).unwrap();
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let (deadline, _) = within(interval.tick()).await;
+        let (deadline, _) = within(interval.tick_with_missed()).await;
         let late = Instant::now() - deadline;
         if late < Duration::from_millis(5) {
             assert_eq!(interval.next_deadline(), start + period, "on the grid");
@@ -523,9 +525,10 @@ fn timers_complete_after_their_runtime_shut_down() {
         assert!(Instant::now() >= deadline);
         let mut periods = 0;
         while periods < 5 {
-            let (deadline, missed) = tokio::time::timeout(Duration::from_secs(10), interval.tick())
-                .await
-                .expect("ticks, does not hang");
+            let (deadline, missed) =
+                tokio::time::timeout(Duration::from_secs(10), interval.tick_with_missed())
+                    .await
+                    .expect("ticks, does not hang");
             assert!(Instant::now() >= deadline);
             periods += 1 + missed;
         }
@@ -551,7 +554,7 @@ fn a_thousand_intervals_on_two_workers_lose_no_tick() {
                     let mut interval = timers.interval_at(start, period).unwrap();
                     let mut periods = 0u64;
                     while periods < 20 {
-                        let (_, missed) = interval.tick().await;
+                        let (_, missed) = interval.tick_with_missed().await;
                         periods += 1 + missed;
                     }
                     let expected =

@@ -18,7 +18,7 @@
 //! setting always matches `State::armed`.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::os::fd::AsFd;
 use std::pin::pin;
@@ -32,7 +32,7 @@ use ::tokio::io::unix::AsyncFd;
 
 use super::deadlines::{Deadlines, KEEP};
 use super::rerun::Rerun;
-use super::{Interval, Sleep, Timeout, fallback};
+use super::{Interval, Sleep, Timeout, default, fallback};
 use crate::TimerFd;
 use crate::error::{invalid_input, invalid_input_owned};
 use crate::timerfd::{MonotonicBase, saturating_nanos};
@@ -159,8 +159,8 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// assert!(start.elapsed() >= Duration::from_micros(300)); // never early
 ///
 /// let mut ticks = timers.interval(Duration::from_micros(250))?;
-/// let (first, skipped) = ticks.tick().await; // at once, like tokio
-/// let (second, _) = ticks.tick().await;
+/// let (first, skipped) = ticks.tick_with_missed().await; // at once, like tokio
+/// let (second, _) = ticks.tick_with_missed().await;
 /// // One period later, or more if the first tick was taken late.
 /// assert_eq!(second - first, Duration::from_micros(250) * (1 + skipped as u32));
 /// # Ok(())
@@ -185,6 +185,8 @@ pub(crate) struct Shared {
     slack: u64,
     /// `Instant` → `CLOCK_MONOTONIC` nanoseconds.
     base: MonotonicBase,
+    /// The runtime this is the default `Timers` of (`Timers::current`).
+    default_for: std::sync::OnceLock<::tokio::runtime::Id>,
 }
 
 /// The part behind the lock.
@@ -240,6 +242,7 @@ impl Timers {
             served: AtomicBool::new(false),
             slack: saturating_nanos(slack),
             base,
+            default_for: std::sync::OnceLock::new(),
         });
         // Registers for the timerfd's readiness (pending: it is disarmed),
         // whatever the task's coop budget (see `FireOnReady::poll_once`).
@@ -267,8 +270,10 @@ impl Timers {
 
     /// A future that completes at `deadline`, as `tokio::time::sleep_until`
     /// does.
-    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(self.clone(), deadline)
+    ///
+    /// `deadline` is a `std::time::Instant` or a `tokio::time::Instant`.
+    pub fn sleep_until(&self, deadline: impl Into<Instant>) -> Sleep {
+        Sleep::new(self.clone(), deadline.into())
     }
 
     /// Ticks every `period`, the first at once, as `tokio::time::interval`
@@ -290,24 +295,28 @@ impl Timers {
     /// # Errors
     ///
     /// `InvalidInput` for a zero `period`.
-    pub fn interval_at(&self, start: Instant, period: Duration) -> io::Result<Interval> {
+    pub fn interval_at(&self, start: impl Into<Instant>, period: Duration) -> io::Result<Interval> {
         if period.is_zero() {
             return Err(invalid_input("an interval needs a non-zero period"));
         }
-        Ok(Interval::new(self.clone(), start, period))
+        Ok(Interval::new(self.clone(), start.into(), period))
     }
 
     /// Runs `future` for at most `duration`: its output, or
     /// [`Elapsed`](super::Elapsed) if the time ran out first, as
     /// `tokio::time::timeout` does.
-    pub fn timeout<F: Future>(&self, duration: Duration, future: F) -> Timeout<F> {
-        Timeout::new(future, self.sleep(duration))
+    pub fn timeout<F: IntoFuture>(&self, duration: Duration, future: F) -> Timeout<F::IntoFuture> {
+        Timeout::new(future.into_future(), self.sleep(duration))
     }
 
     /// Runs `future` until `deadline` at most, as
     /// `tokio::time::timeout_at` does.
-    pub fn timeout_at<F: Future>(&self, deadline: Instant, future: F) -> Timeout<F> {
-        Timeout::new(future, self.sleep_until(deadline))
+    pub fn timeout_at<F: IntoFuture>(
+        &self,
+        deadline: impl Into<Instant>,
+        future: F,
+    ) -> Timeout<F::IntoFuture> {
+        Timeout::new(future.into_future(), self.sleep_until(deadline))
     }
 
     /// How many timers are armed now: polled and waiting for their
@@ -562,6 +571,15 @@ impl Shared {
             // tries again.
             self.ensure_driven(&mut state);
         }
+        drop(state);
+        if let Some(&id) = self.default_for.get() {
+            default::forget(id, self);
+        }
+    }
+
+    /// Marks these timers as runtime `id`'s default.
+    pub(crate) fn set_default_for(&self, id: ::tokio::runtime::Id) {
+        let _ = self.default_for.set(id);
     }
 }
 

@@ -43,8 +43,10 @@
 //! suspended, as `Instant` does.
 
 mod deadlines;
+mod default;
 mod driver;
 mod fallback;
+mod functions;
 mod interval;
 #[cfg(all(test, iofd_loom))]
 mod loom;
@@ -54,6 +56,7 @@ mod sleep;
 mod timeout;
 
 pub use driver::{DEFAULT_SLACK, Timers};
+pub use functions::{interval, interval_at, sleep, sleep_until, timeout, timeout_at};
 pub use interval::{Interval, MissedTickBehavior};
 pub use sleep::Sleep;
 pub use timeout::{Elapsed, Timeout};

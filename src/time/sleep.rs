@@ -76,10 +76,16 @@ impl Sleep {
         self.elapsed
     }
 
-    /// Moves the deadline, whether or not the sleep has completed: it then
-    /// completes at `deadline`. A task already waiting is woken at the new
-    /// deadline, even an earlier one, without polling again.
-    pub fn reset(&mut self, deadline: Instant) {
+    /// Moves the deadline (a `std::time::Instant` or a
+    /// `tokio::time::Instant`), whether or not the sleep has completed: it
+    /// then completes at `deadline`. A task already waiting is woken at the
+    /// new deadline, even an earlier one, without polling again.
+    ///
+    /// Called as tokio's too: `Sleep` is `Unpin`, so on a pinned sleep
+    /// (`tokio::pin!(sleep)`) `sleep.as_mut().reset(deadline)` works
+    /// unchanged.
+    pub fn reset(&mut self, deadline: impl Into<Instant>) {
+        let deadline = deadline.into();
         self.deadline = deadline;
         self.elapsed = false;
         self.registration.move_to(deadline);
