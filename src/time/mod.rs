@@ -10,6 +10,32 @@
 //! no thread. Timers due within the [slack](Timers#slack) of each other
 //! fire in one wake-up; none fires early.
 //!
+//! # A drop-in for `tokio::time`
+//!
+//! The free functions [`sleep`], [`sleep_until`], [`interval`],
+//! [`interval_at`], [`timeout`] and [`timeout_at`] are shaped as
+//! `tokio::time`'s and served by the current runtime's default `Timers`
+//! ([`Timers::current`]): switching a program is a change of import.
+//! Deadlines may be `std::time::Instant`s or `tokio::time::Instant`s;
+//! [`Interval::tick`] returns the tick's `Instant` and
+//! [`Interval::missed`] the periods it stood for; the default
+//! [`MissedTickBehavior`] is tokio's, `Burst`; where tokio's functions
+//! panic (outside a runtime, a zero period), these do too, at the caller.
+//!
+//! ```
+//! use std::time::Duration;
+//! use iofd::time::{interval, sleep, timeout}; // was: use tokio::time::{…};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! sleep(Duration::from_micros(200)).await;
+//! let mut ticks = interval(Duration::from_micros(250));
+//! ticks.tick().await;
+//! ticks.tick().await;
+//! assert!(timeout(Duration::from_micros(300), std::future::pending::<()>()).await.is_err());
+//! # }
+//! ```
+//!
 //! # Which timer?
 //!
 //! | you need | use |
