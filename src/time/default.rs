@@ -76,6 +76,10 @@ impl Timers {
         let map = guard.get_or_insert_with(HashMap::new);
         let timers = map.entry(id).or_insert_with(|| made.clone()).clone();
         drop(guard);
+        // A shutdown seen before the entry existed could not remove it.
+        if made.shared().is_shut_down() {
+            forget(id, made.shared());
+        }
         drop(made);
         Ok(timers)
     }
