@@ -20,12 +20,25 @@
 //! no tuning, costs O(log₄ n) per insert and removal (7 levels at 10 000
 //! timers), and its root is the next instant to arm the timerfd at.
 
+#[cfg(all(test, iofd_loom))]
+use loom::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+#[cfg(not(all(test, iofd_loom)))]
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
 
 /// No slot, no heap position.
 const NONE: u32 = u32::MAX;
+
+/// The heap position of a free slot (one that no timer holds).
+const FREED: u32 = u32::MAX - 1;
+
+/// A free slot already met while purging the free stack.
+const SEEN: u32 = u32::MAX - 2;
+
+/// Below this many entries, the slab, the heap and the firing list keep
+/// their capacity (2 KiB of slots): shrinking them saves nothing.
+pub(crate) const KEEP: usize = 64;
 
 /// Children per heap node.
 const ARITY: usize = 4;
@@ -88,11 +101,23 @@ impl Periodic {
             .is_ok()
     }
 
+    /// Armed again, under the driver's lock: the owner is waiting, as
+    /// after a poll.
+    pub(super) fn rearmed(&self) {
+        self.state.store(POLLED, Ordering::Release);
+    }
+
+    /// Whether the driver has parked it (for the loom model).
+    #[cfg(all(test, iofd_loom))]
+    pub(super) fn is_parked(&self) -> bool {
+        self.state.load(Ordering::Acquire) == PARKED
+    }
+
     /// The driver checks it: `true` to wake the owner and keep the timer
     /// armed, `false` to park it (the owner has not polled since the last
     /// check). A concurrent [`polled`](Periodic::polled) either comes first
     /// (and the owner is woken) or finds it parked (and re-arms).
-    fn check(&self) -> bool {
+    pub(super) fn check(&self) -> bool {
         let previous = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| match state {
@@ -112,10 +137,8 @@ struct Slot {
     periodic: Option<Arc<Periodic>>,
     /// The task to wake when it fires.
     waker: Option<Waker>,
-    /// Its index in `heap`, or `NONE` when not armed.
+    /// Its index in `heap`, `NONE` when not armed, `FREED` when free.
     pos: u32,
-    /// The next free slot, while free.
-    next_free: u32,
 }
 
 /// A heap entry: the deadline, kept here too so that sifting compares
@@ -130,31 +153,73 @@ struct Entry {
 }
 
 /// The slab of slots and the heap of armed deadlines.
+///
+/// Neither keeps the capacity of a past peak. The heap shrinks to twice
+/// its length when it falls below a quarter of its capacity (the classic
+/// hysteresis: a steady load never reallocates, and each shrink is paid
+/// for by the removals before it). The slab drops its free tail as soon
+/// as its last slot is freed, and then shrinks by the same rule; a live
+/// timer's slot cannot move, so it keeps everything up to its highest slot
+/// in use. With no slot in use, all of it goes.
 pub(crate) struct Deadlines {
     slots: Vec<Slot>,
-    free: u32,
+    /// Free slots, most recently freed last. It may also hold stale
+    /// entries (slots since dropped with the slab's tail, or taken again
+    /// after that): an entry counts only if its slot is `FREED`, and the
+    /// stack is purged when stale entries outnumber the free slots.
+    free: Vec<u32>,
     heap: Vec<Entry>,
+    /// Slots held by timers.
+    in_use: usize,
+}
+
+/// Shrinks `vec` to twice its length (at least [`KEEP`]) once it uses
+/// less than a quarter of its capacity.
+pub(crate) fn shrink_when_sparse<T>(vec: &mut Vec<T>) {
+    let capacity = vec.capacity();
+    if capacity > KEEP && vec.len() < capacity / 4 {
+        vec.shrink_to((2 * vec.len()).max(KEEP));
+    }
 }
 
 impl Deadlines {
     pub(crate) const fn new() -> Deadlines {
         Deadlines {
             slots: Vec::new(),
-            free: NONE,
+            free: Vec::new(),
             heap: Vec::new(),
+            in_use: 0,
         }
     }
 
-    /// The number of slots in use.
+    /// The capacities of the slab and the heap (for tests of shrinking).
+    #[cfg(test)]
+    pub(crate) fn capacities(&self) -> (usize, usize) {
+        (self.slots.capacity(), self.heap.capacity())
+    }
+
+    /// The number of slots in use, counted from the slab.
     #[cfg(test)]
     fn in_use(&self) -> usize {
-        let mut free = 0;
-        let mut next = self.free;
-        while next != NONE {
-            free += 1;
-            next = self.slots[next as usize].next_free;
+        let freed = self.slots.iter().filter(|slot| slot.pos == FREED).count();
+        assert_eq!(self.slots.len() - freed, self.in_use);
+        self.in_use
+    }
+
+    /// Checks that every free slot is on the free stack.
+    #[cfg(test)]
+    fn check_free_stack(&self) {
+        let mut listed = vec![false; self.slots.len()];
+        for &i in &self.free {
+            if let Some(slot) = self.slots.get(i as usize)
+                && slot.pos == FREED
+            {
+                listed[i as usize] = true;
+            }
         }
-        self.slots.len() - free
+        for (i, slot) in self.slots.iter().enumerate() {
+            assert_eq!(slot.pos == FREED, listed[i], "slot {i}");
+        }
     }
 
     /// The number of armed timers.
@@ -166,34 +231,77 @@ impl Deadlines {
     ///
     /// Returns `None` only when `u32::MAX - 1` slots are in use.
     pub(crate) fn alloc(&mut self) -> Option<u32> {
-        if self.free != NONE {
-            let index = self.free;
-            let slot = &mut self.slots[index as usize];
-            self.free = slot.next_free;
-            slot.next_free = NONE;
-            return Some(index);
+        while let Some(index) = self.free.pop() {
+            if let Some(slot) = self.slots.get_mut(index as usize)
+                && slot.pos == FREED
+            {
+                slot.pos = NONE;
+                self.in_use += 1;
+                return Some(index);
+            }
+            // Stale: dropped with the tail, or taken again since.
         }
-        let index = u32::try_from(self.slots.len())
-            .ok()
-            .filter(|&i| i != NONE)?;
+        let index = u32::try_from(self.slots.len()).ok().filter(|&i| i < SEEN)?;
         self.slots.push(Slot {
             periodic: None,
             waker: None,
             pos: NONE,
-            next_free: NONE,
         });
+        self.in_use += 1;
         Some(index)
     }
 
     /// Gives `slot` back: unarms it and drops its waker.
     pub(crate) fn free(&mut self, slot: u32) {
         self.unarm(slot);
-        let free = self.free;
         let entry = &mut self.slots[slot as usize];
         entry.waker = None;
         entry.periodic = None;
-        entry.next_free = free;
-        self.free = slot;
+        entry.pos = FREED;
+        self.free.push(slot);
+        self.in_use -= 1;
+        if self.in_use == 0 {
+            // Every slot is free (none holds a waker): all of it goes.
+            if self.slots.capacity() > KEEP {
+                self.slots = Vec::with_capacity(KEEP);
+            } else {
+                self.slots.clear();
+            }
+            self.free.clear();
+            shrink_when_sparse(&mut self.free);
+            return;
+        }
+        if slot as usize + 1 == self.slots.len() {
+            // The tail is free: it goes (each slot once).
+            while self.slots.last().is_some_and(|last| last.pos == FREED) {
+                self.slots.pop();
+            }
+            shrink_when_sparse(&mut self.slots);
+        }
+        let free_slots = self.slots.len() - self.in_use;
+        if self.free.len() > 2 * free_slots + KEEP {
+            self.purge_free();
+        }
+    }
+
+    /// Drops the free stack's stale and repeated entries (it then holds
+    /// each free slot once): more than half of it goes, so the pass is
+    /// paid for by the frees that made them.
+    #[cold]
+    fn purge_free(&mut self) {
+        let slots = &mut self.slots;
+        self.free
+            .retain(|&index| match slots.get_mut(index as usize) {
+                Some(slot) if slot.pos == FREED => {
+                    slot.pos = SEEN;
+                    true
+                }
+                _ => false,
+            });
+        for &index in &self.free {
+            self.slots[index as usize].pos = FREED;
+        }
+        shrink_when_sparse(&mut self.free);
     }
 
     /// Arms `slot` to fire at `at` (replacing any earlier deadline), and
@@ -209,8 +317,7 @@ impl Deadlines {
         let entry = &mut self.slots[slot as usize];
         match periodic {
             Some(periodic) => {
-                // Armed: the owner is waiting, as after a poll.
-                periodic.state.store(POLLED, Ordering::Release);
+                periodic.rearmed();
                 if !entry
                     .periodic
                     .as_ref()
@@ -352,6 +459,7 @@ impl Deadlines {
     /// Removes the heap entry at `pos`.
     fn remove_at(&mut self, pos: usize) {
         let removed = self.heap.swap_remove(pos);
+        shrink_when_sparse(&mut self.heap);
         self.slots[removed.slot as usize].pos = NONE;
         if pos < self.heap.len() {
             let moved = self.heap[pos].slot;
@@ -440,7 +548,7 @@ mod tests {
         };
         let w = waker();
         let mut now = 0u64;
-        for _ in 0..50_000 {
+        for round in 0..50_000 {
             match rand(6) {
                 0 | 1 => {
                     let slot = d.alloc().unwrap();
@@ -482,7 +590,11 @@ mod tests {
             }
             assert_eq!(d.armed(), model.len());
             assert_eq!(d.earliest(), model.values().min().copied());
-            assert_eq!(d.in_use(), owned.len());
+            // The slab-wide checks now and then (valgrind).
+            if round % 64 == 0 {
+                assert_eq!(d.in_use(), owned.len());
+                d.check_free_stack();
+            }
             check(&d);
         }
     }
@@ -551,19 +663,17 @@ mod tests {
         assert!(periodic.polled());
     }
 
+    /// A steady load (100 timers always held, 100 more coming and going)
+    /// reuses its slots: nothing grows, nothing shrinks, nothing moves.
     #[test]
-    fn freed_slots_are_reused_without_growing() {
+    fn freed_slots_are_reused_without_reallocating() {
         let mut d = Deadlines::new();
         let w = waker();
-        let slots: Vec<u32> = (0..100).map(|_| d.alloc().unwrap()).collect();
-        for &slot in &slots {
+        let held: Vec<u32> = (0..100).map(|_| d.alloc().unwrap()).collect();
+        for &slot in &held {
             d.schedule(slot, u64::from(slot), None, Some(&w));
         }
-        for &slot in &slots {
-            d.free(slot);
-        }
-        let capacity = (d.slots.capacity(), d.heap.capacity());
-        for round in 0..10 {
+        let churn = |d: &mut Deadlines, round: u64| {
             let again: Vec<u32> = (0..100).map(|_| d.alloc().unwrap()).collect();
             for &slot in &again {
                 d.schedule(slot, round, None, Some(&w));
@@ -571,8 +681,91 @@ mod tests {
             for &slot in &again {
                 d.free(slot);
             }
+        };
+        churn(&mut d, 0);
+        let before = (d.slots.as_ptr(), d.heap.as_ptr(), d.capacities());
+        for round in 1..10 {
+            churn(&mut d, round);
         }
-        assert_eq!((d.slots.capacity(), d.heap.capacity()), capacity);
-        assert_eq!(d.in_use(), 0);
+        assert_eq!((d.slots.as_ptr(), d.heap.as_ptr(), d.capacities()), before);
+        assert_eq!(d.in_use(), 100);
+    }
+
+    /// How many timers a peak test makes: fewer under valgrind.
+    fn peak() -> u32 {
+        if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+            20_000
+        } else {
+            1_000_000
+        }
+    }
+
+    /// After a peak of armed timers, all dropped, the slab and the heap
+    /// are back to their smallest; after most are dropped, they are back
+    /// to a few times what the survivors need — the slab only down to its
+    /// highest slot in use (a live slot cannot move).
+    #[test]
+    fn memory_comes_back_after_a_peak() {
+        let w = waker();
+        let n = peak() as usize;
+        let mut d = Deadlines::new();
+        let arm_all = |d: &mut Deadlines| -> Vec<u32> {
+            let slots: Vec<u32> = (0..n).map(|_| d.alloc().unwrap()).collect();
+            for &slot in &slots {
+                d.schedule(slot, u64::from(slot) * 7 % 1000, None, Some(&w));
+            }
+            assert!(d.capacities().0 >= n && d.capacities().1 >= n);
+            slots
+        };
+        for slot in arm_all(&mut d) {
+            d.free(slot);
+        }
+        assert_eq!(d.capacities(), (KEEP, KEEP), "all dropped");
+        assert!(d.free.capacity() <= KEEP);
+
+        // The first 1 % survive; the others are dropped in creation
+        // order (the slab's tail goes with the last of them).
+        let slots = arm_all(&mut d);
+        let survivors = n / 100;
+        for &slot in &slots[survivors..] {
+            d.free(slot);
+        }
+        let (slab, heap) = d.capacities();
+        // The heap shrinks by halves as it empties: at most 4× its length.
+        assert!(
+            slab <= 2 * survivors && heap <= 4 * survivors,
+            "{slab}, {heap}"
+        );
+        assert!(d.free.capacity() <= 2 * KEEP, "{}", d.free.capacity());
+        assert_eq!(d.in_use(), survivors);
+        d.check_free_stack();
+        check(&d);
+        for &slot in &slots[..survivors] {
+            d.free(slot);
+        }
+        assert_eq!(d.capacities(), (KEEP, KEEP));
+
+        // Every 100th survives: the heap shrinks; the slab keeps the span
+        // up to the highest survivor.
+        let slots = arm_all(&mut d);
+        for (i, &slot) in slots.iter().enumerate() {
+            if i % 100 != 0 {
+                d.free(slot);
+            }
+        }
+        assert!(d.capacities().1 <= 4 * (n / 100), "{:?}", d.capacities());
+        assert!(d.free.len() <= 2 * n + KEEP);
+        assert_eq!(d.in_use(), n / 100);
+        check(&d);
+        // A steady load on top reuses the free slots without growing.
+        let capacities = d.capacities();
+        for _ in 0..3 {
+            let churn: Vec<u32> = (0..n / 2).map(|_| d.alloc().unwrap()).collect();
+            for &slot in &churn {
+                d.free(slot);
+            }
+        }
+        assert_eq!(d.capacities().0, capacities.0);
+        d.in_use();
     }
 }

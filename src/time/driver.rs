@@ -18,8 +18,10 @@
 //! setting always matches `State::armed`.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io;
+use std::os::fd::AsFd;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
@@ -28,8 +30,9 @@ use std::time::{Duration, Instant};
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 
-use super::deadlines::Deadlines;
-use super::{Interval, Sleep, Timeout};
+use super::deadlines::{Deadlines, KEEP};
+use super::rerun::Rerun;
+use super::{Interval, Sleep, Timeout, default, fallback};
 use crate::TimerFd;
 use crate::error::{invalid_input, invalid_input_owned};
 use crate::timerfd::{MonotonicBase, saturating_nanos};
@@ -86,13 +89,34 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// [`Interval`] or [`Timeout`] made from it exists: dropping every
 /// `Timers` handle while sleeps are pending leaves them working; the last
 /// of them to go closes the descriptor. When the runtime shuts down, its
-/// reactor is gone: from then on one thread of this `Timers`
+/// reactor is gone: from then on the process's one timing thread
 /// (`iofd-timers`, started at the shutdown if a timer is armed, or by the
 /// first timer polled after it) waits on the timerfd and fires the timers
-/// as the reactor did. Timers still polled after the shutdown (from
-/// another runtime or executor) complete at their deadline, never early
-/// and never hanging, however many there are; the thread ends with the
-/// last handle and timer.
+/// as the reactor did. That thread serves every `Timers` of the process
+/// whose runtime is gone, with two descriptors of its own (an epoll
+/// instance and an eventfd; none per `Timers`), blocks without a timeout
+/// while no timer is armed, and ends with the last `Timers` it serves.
+/// Timers still polled after the shutdown (from another runtime or
+/// executor) complete at their deadline, never early and never hanging,
+/// however many there are.
+///
+/// If that thread cannot be started (no descriptor left, or the process
+/// at its thread limit), a timer's poll never blocks: its task is woken
+/// at once to poll again (it yields to the others, and spends CPU) until
+/// its deadline passes or the thread can be started.
+///
+/// # Cooperative scheduling
+///
+/// [`Sleep`], [`Interval`] and [`Timeout`] take part in tokio's coop
+/// budget as tokio's own timers do: a timer that is always ready (a loop
+/// of zero sleeps, an interval catching up in [`Burst`]) makes its task
+/// yield after the budget's 128 units, so that other tasks run. The
+/// timerfd's own registration with the reactor never depends on the
+/// budget: a `Timers` can be made on any thread (a worker, the
+/// `block_on` thread of either runtime flavour, inside `block_in_place`
+/// or `spawn_blocking`), whatever its task has spent.
+///
+/// [`Burst`]: super::MissedTickBehavior::Burst
 ///
 /// # Caveats
 ///
@@ -100,8 +124,17 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 ///   instance with the parent: dropping the last `Timers` handle or timer
 ///   in the child deregisters the timerfd from that shared epoll, and the
 ///   parent's timers stop firing. In a forked child, `std::mem::forget`
-///   them, or `exec` at once (as for the async handles, see `AsyncFd`'s
-///   fork caveat in the crate's `tokio` wrappers).
+///   them, or `exec` at once, as for the async handles (see the caveats of
+///   [`AsyncEventFd`](crate::AsyncEventFd#caveats)).
+/// - **tokio's paused clock does not drive these timers.** They run on
+///   `CLOCK_MONOTONIC`, not on tokio's clock: under `start_paused`,
+///   `tokio::time::pause` or `advance`, an iofd `sleep(1 s)` still takes a
+///   real second; and since tokio auto-advances past the timers it can
+///   see, `tokio::time::timeout(1 h, iofd_sleep)` in a paused runtime
+///   returns `Elapsed` at once, whatever the iofd sleep's length. In
+///   tests, use a real clock (no pause) with short, generous deadlines,
+///   and check counts and order rather than exact times; or give the code
+///   under test a `Timers` with large slack and deadlines in microseconds.
 /// - **Wakers run outside the lock.** Firing wakes every task due after
 ///   it has released the shared lock, so a waker may do anything,
 ///   including using these timers.
@@ -126,8 +159,8 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// assert!(start.elapsed() >= Duration::from_micros(300)); // never early
 ///
 /// let mut ticks = timers.interval(Duration::from_micros(250))?;
-/// let (first, skipped) = ticks.tick().await; // at once, like tokio
-/// let (second, _) = ticks.tick().await;
+/// let (first, skipped) = ticks.tick_with_missed().await; // at once, like tokio
+/// let (second, _) = ticks.tick_with_missed().await;
 /// // One period later, or more if the first tick was taken late.
 /// assert_eq!(second - first, Duration::from_micros(250) * (1 + skipped as u32));
 /// # Ok(())
@@ -146,12 +179,14 @@ pub(crate) struct Shared {
     timerfd: AsyncFd<TimerFd>,
     /// The reactor is gone (the runtime shut down).
     shut_down: AtomicBool,
-    /// The timing thread that replaces the reactor after a shutdown runs
-    /// (set under the lock, once).
-    timing_thread: AtomicBool,
+    /// The process's timing thread fires these timers in place of the
+    /// reactor (set under the lock, once; its key is `State::served_as`).
+    served: AtomicBool,
     slack: u64,
     /// `Instant` → `CLOCK_MONOTONIC` nanoseconds.
     base: MonotonicBase,
+    /// The runtime this is the default `Timers` of (`Timers::current`).
+    default_for: std::sync::OnceLock<::tokio::runtime::Id>,
 }
 
 /// The part behind the lock.
@@ -159,6 +194,8 @@ pub(crate) struct State {
     pub(crate) deadlines: Deadlines,
     /// What the timerfd is armed at (`None`: disarmed or fired).
     armed: Option<u64>,
+    /// The key the timing thread serves these timers by.
+    served_as: Option<u64>,
 }
 
 impl Timers {
@@ -198,17 +235,21 @@ impl Timers {
             state: Mutex::new(State {
                 deadlines: Deadlines::new(),
                 armed: None,
+                served_as: None,
             }),
             timerfd,
             shut_down: AtomicBool::new(false),
-            timing_thread: AtomicBool::new(false),
+            served: AtomicBool::new(false),
             slack: saturating_nanos(slack),
             base,
+            default_for: std::sync::OnceLock::new(),
         });
-        // Registers for the timerfd's readiness (pending: it is disarmed).
+        // Registers for the timerfd's readiness (pending: it is disarmed),
+        // whatever the task's coop budget (see `FireOnReady::poll_once`).
         Arc::new(FireOnReady {
             shared: Arc::downgrade(&shared),
             firing: Mutex::new(Vec::new()),
+            rerun: Rerun::new(),
         })
         .wake();
         Ok(Timers { shared })
@@ -224,13 +265,15 @@ impl Timers {
     /// slack).
     pub fn sleep(&self, duration: Duration) -> Sleep {
         let now = Instant::now();
-        self.sleep_until(now.checked_add(duration).unwrap_or_else(far_future))
+        self.sleep_until(saturating_add(now, duration))
     }
 
     /// A future that completes at `deadline`, as `tokio::time::sleep_until`
     /// does.
-    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(self.clone(), deadline)
+    ///
+    /// `deadline` is a `std::time::Instant` or a `tokio::time::Instant`.
+    pub fn sleep_until(&self, deadline: impl Into<Instant>) -> Sleep {
+        Sleep::new(self.clone(), deadline.into())
     }
 
     /// Ticks every `period`, the first at once, as `tokio::time::interval`
@@ -252,27 +295,36 @@ impl Timers {
     /// # Errors
     ///
     /// `InvalidInput` for a zero `period`.
-    pub fn interval_at(&self, start: Instant, period: Duration) -> io::Result<Interval> {
+    pub fn interval_at(&self, start: impl Into<Instant>, period: Duration) -> io::Result<Interval> {
         if period.is_zero() {
             return Err(invalid_input("an interval needs a non-zero period"));
         }
-        Ok(Interval::new(self.clone(), start, period))
+        Ok(Interval::new(self.clone(), start.into(), period))
     }
 
     /// Runs `future` for at most `duration`: its output, or
     /// [`Elapsed`](super::Elapsed) if the time ran out first, as
     /// `tokio::time::timeout` does.
-    pub fn timeout<F: Future>(&self, duration: Duration, future: F) -> Timeout<F> {
-        Timeout::new(future, self.sleep(duration))
+    pub fn timeout<F: IntoFuture>(&self, duration: Duration, future: F) -> Timeout<F::IntoFuture> {
+        Timeout::new(future.into_future(), self.sleep(duration))
     }
 
     /// Runs `future` until `deadline` at most, as
     /// `tokio::time::timeout_at` does.
-    pub fn timeout_at<F: Future>(&self, deadline: Instant, future: F) -> Timeout<F> {
-        Timeout::new(future, self.sleep_until(deadline))
+    pub fn timeout_at<F: IntoFuture>(
+        &self,
+        deadline: impl Into<Instant>,
+        future: F,
+    ) -> Timeout<F::IntoFuture> {
+        Timeout::new(future.into_future(), self.sleep_until(deadline))
     }
 
-    /// How many timers are armed now (registered and not yet fired).
+    /// How many timers are armed now: polled and waiting for their
+    /// deadline in the driver's heap.
+    ///
+    /// Not how many exist: a [`Sleep`] or [`Timeout`] not yet polled, one
+    /// that has fired, and an [`Interval`] parked because its task stopped
+    /// polling it (see [Wake-ups](Interval#wake-ups)) are not counted.
     pub fn armed(&self) -> usize {
         self.shared.lock().deadlines.armed()
     }
@@ -304,61 +356,30 @@ impl fmt::Debug for Timers {
     }
 }
 
-/// How long the timing thread waits at most before it checks that its
-/// timers still exist (they wake it when they go: a backstop).
-const TIMING_THREAD_CHECK: rustix::time::Timespec = rustix::time::Timespec {
-    tv_sec: 1,
-    tv_nsec: 0,
-};
-
-/// The timing thread, once the runtime's reactor is gone: waits for the
-/// timerfd (a duplicate: the same kernel timer, kept open while it waits),
-/// and fires the timers as the reactor did, until every handle and timer of
-/// `shared` is gone. It never gives up while they exist: the timers rely on
-/// it (`Shared::is_driven`).
-fn time_after_shutdown(shared: &Weak<Shared>, timerfd: &TimerFd) {
-    let mut firing = Vec::new();
-    loop {
-        let mut fds = [rustix::event::PollFd::new(
-            timerfd,
-            rustix::event::PollFlags::IN,
-        )];
-        let fired = match rustix::event::poll(&mut fds, Some(&TIMING_THREAD_CHECK)) {
-            Ok(n) => n > 0,
-            Err(rustix::io::Errno::INTR) => false,
-            // Not expected of poll on our own descriptor (ENOMEM at
-            // worst): fire whatever is due, and try again a little later
-            // rather than spin.
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(1));
-                true
-            }
-        };
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        if fired {
-            // Read, so that an expiry nothing re-arms stops being ready
-            // (this poll is level-triggered, unlike the reactor).
-            let _ = timerfd.expirations();
-            shared.fire_due(&mut firing);
-        }
-    }
-}
-
 impl Drop for Shared {
-    /// Wakes the timing thread, if there is one, so that it ends now: the
-    /// timerfd it waits on is the same kernel timer.
+    /// The timing thread, if it serves these timers, forgets them (and
+    /// ends if they were its last).
     fn drop(&mut self) {
-        if *self.timing_thread.get_mut() {
-            let _ = self.timerfd.get_ref().arm(Duration::ZERO, Duration::ZERO);
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = state.served_as {
+            fallback::forget(key);
         }
     }
 }
 
 /// An instant so far ahead that it never comes (about 30 years).
 pub(crate) fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(86_400 * 365 * 30))
+        .unwrap_or(now)
+}
+
+/// `at + duration`, or an instant that never comes if that is past the
+/// end of `Instant` (never earlier than `at`): every `Instant + Duration`
+/// of this module goes through it, so none panics.
+pub(crate) fn saturating_add(at: Instant, duration: Duration) -> Instant {
+    at.checked_add(duration)
+        .unwrap_or_else(|| far_future().max(at))
 }
 
 impl Shared {
@@ -376,33 +397,30 @@ impl Shared {
     }
 
     /// Whether something fires the timers: the reactor, or after a
-    /// shutdown the timing thread.
+    /// shutdown the process's timing thread.
     pub(crate) fn is_driven(&self) -> bool {
-        !self.is_shut_down() || self.timing_thread.load(Ordering::Acquire)
+        !self.is_shut_down() || self.served.load(Ordering::Acquire)
     }
 
-    /// After a shutdown, makes sure the timing thread runs (starting it
-    /// the first time); `true` when something fires the timers. Called with
-    /// the lock held, so that one thread at most is started.
+    /// After a shutdown, makes sure the process's timing thread serves
+    /// these timers (starting it if it does not run); `true` when
+    /// something fires them. Called with the lock held.
     ///
-    /// `false` only when no thread can be started (the process is at its
-    /// thread limit): the caller then waits for its deadline itself.
-    pub(crate) fn ensure_driven(self: &Arc<Shared>, _state: &mut State) -> bool {
+    /// `false` only when the thread cannot be started (no descriptor left
+    /// for its epoll instance, or the process is at its thread limit): the
+    /// caller then has its task polled again soon, and tries again.
+    pub(crate) fn ensure_driven(self: &Arc<Shared>, state: &mut State) -> bool {
         if self.is_driven() {
             return true;
         }
-        let Ok(timerfd) = self.timerfd.get_ref().try_clone() else {
-            return false;
-        };
-        let shared = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new()
-            .name("iofd-timers".into())
-            .spawn(move || time_after_shutdown(&shared, &timerfd));
-        if spawned.is_err() {
-            return false;
+        match fallback::serve(self, self.timerfd.get_ref().as_fd()) {
+            Ok(key) => {
+                state.served_as = Some(key);
+                self.served.store(true, Ordering::Release);
+                true
+            }
+            Err(_) => false,
         }
-        self.timing_thread.store(true, Ordering::Release);
-        true
     }
 
     /// `deadline` in nanoseconds on `CLOCK_MONOTONIC`, never earlier than
@@ -447,9 +465,12 @@ struct FireOnReady {
     shared: Weak<Shared>,
     /// The wakers of the timers being fired, woken once the shared lock is
     /// released; kept, so that it allocates only until it has held the
-    /// largest batch. Only the firing path takes this lock (one firing at a
-    /// time: the readiness waker is taken while it runs).
+    /// largest batch. Only the firing path takes this lock.
     firing: Mutex<Vec<Waker>>,
+    /// Only one call runs at a time, and none recurses: a wake during a
+    /// run (from another thread, or from inside the run) makes it run once
+    /// more.
+    rerun: Rerun,
 }
 
 impl Wake for FireOnReady {
@@ -458,28 +479,54 @@ impl Wake for FireOnReady {
     }
 
     /// Fires every timer due, re-arms, and registers for the next
-    /// readiness; loops if the timerfd fired again meanwhile.
+    /// readiness; runs again if woken meanwhile. Never recurses.
     fn wake_by_ref(self: &Arc<Self>) {
+        let waker = Waker::from(Arc::clone(self));
+        let mut cx = Context::from_waker(&waker);
+        self.rerun.wake(|| self.run(&mut cx));
+    }
+}
+
+impl FireOnReady {
+    /// Fires while the timerfd is ready, until tokio has the waker again
+    /// (pending) or the reactor is gone.
+    fn run(&self, cx: &mut Context<'_>) {
         let Some(shared) = self.shared.upgrade() else {
             return;
         };
-        let waker = Waker::from(Arc::clone(self));
-        let mut cx = Context::from_waker(&waker);
         loop {
-            match shared.timerfd.poll_read_ready(&mut cx) {
+            match poll_readiness(&shared, cx) {
                 Poll::Pending => return,
                 // The reactor is gone: the runtime is shutting down.
                 Poll::Ready(Err(_)) => return shared.mark_shut_down(),
-                Poll::Ready(Ok(mut guard)) => {
-                    // Not read: re-arming resets the count, and the next
-                    // expiry is a new edge.
-                    guard.clear_ready();
+                Poll::Ready(Ok(())) => {
                     let mut firing = self.firing.lock().unwrap_or_else(|p| p.into_inner());
                     shared.fire_due(&mut firing);
                 }
             }
         }
     }
+}
+
+/// Polls the timerfd's readiness outside tokio's coop budget, clearing it
+/// when ready (not read: re-arming resets the count, and the next expiry
+/// is a new edge).
+///
+/// `AsyncFd::poll_read_ready` consumes a unit of the calling task's budget
+/// and, when none is left, defers the waker instead of registering it:
+/// on the `block_on` thread of a multi-thread runtime that wakes it at
+/// once (it would recurse), and on a current-thread runtime it joins a
+/// list dropped with the `block_on` call (the registration would be lost).
+/// This registration is the reactor's, not the task's: it must not depend
+/// on what the task that happens to run it has spent.
+fn poll_readiness(shared: &Shared, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    let readiness = std::future::poll_fn(|cx| {
+        shared
+            .timerfd
+            .poll_read_ready(cx)
+            .map_ok(|mut guard| guard.clear_ready())
+    });
+    pin!(::tokio::task::coop::unconstrained(readiness)).poll(cx)
 }
 
 impl Shared {
@@ -493,21 +540,102 @@ impl Shared {
         state.deadlines.pop_due(now, firing);
         self.rearm(&mut state);
         drop(state);
+        let batch = firing.len();
         for waker in firing.drain(..) {
             waker.wake();
         }
+        // Not kept at a past peak: back to twice the batch once batches
+        // fall below a quarter of it (see `Deadlines`).
+        if firing.capacity() > KEEP && batch < firing.capacity() / 4 {
+            firing.shrink_to((2 * batch).max(KEEP));
+        }
+    }
+
+    /// Fires from the process's timing thread, after the timerfd was
+    /// found readable: reads it first (the thread's epoll is
+    /// level-triggered, and an expiry nothing re-arms must stop being
+    /// ready).
+    pub(crate) fn fire_from_thread(&self, firing: &mut Vec<Waker>) {
+        let _ = self.timerfd.get_ref().expirations();
+        self.fire_due(firing);
     }
 
     /// The reactor is gone: from now on the timing thread fires the
-    /// timers, started now if any is armed (otherwise by the first timer
+    /// timers, asked now if any is armed (otherwise by the first timer
     /// polled).
     fn mark_shut_down(self: &Arc<Shared>) {
         let mut state = self.lock();
         self.shut_down.store(true, Ordering::Release);
         if state.deadlines.armed() > 0 {
-            // If no thread can be started, each timer's next poll tries
-            // again, and waits for its deadline itself if it fails too.
+            // If the thread cannot serve them, each timer's next poll
+            // tries again.
             self.ensure_driven(&mut state);
         }
+        drop(state);
+        if let Some(&id) = self.default_for.get() {
+            default::forget(id, self);
+        }
+    }
+
+    /// Marks these timers as runtime `id`'s default.
+    pub(crate) fn set_default_for(&self, id: ::tokio::runtime::Id) {
+        let _ = self.default_for.set(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1 000 000 sleeps (20 000 under valgrind) armed and dropped: the
+    /// slab and the heap are back to their smallest; a firing of many
+    /// timers followed by one of a few leaves the firing list small.
+    #[test]
+    fn memory_comes_back_after_a_million_sleeps() {
+        let n = if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+            20_000
+        } else {
+            1_000_000
+        };
+        let rt = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let timers = Timers::new().unwrap();
+            let capacities = || timers.shared.lock().deadlines.capacities();
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut sleeps: Vec<Sleep> = (0..n)
+                .map(|_| timers.sleep(Duration::from_secs(3600)))
+                .collect();
+            for sleep in &mut sleeps {
+                assert!(std::pin::Pin::new(sleep).poll(&mut cx).is_pending());
+            }
+            assert_eq!(timers.armed(), n);
+            assert!(capacities().0 >= n);
+            drop(sleeps);
+            assert_eq!(timers.armed(), 0);
+            assert_eq!(capacities(), (KEEP, KEEP), "after {n} sleeps dropped");
+
+            // The firing list: 10 000 due at once, then one.
+            let mut firing = Vec::new();
+            let past = Instant::now();
+            let mut sleeps: Vec<Sleep> = (0..10_000)
+                .map(|_| timers.sleep_until(past + Duration::from_secs(1)))
+                .collect();
+            for sleep in &mut sleeps {
+                assert!(std::pin::Pin::new(sleep).poll(&mut cx).is_pending());
+            }
+            for sleep in &mut sleeps {
+                sleep.reset(past);
+            }
+            timers.shared.fire_due(&mut firing);
+            assert!(firing.capacity() >= 10_000);
+            let mut one = timers.sleep_until(past + Duration::from_secs(1));
+            assert!(std::pin::Pin::new(&mut one).poll(&mut cx).is_pending());
+            one.reset(past);
+            timers.shared.fire_due(&mut firing);
+            assert!(firing.capacity() <= KEEP, "{}", firing.capacity());
+        });
     }
 }

@@ -10,7 +10,13 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 
 use super::Timers;
+use super::driver::saturating_add;
 use super::registration::Registration;
+
+/// How late a tick may be taken before [`MissedTickBehavior::Delay`]
+/// restarts the schedule (tokio's rule), unless a whole period is missed
+/// first.
+const DELAY_AFTER: Duration = Duration::from_millis(5);
 
 /// What an [`Interval`] does when a task comes for a tick later than one
 /// period: whatever it picks, [`tick`](Interval::tick) accounts for every
@@ -22,14 +28,40 @@ pub enum MissedTickBehavior {
     /// deadline of the first one due and the count of the others
     /// (`missed`), and the next tick stays on the original schedule. One
     /// wake-up however late the task is, like a timerfd's expiration
-    /// count. The default (tokio's default is `Burst`).
-    #[default]
+    /// count.
     Skip,
     /// Every period gets its own tick, back to back until the schedule is
-    /// caught up (`missed` is always 0), as tokio's default.
+    /// caught up (`missed` is always 0). The default, as tokio's.
+    #[default]
     Burst,
-    /// As `Skip` for a tick more than a period late, then the schedule
-    /// restarts: the next tick is one period after this one was taken.
+    /// As tokio's `Delay`: a tick taken late restarts the schedule, the
+    /// next tick one full period after this one was taken. "Late" is
+    /// tokio's rule, more than 5 ms after its deadline, or a whole period
+    /// or more (so that a short period's missed periods are counted, as
+    /// `missed`). A tick taken less late keeps the schedule.
+    ///
+    /// With a 20 ms period, a tick taken 14 ms late (0.7 period) makes the
+    /// next one due 20 ms after it was taken, 34 ms after its own
+    /// deadline, as with tokio; with `Skip` it would be due 6 ms after.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use iofd::time::{MissedTickBehavior, Timers};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let timers = Timers::new()?;
+    /// let period = Duration::from_millis(20);
+    /// let start = Instant::now() - Duration::from_millis(14); // taken late
+    /// let mut ticks = timers.interval_at(start, period)?;
+    /// ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    /// ticks.tick().await;
+    /// let taken = Instant::now();
+    /// assert!(ticks.next_deadline() <= taken + period);
+    /// assert!(ticks.next_deadline() > start + period); // restarted
+    /// # Ok(())
+    /// # }
+    /// ```
     Delay,
 }
 
@@ -37,10 +69,12 @@ pub enum MissedTickBehavior {
 /// [`Timers::interval_at`]; the counterpart of `tokio::time::Interval`,
 /// with nanosecond precision and the count of missed periods.
 ///
-/// [`tick`](Interval::tick) returns the deadline of the tick and how many
-/// further periods had passed by the time the task took it
-/// ([`MissedTickBehavior`]): a late task loses no tick. It is also a
-/// `Stream` of those pairs, which never ends.
+/// [`tick`](Interval::tick) returns the deadline of the tick, as tokio's
+/// does; [`missed`](Interval::missed) then says how many further periods
+/// had passed by the time the task took it ([`MissedTickBehavior`]), and
+/// [`tick_with_missed`](Interval::tick_with_missed) returns both: a late
+/// task loses no tick. It is also a `Stream` of those pairs, which never
+/// ends.
 ///
 /// An interval keeps one slot in the driver for its whole life and re-arms
 /// it each period: one allocation when it is made (the poll state it
@@ -91,6 +125,8 @@ pub struct Interval {
     next: Instant,
     period: Duration,
     behavior: MissedTickBehavior,
+    /// The missed count of the last tick.
+    missed: u64,
 }
 
 impl Interval {
@@ -100,7 +136,24 @@ impl Interval {
             next: start,
             period,
             behavior: MissedTickBehavior::default(),
+            missed: 0,
         }
+    }
+
+    /// Waits for the next tick and returns its deadline, as
+    /// `tokio::time::Interval::tick` does. [`missed`](Interval::missed)
+    /// then gives the further periods it stood for.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the tick is taken only in the poll that returns it.
+    pub async fn tick(&mut self) -> Instant {
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// The poll form of [`tick`](Interval::tick), as tokio's.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        self.poll_tick_with_missed(cx).map(|(deadline, _)| deadline)
     }
 
     /// Waits for the next tick and returns its deadline and the number of
@@ -110,51 +163,79 @@ impl Interval {
     /// # Cancel safety
     ///
     /// Cancel safe: the tick is taken only in the poll that returns it.
-    pub async fn tick(&mut self) -> (Instant, u64) {
-        poll_fn(|cx| self.poll_tick(cx)).await
+    pub async fn tick_with_missed(&mut self) -> (Instant, u64) {
+        poll_fn(|cx| self.poll_tick_with_missed(cx)).await
     }
 
-    /// The poll form of [`tick`](Interval::tick).
-    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<(Instant, u64)> {
-        let mut now = Instant::now();
+    /// How many further periods the last tick stood for (see
+    /// [`tick_with_missed`](Interval::tick_with_missed)); 0 before the
+    /// first.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// The poll form of [`tick_with_missed`](Interval::tick_with_missed).
+    ///
+    /// Takes part in tokio's coop budget as `tokio::time::Interval` does:
+    /// with the task's budget spent it is pending (the task yields, and is
+    /// polled again at once), so that ticks catching up a late schedule
+    /// back to back ([`Burst`](MissedTickBehavior::Burst)) let other tasks
+    /// run.
+    pub fn poll_tick_with_missed(&mut self, cx: &mut Context<'_>) -> Poll<(Instant, u64)> {
+        let coop = ready!(::tokio::task::coop::poll_proceed(cx));
+        let now = Instant::now();
         if now < self.next {
-            ready!(self.registration.wait_until(self.next, cx));
-            // Ready here only when nothing could fire the timer and this
-            // poll waited for `next` itself.
-            now = Instant::now();
+            self.registration.wait_until(self.next, cx);
+            return Poll::Pending;
         }
+        coop.made_progress();
         let deadline = self.next;
         let period = self.period.as_nanos();
         let late = now.saturating_duration_since(deadline).as_nanos();
         let behind = u64::try_from(late / period).unwrap_or(u64::MAX);
+        let restart = self.behavior == MissedTickBehavior::Delay
+            && (behind > 0 || now.saturating_duration_since(deadline) > DELAY_AFTER);
         let (missed, next) = match self.behavior {
-            MissedTickBehavior::Burst => (0, deadline.checked_add(self.period)),
+            MissedTickBehavior::Burst => (0, saturating_add(deadline, self.period)),
             MissedTickBehavior::Skip => {
-                let ahead = u64::try_from(period.saturating_mul(u128::from(behind) + 1));
-                let next = ahead
-                    .ok()
-                    .and_then(|ns| deadline.checked_add(Duration::from_nanos(ns)));
-                (behind, next)
+                let ahead = u64::try_from(period.saturating_mul(u128::from(behind) + 1))
+                    .map_or(Duration::MAX, Duration::from_nanos);
+                (behind, saturating_add(deadline, ahead))
             }
-            // Less than a period late is on time; more restarts the grid.
-            MissedTickBehavior::Delay if behind == 0 => (0, deadline.checked_add(self.period)),
-            MissedTickBehavior::Delay => (behind, now.checked_add(self.period)),
+            // Late: the schedule restarts one period after this tick.
+            MissedTickBehavior::Delay if restart => (behind, saturating_add(now, self.period)),
+            MissedTickBehavior::Delay => (0, saturating_add(deadline, self.period)),
         };
-        self.next = next.unwrap_or_else(super::driver::far_future);
-        if self.behavior == MissedTickBehavior::Delay && behind > 0 {
+        self.next = next;
+        if restart {
             // Off the old grid: the driver's slot must follow.
             self.registration.move_to(self.next);
         }
+        self.missed = missed;
         Poll::Ready((deadline, missed))
     }
 
-    /// Restarts the schedule: the next tick is one period from now.
+    /// Restarts the schedule: the next tick is one period from now, as
+    /// tokio's.
     pub fn reset(&mut self) {
-        self.reset_at(Instant::now() + self.period);
+        self.reset_at(saturating_add(Instant::now(), self.period));
     }
 
-    /// Restarts the schedule: the next tick is at `deadline`.
-    pub fn reset_at(&mut self, deadline: Instant) {
+    /// Restarts the schedule: the next tick is now, as tokio's.
+    pub fn reset_immediately(&mut self) {
+        self.reset_at(Instant::now());
+    }
+
+    /// Restarts the schedule: the next tick is `after` from now, as
+    /// tokio's.
+    pub fn reset_after(&mut self, after: Duration) {
+        self.reset_at(saturating_add(Instant::now(), after));
+    }
+
+    /// Restarts the schedule: the next tick is at `deadline` (a
+    /// `std::time::Instant` or a `tokio::time::Instant`), as tokio's.
+    pub fn reset_at(&mut self, deadline: impl Into<Instant>) {
+        let deadline = deadline.into();
         self.next = deadline;
         self.registration.move_to(deadline);
     }
@@ -169,7 +250,8 @@ impl Interval {
         self.next
     }
 
-    /// What a late tick does (default [`MissedTickBehavior::Skip`]).
+    /// What a late tick does (default [`MissedTickBehavior::Burst`], as
+    /// tokio's).
     pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
         self.behavior
     }
@@ -188,9 +270,10 @@ impl Interval {
 impl Stream for Interval {
     type Item = (Instant, u64);
 
-    /// The ticks, as [`tick`](Interval::tick) gives them; never ends.
+    /// The ticks, as [`tick_with_missed`](Interval::tick_with_missed)
+    /// gives them; never ends.
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<(Instant, u64)>> {
-        self.get_mut().poll_tick(cx).map(Some)
+        self.get_mut().poll_tick_with_missed(cx).map(Some)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -10,6 +10,32 @@
 //! no thread. Timers due within the [slack](Timers#slack) of each other
 //! fire in one wake-up; none fires early.
 //!
+//! # A drop-in for `tokio::time`
+//!
+//! The free functions [`sleep`], [`sleep_until`], [`interval`],
+//! [`interval_at`], [`timeout`] and [`timeout_at`] are shaped as
+//! `tokio::time`'s and served by the current runtime's default `Timers`
+//! ([`Timers::current`]): switching a program is a change of import.
+//! Deadlines may be `std::time::Instant`s or `tokio::time::Instant`s;
+//! [`Interval::tick`] returns the tick's `Instant` and
+//! [`Interval::missed`] the periods it stood for; the default
+//! [`MissedTickBehavior`] is tokio's, `Burst`; where tokio's functions
+//! panic (outside a runtime, a zero period), these do too, at the caller.
+//!
+//! ```
+//! use std::time::Duration;
+//! use iofd::time::{interval, sleep, timeout}; // was: use tokio::time::{…};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! sleep(Duration::from_micros(200)).await;
+//! let mut ticks = interval(Duration::from_micros(250));
+//! ticks.tick().await;
+//! ticks.tick().await;
+//! assert!(timeout(Duration::from_micros(300), std::future::pending::<()>()).await.is_err());
+//! # }
+//! ```
+//!
 //! # Which timer?
 //!
 //! | you need | use |
@@ -25,6 +51,11 @@
 //! as there are many timers. Measured figures are in the README
 //! ("Performance").
 //!
+//! The timers take part in tokio's cooperative budget as tokio's own do,
+//! and keep working after their runtime shuts down (one helper thread for
+//! the whole process takes over; see [`Timers`]'s *Lifetime*). They do
+//! not follow tokio's paused clock (see [`Timers`]'s *Caveats*).
+//!
 //! # `Instant` and `CLOCK_MONOTONIC`
 //!
 //! On Linux, `std::time::Instant` is a reading of `CLOCK_MONOTONIC`
@@ -38,13 +69,20 @@
 //! suspended, as `Instant` does.
 
 mod deadlines;
+mod default;
 mod driver;
+mod fallback;
+mod functions;
 mod interval;
+#[cfg(all(test, iofd_loom))]
+mod loom;
 mod registration;
+mod rerun;
 mod sleep;
 mod timeout;
 
 pub use driver::{DEFAULT_SLACK, Timers};
+pub use functions::{interval, interval_at, sleep, sleep_until, timeout, timeout_at};
 pub use interval::{Interval, MissedTickBehavior};
 pub use sleep::Sleep;
 pub use timeout::{Elapsed, Timeout};

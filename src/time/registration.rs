@@ -10,7 +10,7 @@
 //! timer's [`Periodic`] state, one atomic operation).
 
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use super::Timers;
@@ -61,27 +61,27 @@ impl Registration {
     }
 
     /// Makes sure the task of `cx` is woken at `at` (and, for a periodic
-    /// timer, at every period after it), then is pending — or ready
-    /// once `at` has passed, in the one case where nothing can fire it (see
-    /// [`wait_here`]).
+    /// timer, at every period after it), never earlier, and is pending. In
+    /// the one case where nothing can fire the timer (see [`poll_again`])
+    /// the task is woken at once instead, to look at the clock again.
     ///
     /// No lock, no syscall and no allocation when the slot is already armed
     /// so for this task (for a periodic timer: not parked); otherwise one
     /// lock, and a syscall only if the timerfd must be re-armed earlier.
-    pub(crate) fn wait_until(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn wait_until(&mut self, at: Instant, cx: &mut Context<'_>) {
         let shared = self.timers.shared();
         if self.current
             && shared.is_driven()
             && self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
             && self.periodic.as_ref().is_none_or(|p| p.polled())
         {
-            return Poll::Pending;
+            return;
         }
         let key = shared.key(at);
         let mut state = shared.lock();
         if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
             drop(state);
-            return wait_here(at);
+            return poll_again(cx);
         }
         let slot = match self.slot {
             Some(slot) => slot,
@@ -93,7 +93,7 @@ impl Registration {
                 // Four billion timers: none left to give.
                 None => {
                     drop(state);
-                    return wait_here(at);
+                    return poll_again(cx);
                 }
             },
         };
@@ -104,7 +104,6 @@ impl Registration {
         drop(state);
         self.current = true;
         self.waker = Some(cx.waker().clone());
-        Poll::Pending
     }
 
     /// The owner's deadline or schedule changed: the next
@@ -128,22 +127,22 @@ impl Registration {
     }
 }
 
-/// Waits on this thread until `at`, for the one case where nothing can fire
-/// the timer: the runtime is gone and no timing thread can be started (the
-/// process is at its thread limit), or four billion timers exist. Blocking
-/// the caller is better than hanging or firing early.
+/// For the one case where nothing can fire the timer: the runtime is gone
+/// and the process's timing thread cannot be started (no descriptor left,
+/// or the thread limit reached), or four billion timers exist. Blocking
+/// the executor thread until the deadline would stall every other task on
+/// it, and returning early would break the promise: the task is woken at
+/// once and polled again (it yields to the others), until its deadline
+/// passes or the thread can be started.
 #[cold]
-fn wait_here(at: Instant) -> Poll<()> {
-    let now = Instant::now();
-    if at > now {
-        std::thread::sleep(at - now);
-    }
-    Poll::Ready(())
+fn poll_again(cx: &mut Context<'_>) {
+    cx.waker().wake_by_ref();
 }
 
 impl Drop for Registration {
-    /// Gives the slot back: a dropped timer leaves the heap and its waker
-    /// is never woken.
+    /// Gives the slot back: a dropped timer leaves the heap, and its waker
+    /// is not woken unless the driver was firing it at the same moment
+    /// (it wakes outside the lock).
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
             let mut state = self.timers.shared().lock();

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use super::Timers;
@@ -14,10 +14,14 @@ use super::registration::Registration;
 /// [`Timers::sleep`] or [`Timers::sleep_until`]; the counterpart of
 /// `tokio::time::Sleep`.
 ///
-/// It never completes before its deadline. It takes its place in the
-/// driver's heap when first polled (creating one costs no lock and no
-/// syscall) and leaves it when dropped: a dropped `Sleep` is never woken.
-/// Slots are reused, so sleeping allocates nothing in steady state.
+/// It never completes before its deadline, and its task is never woken
+/// before it. It takes its place in the driver's heap when first polled
+/// (creating one costs no lock and no syscall) and leaves it when dropped:
+/// a `Sleep` dropped before it fires is not woken. One dropped while the
+/// driver is firing it may still have its waker called once, after the
+/// drop (firing takes the due timers under the lock and wakes them after
+/// releasing it); that wake is harmless, and tokio's `Sleep` has the same
+/// race. Slots are reused, so sleeping allocates nothing in steady state.
 ///
 /// Unlike tokio's, a `Sleep` is `Unpin`: it can be awaited by `&mut`,
 /// stored and moved freely, and [`reset`](Sleep::reset) takes `&mut self`.
@@ -72,10 +76,16 @@ impl Sleep {
         self.elapsed
     }
 
-    /// Moves the deadline, whether or not the sleep has completed: it then
-    /// completes at `deadline`. A task already waiting is woken at the new
-    /// deadline, even an earlier one, without polling again.
-    pub fn reset(&mut self, deadline: Instant) {
+    /// Moves the deadline (a `std::time::Instant` or a
+    /// `tokio::time::Instant`), whether or not the sleep has completed: it
+    /// then completes at `deadline`. A task already waiting is woken at the
+    /// new deadline, even an earlier one, without polling again.
+    ///
+    /// Called as tokio's too: `Sleep` is `Unpin`, so on a pinned sleep
+    /// (`tokio::pin!(sleep)`) `sleep.as_mut().reset(deadline)` works
+    /// unchanged.
+    pub fn reset(&mut self, deadline: impl Into<Instant>) {
+        let deadline = deadline.into();
         self.deadline = deadline;
         self.elapsed = false;
         self.registration.move_to(deadline);
@@ -90,20 +100,20 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    /// Ready once the deadline has passed. Takes part in tokio's coop
+    /// budget as `tokio::time::Sleep` does: with the task's budget spent
+    /// it is pending (the task yields, and is polled again at once), so
+    /// that a loop of sleeps that are always ready lets other tasks run.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.elapsed {
+        let coop = ready!(::tokio::task::coop::poll_proceed(cx));
+        if this.elapsed || Instant::now() >= this.deadline {
+            this.elapsed = true;
+            coop.made_progress();
             return Poll::Ready(());
         }
-        if Instant::now() >= this.deadline {
-            this.elapsed = true;
-            return Poll::Ready(());
-        }
-        let ready = this.registration.wait_until(this.deadline, cx);
-        if ready.is_ready() {
-            this.elapsed = true;
-        }
-        ready
+        this.registration.wait_until(this.deadline, cx);
+        Poll::Pending
     }
 }
 

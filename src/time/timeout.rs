@@ -4,7 +4,9 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
+
+use ::tokio::task::coop;
 use std::task::{Context, Poll};
 
 use super::Sleep;
@@ -16,7 +18,10 @@ use super::Sleep;
 ///
 /// It resolves to `Ok(output)` if the future completes first (checked
 /// first on every poll, so a future ready at the deadline wins), or to
-/// `Err(Elapsed)` once the deadline has passed.
+/// `Err(Elapsed)` once the deadline has passed. As tokio's, it polls the
+/// future first and, if the future spent the last of the task's coop
+/// budget, checks the deadline outside the budget: the limit is never
+/// hidden by the future's own work.
 ///
 /// # Cancel safety
 ///
@@ -83,13 +88,19 @@ impl<F: Future> Future for Timeout<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above: `future` stays pinned inside `this`.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        // The future first, as tokio's `timeout` does; if it spent the last
+        // of the task's coop budget, the time limit is checked outside the
+        // budget, so that the future's work never hides an elapsed limit.
+        let had_budget = coop::has_budget_remaining();
         if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(&mut this.sleep).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed { _private: () })),
-            Poll::Pending => Poll::Pending,
-        }
+        let elapsed = if had_budget && !coop::has_budget_remaining() {
+            pin!(coop::unconstrained(&mut this.sleep)).poll(cx)
+        } else {
+            Pin::new(&mut this.sleep).poll(cx)
+        };
+        elapsed.map(|()| Err(Elapsed { _private: () }))
     }
 }
 
@@ -103,6 +114,25 @@ impl<F> fmt::Debug for Timeout<F> {
 
 /// The error of a [`Timeout`] whose time ran out; converts into an
 /// [`io::Error`] of kind [`TimedOut`](io::ErrorKind::TimedOut).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use iofd::time::{Elapsed, Timers};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let timers = Timers::new()?;
+/// let slow = timers.sleep(Duration::from_secs(60));
+/// let elapsed: Elapsed = timers.timeout(Duration::from_micros(100), slow).await.unwrap_err();
+/// assert_eq!(elapsed.to_string(), "deadline has elapsed");
+/// // `?` in a function returning `io::Result` turns it into `TimedOut`.
+/// let err = std::io::Error::from(elapsed);
+/// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct Elapsed {

@@ -132,6 +132,11 @@ impl AsyncEventFd {
     /// counter is full, the errors of [`EventFd::try_clone`] and of
     /// registering the duplicate.
     pub async fn signal(&self, value: u64) -> io::Result<()> {
+        // A unit of tokio's coop budget, as the readiness path takes: a
+        // loop of signals that always find room yields now and then.
+        std::future::poll_fn(::tokio::task::coop::poll_proceed)
+            .await
+            .made_progress();
         match self.get_ref().signal(value) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             done => return done,
@@ -152,9 +157,14 @@ impl AsyncEventFd {
     ///
     /// As [`signal`](AsyncEventFd::signal).
     pub fn poll_signal(&self, cx: &mut Context<'_>, value: u64) -> Poll<io::Result<()>> {
+        // A unit of tokio's coop budget (see `signal`).
+        let coop = ready!(::tokio::task::coop::poll_proceed(cx));
         match self.get_ref().signal(value) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            done => return Poll::Ready(done),
+            done => {
+                coop.made_progress();
+                return Poll::Ready(done);
+            }
         }
         let writer = self.writer()?;
         loop {

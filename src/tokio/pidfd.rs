@@ -171,6 +171,11 @@ impl AsyncPidFd {
     /// As [`PidFd::try_wait`]: `ECHILD` for a process that is not a child
     /// (and not yet reaped), or a thread pidfd.
     pub async fn wait(&self) -> io::Result<ExitStatus> {
+        // A unit of tokio's coop budget, as the readiness path takes: a
+        // loop over a process that has already exited yields now and then.
+        std::future::poll_fn(::tokio::task::coop::poll_proceed)
+            .await
+            .made_progress();
         // Ask once before waiting: an exited child needs no reactor round
         // trip, and a non-child fails at once with ECHILD instead of after
         // it exits.
@@ -245,6 +250,11 @@ impl AsyncPidFd {
     /// # }
     /// ```
     pub async fn exit_status(&self) -> io::Result<ExitStatus> {
+        // A unit of tokio's coop budget, as the readiness path takes: a
+        // loop over a process that has already exited yields now and then.
+        std::future::poll_fn(::tokio::task::coop::poll_proceed)
+            .await
+            .made_progress();
         if let Some(status) = self.get_ref().reaped_status()? {
             return Ok(status);
         }
@@ -295,6 +305,11 @@ impl AsyncPidFd {
     ///
     /// The error of `poll(2)` (none is expected).
     pub async fn exited(&self) -> io::Result<()> {
+        // A unit of tokio's coop budget, as the readiness path takes: a
+        // loop over a process that has already exited yields now and then.
+        std::future::poll_fn(::tokio::task::coop::poll_proceed)
+            .await
+            .made_progress();
         // Ask before waiting: an exit whose readiness another waiter has
         // already used is seen here.
         if self.get_ref().has_exited()? {

@@ -1,0 +1,97 @@
+//! What the `iofd::time` driver does, measured from outside: a waker that
+//! records when it was called, to compare with the deadline the task was
+//! waiting for. (A timer's own poll reads the clock before it returns
+//! `Ready`, so "the future completed after its deadline" cannot fail; "the
+//! driver woke the task after its deadline" can.)
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+/// One pending poll: the deadline it waited for, and when its waker was
+/// first called (if it was).
+#[derive(Debug)]
+pub struct Woken {
+    pub deadline: Instant,
+    pub at: Option<Instant>,
+}
+
+struct Recorder {
+    task: Waker,
+    woken: Mutex<Option<Instant>>,
+}
+
+impl Wake for Recorder {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let now = Instant::now();
+        self.woken.lock().unwrap().get_or_insert(now);
+        self.task.wake_by_ref();
+    }
+}
+
+/// Drives `poll` to completion, each time with a recording waker; `poll`
+/// returns, with its poll, the deadline it waits for when pending.
+pub async fn recorded<T>(
+    mut poll: impl FnMut(&mut Context<'_>) -> (Poll<T>, Instant),
+) -> (T, Vec<Woken>) {
+    let mut polls: Vec<(Instant, Arc<Recorder>)> = Vec::new();
+    let output = poll_fn(|cx| {
+        let recorder = Arc::new(Recorder {
+            task: cx.waker().clone(),
+            woken: Mutex::new(None),
+        });
+        let waker = Waker::from(Arc::clone(&recorder));
+        let (poll, deadline) = poll(&mut Context::from_waker(&waker));
+        // Pending because the task's coop budget is spent: tokio wakes it
+        // at once, which says nothing about the driver.
+        if poll.is_pending() && tokio::task::coop::has_budget_remaining() {
+            polls.push((deadline, recorder));
+        }
+        poll
+    })
+    .await;
+    let woken = polls
+        .into_iter()
+        .map(|(deadline, recorder)| Woken {
+            deadline,
+            at: *recorder.woken.lock().unwrap(),
+        })
+        .collect();
+    (output, woken)
+}
+
+/// Awaits `sleep`, and returns when the driver woke it.
+pub async fn recorded_sleep(mut sleep: iofd::time::Sleep) -> Vec<Woken> {
+    let deadline = sleep.deadline();
+    let ((), woken) = recorded(|cx| {
+        let poll = std::pin::Pin::new(&mut sleep);
+        (std::future::Future::poll(poll, cx), deadline)
+    })
+    .await;
+    woken
+}
+
+/// Asserts that no waker was called before the deadline its poll waited
+/// for, and that the last pending poll was woken (the future completed
+/// because the driver woke it).
+pub fn assert_never_woken_early(woken: &[Woken], what: &str) {
+    for (i, w) in woken.iter().enumerate() {
+        if let Some(at) = w.at {
+            assert!(
+                at >= w.deadline,
+                "{what}: poll {i} woken {:?} before its deadline",
+                w.deadline - at
+            );
+        }
+    }
+    if let Some(last) = woken.last() {
+        assert!(last.at.is_some(), "{what}: completed without a wake-up");
+    }
+}
