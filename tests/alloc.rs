@@ -5,11 +5,6 @@
 //! the signals these checks send). Each check warms up first, then asserts
 //! that many more operations allocate nothing.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd"
-)]
-
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -6,11 +6,6 @@
 //! can take them.
 
 #![cfg(feature = "mio")]
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd, which clippy cannot see"
-)]
-
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;

@@ -4,11 +4,6 @@
 //! `harness = false`: descriptor counts must not see other tests' files,
 //! `RLIMIT_NOFILE` is per process, and signals are blocked in `main` first.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd"
-)]
-
 mod common;
 
 use std::io::{ErrorKind, Read, Write};

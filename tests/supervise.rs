@@ -8,11 +8,6 @@
 //! reap), and re-runs itself as a helper process for the cross-process
 //! checks (`IOFD_SUPERVISE_ROLE`).
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd"
-)]
-
 mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};

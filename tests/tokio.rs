@@ -3,11 +3,6 @@
 //! flavours, conversions, and errors without a runtime.
 
 #![cfg(feature = "tokio")]
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd, which clippy cannot see"
-)]
-
 use std::io::ErrorKind;
 use std::process::Command;
 use std::sync::Arc;
