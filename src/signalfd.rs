@@ -294,7 +294,8 @@ impl_owned_fd_conversions!(SignalFd);
 impl TryFrom<OwnedFd> for SignalFd {
     type Error = AdoptError;
 
-    /// Adopts `fd` if it is a signalfd (its `/proc/self/fd` link reads
+    /// Adopts `fd` if it is a signalfd (its link in
+    /// `/proc/thread-self/fd`, the calling thread's descriptor table, reads
     /// `anon_inode:[signalfd]`), with the mask its fdinfo reports
     /// (`sigmask`); otherwise hands `fd` back in the error.
     ///
