@@ -8,7 +8,9 @@
 //! `main`. The examples are built with `cargo build --examples` into this
 //! test's own target directory first (a no-op after `cargo test`, which
 //! builds them), so that a stale binary is never the one checked; cargo's
-//! JSON messages say where each one is.
+//! JSON messages say where each one is. With default features: in CI's
+//! `--features rustix/use-libc` step that build is a no-op as well (the
+//! default step built them; the whole binary took 4.6 s there).
 
 use std::collections::HashMap;
 use std::fs::File;
