@@ -1,0 +1,88 @@
+//! Review: `iofd::pass` under socket options a peer (or a previous holder of
+//! the socket) can set. `harness = false` would be nicer; these tests count
+//! nothing process-wide, so the default harness is fine.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use iofd::EventFd;
+use iofd::pass::{self, MAX_FDS, Truncated};
+
+fn setsockopt_int(fd: BorrowedFd<'_>, opt: i32, value: i32) {
+    // SAFETY: test-only: an int option on an open socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            (&value as *const i32).cast(),
+            4,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt {opt}: {}", std::io::Error::last_os_error());
+}
+
+fn pair(kind: i32) -> (UnixStream, UnixStream) {
+    let mut fds = [0; 2];
+    // SAFETY: test-only.
+    assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) }, 0);
+    // SAFETY: fresh descriptors.
+    unsafe {
+        (
+            UnixStream::from(OwnedFd::from_raw_fd(fds[0])),
+            UnixStream::from(OwnedFd::from_raw_fd(fds[1])),
+        )
+    }
+}
+
+/// SO_TIMESTAMPING (48-byte cmsg) on the receiving socket: a message with
+/// exactly MAX_FDS descriptors (within the documented limit) must arrive.
+fn run(kind: i32, opt: i32, value: i32, name: &str) {
+    let (here, there) = pair(kind);
+    setsockopt_int(there.as_fd(), opt, value);
+    let efd = EventFd::new(0).unwrap();
+    let fds: Vec<BorrowedFd<'_>> = (0..MAX_FDS).map(|_| efd.as_fd()).collect();
+    pass::send(&here, b"x", &fds).unwrap();
+    let mut buf = [0u8; 8];
+    match pass::recv(&there, &mut buf) {
+        Ok(r) => println!("{name}: Ok, {} fds", r.fd_count()),
+        Err(e) => {
+            let t = Truncated::of(&e).map(|t| (t.fds_arrived(), t.reason()));
+            panic!("{name}: {MAX_FDS} fds refused: {e} ({t:?})");
+        }
+    }
+}
+
+const SO_TIMESTAMPING_OLD: i32 = 37;
+const SOF_RX_SOFTWARE_AND_SOFTWARE: i32 = (1 << 3) | (1 << 4);
+
+#[test]
+fn seqpacket_with_so_timestamping_takes_max_fds() {
+    run(libc::SOCK_SEQPACKET, SO_TIMESTAMPING_OLD, SOF_RX_SOFTWARE_AND_SOFTWARE, "seqpacket+SO_TIMESTAMPING");
+}
+
+#[test]
+fn seqpacket_with_so_timestampns_takes_max_fds() {
+    run(libc::SOCK_SEQPACKET, libc::SO_TIMESTAMPNS, 1, "seqpacket+SO_TIMESTAMPNS");
+}
+
+#[test]
+fn stream_with_so_timestamping_takes_max_fds() {
+    run(libc::SOCK_STREAM, SO_TIMESTAMPING_OLD, SOF_RX_SOFTWARE_AND_SOFTWARE, "stream+SO_TIMESTAMPING");
+}
+
+#[test]
+fn seqpacket_with_timestampns_passcred_passpidfd_takes_max_fds() {
+    let (here, there) = pair(libc::SOCK_SEQPACKET);
+    setsockopt_int(there.as_fd(), libc::SO_TIMESTAMPNS, 1);
+    pass::set_pass_credentials(&there, true).unwrap();
+    pass::set_pass_pidfd(&there, true).unwrap();
+    let efd = EventFd::new(0).unwrap();
+    let fds: Vec<BorrowedFd<'_>> = (0..MAX_FDS).map(|_| efd.as_fd()).collect();
+    pass::send(&here, b"x", &fds).unwrap();
+    let mut buf = [0u8; 8];
+    match pass::recv(&there, &mut buf) {
+        Ok(r) => println!("Ok, {} fds", r.fd_count()),
+        Err(e) => panic!("MAX_FDS refused: {e} ({:?})", Truncated::of(&e).map(|t| (t.fds_arrived(), t.reason()))),
+    }
+}
