@@ -1,0 +1,130 @@
+//! Review: iofd::time edge cases (budget, far-future deadlines, runtime
+//! switch). Each test has a watchdog: a hang prints and exits 3.
+
+use std::time::{Duration, Instant};
+
+fn watchdog(name: &'static str, secs: u64) {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(secs));
+        eprintln!("HANG: {name} still running after {secs}s");
+        std::process::exit(3);
+    });
+}
+
+async fn spend_budget() {
+    for _ in 0..128 {
+        tokio::task::consume_budget().await;
+    }
+}
+
+#[test]
+fn far_future_deadlines_do_not_panic() {
+    watchdog("far_future", 30);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let far = Instant::now() + Duration::from_secs(1_000_000_000);
+        let mut s = std::pin::pin!(iofd::time::sleep_until(far));
+        assert!(futures_poll(s.as_mut()).is_pending());
+        let mut s2 = std::pin::pin!(iofd::time::sleep(Duration::MAX));
+        assert!(futures_poll(s2.as_mut()).is_pending());
+        let r = iofd::time::timeout(Duration::MAX, async { 7 }).await;
+        assert_eq!(r.unwrap(), 7);
+        let mut i = iofd::time::interval(Duration::MAX);
+        i.tick().await;
+        i.reset();
+        i.reset_after(Duration::MAX);
+        let mut i2 = iofd::time::interval_at(far, Duration::MAX);
+        i2.reset();
+        let mut i3 = iofd::time::interval(Duration::from_nanos(1));
+        i3.set_missed_tick_behavior(iofd::time::MissedTickBehavior::Skip);
+        for _ in 0..3 {
+            i3.tick().await;
+        }
+        let t = tokio::time::Instant::now() + Duration::from_secs(1 << 40);
+        let mut s3 = std::pin::pin!(iofd::time::sleep_until(t));
+        assert!(futures_poll(s3.as_mut()).is_pending());
+    });
+}
+
+fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    f.poll(&mut cx)
+}
+
+#[test]
+fn spent_budget_on_multi_thread_block_on() {
+    watchdog("multi block_on", 30);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    rt.block_on(async {
+        spend_budget().await;
+        let t0 = Instant::now();
+        iofd::time::sleep(Duration::from_millis(10)).await;
+        spend_budget().await;
+        let mut i = iofd::time::interval(Duration::from_millis(5));
+        i.tick().await;
+        i.tick().await;
+        spend_budget().await;
+        let r = iofd::time::timeout(Duration::from_millis(10), std::future::pending::<()>()).await;
+        assert!(r.is_err());
+        assert!(t0.elapsed() >= Duration::from_millis(15));
+    });
+}
+
+#[test]
+fn spent_budget_in_spawn_blocking_handle_block_on_and_block_in_place() {
+    watchdog("spawn_blocking", 30);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let h = rt.handle().clone();
+    rt.block_on(async move {
+        let h2 = h.clone();
+        tokio::task::spawn_blocking(move || {
+            h2.block_on(async {
+                spend_budget().await;
+                let t = iofd::time::Timers::new().unwrap();
+                t.sleep(Duration::from_millis(5)).await;
+                iofd::time::sleep(Duration::from_millis(5)).await;
+            })
+        })
+        .await
+        .unwrap();
+        tokio::spawn(async move {
+            tokio::task::block_in_place(|| {
+                h.block_on(async {
+                    spend_budget().await;
+                    iofd::time::sleep(Duration::from_millis(5)).await;
+                    let t = iofd::time::Timers::new().unwrap();
+                    t.sleep(Duration::from_millis(5)).await;
+                })
+            })
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn pending_sleep_survives_runtime_shutdown_and_completes_on_another() {
+    watchdog("runtime switch", 30);
+    let rt1 = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (sleep, interval) = rt1.block_on(async {
+        spend_budget().await;
+        let mut s = Box::pin(iofd::time::sleep(Duration::from_millis(50)));
+        assert!(futures_poll(s.as_mut()).is_pending());
+        let mut i = iofd::time::interval(Duration::from_millis(20));
+        i.tick().await;
+        (s, i)
+    });
+    drop(rt1);
+    let rt2 = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut interval = interval;
+    rt2.block_on(async move {
+        let t0 = Instant::now();
+        sleep.await;
+        interval.tick().await;
+        interval.tick().await;
+        // the default on the new runtime is a new one and works
+        iofd::time::sleep(Duration::from_millis(5)).await;
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    });
+}
