@@ -1,6 +1,7 @@
 //! Review: iofd::time edge cases (budget, far-future deadlines, runtime
 //! switch). Each test has a watchdog: a hang prints and exits 3.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 fn watchdog(name: &'static str, secs: u64) {
@@ -127,4 +128,33 @@ fn pending_sleep_survives_runtime_shutdown_and_completes_on_another() {
         iofd::time::sleep(Duration::from_millis(5)).await;
         assert!(t0.elapsed() < Duration::from_secs(5));
     });
+}
+
+/// After a runtime shut down with nothing armed, and with the descriptor
+/// table full (the fallback thread cannot start), a pending `Sleep` wakes
+/// its own task on every poll: the executor thread spins at 100 % CPU until
+/// the deadline.
+#[test]
+fn sleep_after_shutdown_with_emfile_busy_polls() {
+    watchdog("busy poll", 30);
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let rt1 = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let timers = rt1.block_on(async { iofd::time::Timers::new().unwrap() });
+    drop(rt1);
+    let rt2 = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(Resource::Nofile, Rlimit { current: Some(3), maximum: old.maximum }).unwrap();
+    let polls = rt2.block_on(async {
+        let mut sleep = std::pin::pin!(timers.sleep(Duration::from_millis(300)));
+        let mut polls = 0u64;
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            sleep.as_mut().poll(cx)
+        })
+        .await;
+        polls
+    });
+    setrlimit(Resource::Nofile, old).unwrap();
+    println!("polls of one 300 ms sleep: {polls}");
+    assert!(polls < 100, "a 300 ms sleep was polled {polls} times (busy wake-up loop)");
 }
