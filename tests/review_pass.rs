@@ -86,3 +86,47 @@ fn seqpacket_with_timestampns_passcred_passpidfd_takes_max_fds() {
         Err(e) => panic!("MAX_FDS refused: {e} ({:?})", Truncated::of(&e).map(|t| (t.fds_arrived(), t.reason()))),
     }
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Out of descriptors with SO_PASSCRED + SO_PASSPIDFD, for every room left
+/// from 0 to 6: nothing leaks, and the error (or the Ok) is consistent.
+#[test]
+fn out_of_descriptors_with_pidfd_and_creds_leaks_nothing() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let (here, there) = pair(libc::SOCK_STREAM);
+    pass::set_pass_credentials(&there, true).unwrap();
+    pass::set_pass_pidfd(&there, true).unwrap();
+    let efd = EventFd::new(0).unwrap();
+    let old = getrlimit(Resource::Nofile);
+    for room in 0..7u64 {
+        let fds: Vec<BorrowedFd<'_>> = (0..4).map(|_| efd.as_fd()).collect();
+        pass::send(&here, b"abc", &fds).unwrap();
+        let before = open_fds() - 1;
+        let max = std::fs::read_dir("/proc/self/fd").unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+            .max().unwrap();
+        setrlimit(Resource::Nofile, Rlimit { current: Some(max + 8), maximum: old.maximum }).unwrap();
+        let mut fillers = Vec::new();
+        while let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(&efd, 0) {
+            fillers.push(fd);
+        }
+        for _ in 0..room {
+            fillers.pop();
+        }
+        let mut buf = [0u8; 8];
+        let r = pass::recv(&there, &mut buf);
+        drop(fillers);
+        setrlimit(Resource::Nofile, old.clone()).unwrap();
+        let summary = match &r {
+            Ok(r) => format!("Ok len {} fds {} creds {:?}", r.len(), r.fd_count(), r.credentials().map(|c| c.pid())),
+            Err(e) => format!("Err {e} {:?}", Truncated::of(e).map(|t| (t.len(), t.fds_arrived(), t.reason()))),
+        };
+        drop(r);
+        let after = open_fds() - 1;
+        println!("room {room}: {summary}; fds before {before} after {after}");
+        assert_eq!(before, after, "room {room}: descriptors leaked");
+    }
+}
