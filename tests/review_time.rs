@@ -158,3 +158,25 @@ fn sleep_after_shutdown_with_emfile_busy_polls() {
     println!("polls of one 300 ms sleep: {polls}");
     assert!(polls < 100, "a 300 ms sleep was polled {polls} times (busy wake-up loop)");
 }
+
+/// The drop-in `sleep` panics when the default `Timers` cannot be made
+/// (descriptor table full), where `tokio::time::sleep` works; the panic is
+/// not among the documented ones (no runtime, no I/O driver).
+#[test]
+fn drop_in_sleep_panics_on_emfile() {
+    watchdog("emfile panic", 30);
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(Resource::Nofile, Rlimit { current: Some(3), maximum: old.maximum }).unwrap();
+    let result = rt.block_on(async {
+        tokio::time::sleep(Duration::from_millis(1)).await; // tokio's: fine
+        tokio::spawn(async { iofd::time::sleep(Duration::from_millis(1)).await }).await
+    });
+    setrlimit(Resource::Nofile, old).unwrap();
+    if let Err(e) = &result {
+        let p = e.is_panic();
+        println!("iofd::time::sleep under EMFILE: panicked = {p}");
+    }
+    assert!(result.is_ok(), "iofd::time::sleep panicked where tokio::time::sleep did not");
+}
