@@ -180,3 +180,97 @@ fn drop_in_sleep_panics_on_emfile() {
     }
     assert!(result.is_ok(), "iofd::time::sleep panicked where tokio::time::sleep did not");
 }
+
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Runtimes made and dropped, each with its default `Timers` taken in a
+/// different way: nothing (descriptors, defaults) may stay behind.
+#[test]
+fn defaults_of_dropped_runtimes_are_released() {
+    watchdog("defaults", 60);
+    // Warm up whatever is process-wide.
+    {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async { iofd::time::sleep(Duration::from_millis(1)).await });
+    }
+    let before = fd_count();
+    for i in 0..20 {
+        let rt = if i % 2 == 0 {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        } else {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+        };
+        match i % 4 {
+            0 | 1 => {
+                let _g = rt.enter();
+                let _t = iofd::time::Timers::current().unwrap();
+            }
+            _ => {
+                let h = rt.handle().clone();
+                std::thread::spawn(move || {
+                    let _g = h.enter();
+                    let mut s = Box::pin(iofd::time::sleep(Duration::from_secs(100)));
+                    let _ = futures_poll(s.as_mut());
+                })
+                .join()
+                .unwrap();
+            }
+        }
+        drop(rt);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let after = fd_count();
+    println!("fds before {before} after 20 runtimes {after}");
+    assert_eq!(before, after, "descriptors kept for dropped runtimes");
+}
+
+struct Recorder(std::sync::Mutex<Option<Instant>>);
+impl std::task::Wake for Recorder {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        let mut g = self.0.lock().unwrap();
+        if g.is_none() {
+            *g = Some(Instant::now());
+        }
+    }
+}
+
+/// Wake instants recorded by the waker, compared with each deadline.
+#[test]
+fn no_wake_before_the_deadline() {
+    watchdog("early", 60);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let _g = rt.enter();
+    let timers = iofd::time::Timers::with_slack(Duration::from_micros(200)).unwrap();
+    let n = 300;
+    let start = Instant::now();
+    let mut items = Vec::new();
+    for i in 0..n {
+        let deadline = start + Duration::from_micros(2_000 + (i * 7919) % 50_000);
+        let rec = std::sync::Arc::new(Recorder(std::sync::Mutex::new(None)));
+        let waker = std::task::Waker::from(rec.clone());
+        let mut s = Box::pin(timers.sleep_until(deadline));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(s.as_mut().poll(&mut cx).is_pending());
+        items.push((deadline, rec, s));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut early = 0;
+    let mut unwoken = 0;
+    for (deadline, rec, _s) in &items {
+        match *rec.0.lock().unwrap() {
+            Some(at) if at < *deadline => {
+                early += 1;
+                println!("woken {:?} early", *deadline - at);
+            }
+            Some(_) => {}
+            None => unwoken += 1,
+        }
+    }
+    println!("{n} sleeps: {early} woken early, {unwoken} never woken");
+    assert_eq!((early, unwoken), (0, 0));
+}
