@@ -274,3 +274,44 @@ fn no_wake_before_the_deadline() {
     println!("{n} sleeps: {early} woken early, {unwoken} never woken");
     assert_eq!((early, unwoken), (0, 0));
 }
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// 50 `Timers` with sleeps pending at a shutdown: one helper thread at
+/// most, gone once the timers are dropped.
+#[test]
+fn one_fallback_thread_and_it_goes_away() {
+    watchdog("fallback", 60);
+    // tokio's own process-wide signal pipe, made by the first runtime.
+    drop(tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap());
+    let base_threads = threads();
+    let base_fds = fd_count();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sleeps: Vec<_> = rt.block_on(async {
+        (0..50)
+            .map(|_| {
+                let t = iofd::time::Timers::new().unwrap();
+                let mut s = Box::pin(t.sleep(Duration::from_millis(100)));
+                assert!(futures_poll(s.as_mut()).is_pending());
+                s
+            })
+            .collect()
+    });
+    drop(rt);
+    let rt2 = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt2.block_on(async {
+        for s in sleeps {
+            s.await;
+        }
+    });
+    let during = threads();
+    drop(rt2);
+    std::thread::sleep(Duration::from_millis(200));
+    println!("threads: base {base_threads}, after sleeps {during}, after drop {}; fds base {base_fds} now {}", threads(), fd_count());
+    for e in std::fs::read_dir("/proc/self/fd").unwrap() { let e = e.unwrap(); println!("  fd {:?} -> {:?}", e.file_name(), std::fs::read_link(e.path()).ok()); }
+    assert!(during <= base_threads + 1);
+    assert_eq!(threads(), base_threads);
+    assert_eq!(fd_count(), base_fds);
+}
