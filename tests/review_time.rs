@@ -315,3 +315,40 @@ fn one_fallback_thread_and_it_goes_away() {
     assert_eq!(threads(), base_threads);
     assert_eq!(fd_count(), base_fds);
 }
+
+/// A forked child that builds its own runtimes (the prefork pattern) and
+/// needs the fallback thread while the parent has one: the child inherits
+/// iofd's "thread running" state but not the thread, and its timer hangs.
+#[test]
+fn fallback_after_fork_in_the_child() {
+    watchdog("fork fallback", 60);
+    let rt1 = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let timers = rt1.block_on(async { iofd::time::Timers::new().unwrap() });
+    drop(rt1);
+    let rt2 = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _g = rt2.enter();
+    let mut long = Box::pin(timers.sleep(Duration::from_secs(30)));
+    assert!(futures_poll(long.as_mut()).is_pending()); // the fallback thread now serves it
+    // SAFETY: test-only; the child builds fresh runtimes and _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let rt_b = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let t = rt_b.block_on(async { iofd::time::Timers::new().unwrap() });
+        drop(rt_b);
+        let rt_c = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let t0 = Instant::now();
+        let r = rt_c.block_on(async {
+            tokio::time::timeout(Duration::from_secs(3), t.sleep(Duration::from_millis(50))).await
+        });
+        let took = t0.elapsed();
+        eprintln!("child: 50 ms sleep -> {r:?} after {took:?}");
+        let code = if r.is_ok() && took < Duration::from_secs(1) { 0 } else { 1 };
+        // SAFETY: leave.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    println!("child exit {}", libc::WEXITSTATUS(status));
+    assert_eq!(libc::WEXITSTATUS(status), 0, "the child's 50 ms sleep was never woken (done only when tokio's 3 s timeout re-polled it)");
+}
