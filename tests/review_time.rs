@@ -347,8 +347,25 @@ fn fallback_after_fork_in_the_child() {
         unsafe { libc::_exit(code) };
     }
     let mut status = 0;
+    let cpu0 = helper_cpu_ticks();
     // SAFETY: our child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    println!("child exit {}", libc::WEXITSTATUS(status));
+    let cpu1 = helper_cpu_ticks();
+    println!("child exit {}; parent's iofd-timers thread CPU ticks during the child's life: {cpu0} -> {cpu1}", libc::WEXITSTATUS(status));
     assert_eq!(libc::WEXITSTATUS(status), 0, "the child's 50 ms sleep was never woken (done only when tokio's 3 s timeout re-polled it)");
+}
+
+/// utime + stime (clock ticks) of this process's `iofd-timers` thread.
+fn helper_cpu_ticks() -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = e.unwrap().path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == "iofd-timers" {
+            let stat = std::fs::read_to_string(path.join("stat")).unwrap();
+            let f: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+            total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        }
+    }
+    total
 }
