@@ -44,3 +44,37 @@ fn a_requeued_record_is_not_inherited_by_a_forked_child() {
     assert_eq!(signals.read_info().unwrap(), info);
     assert_eq!(libc::WEXITSTATUS(status), 0, "the forked child received the parent's signal");
 }
+
+/// Two `SignalFd` handles on one signalfd (the second adopted from a
+/// duplicate, as `pass` or `try_from` gives): the second changes the
+/// kernel's mask, the first keeps its own cached copy. A record given back
+/// for the old mask is then handed to a reader whose real mask no longer
+/// covers it, and `mask()` reports a mask the kernel does not use.
+#[test]
+fn a_mask_changed_through_another_handle_is_not_seen() {
+    use std::os::fd::OwnedFd;
+    let usr2 = SigSet::from(Signal::USR2);
+    let both: SigSet = [Signal::USR2, Signal::WINCH].into_iter().collect();
+    let _blocked = SignalMaskGuard::block(&both).unwrap();
+    let a = SignalFd::new(&usr2).unwrap();
+    let dup: OwnedFd = a.try_clone().unwrap().into();
+    let b = SignalFd::try_from(dup).unwrap();
+    b.set_mask(&SigSet::from(Signal::WINCH)).unwrap();
+    let fdinfo = std::fs::read_to_string(format!(
+        "/proc/self/fdinfo/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&a)
+    ))
+    .unwrap();
+    let kernel = fdinfo.lines().find(|l| l.starts_with("sigmask")).unwrap().to_string();
+    println!("a.mask() = {:?}; kernel {kernel}", a.mask());
+    // A USR2 record given back (as a dropped AsyncSignalFd does).
+    iofd::raise(Signal::USR2).unwrap();
+    // Only b's view is right now; read USR2 straight from the kernel
+    // through a third signalfd to make the record.
+    let reader = SignalFd::new(&usr2).unwrap();
+    let info = reader.read_info().unwrap();
+    info.requeue().unwrap();
+    let got = a.read_info();
+    println!("a (kernel mask WINCH only) read: {:?}", got.as_ref().map(|i| i.signal()));
+    assert!(a.mask() != usr2, "a.mask() still reports USR2 after the kernel mask became WINCH");
+}
