@@ -9,7 +9,11 @@ use iofd::{MemFd, Protection, Seals};
 const HUGE: usize = 2 << 20;
 
 fn attack() -> i32 {
-    let memfd = match MemFd::options().hugetlb(true).allow_sealing(true).create("huge") {
+    let memfd = match MemFd::options()
+        .hugetlb(true)
+        .allow_sealing(true)
+        .create("huge")
+    {
         Ok(m) => m,
         Err(e) => {
             println!("skipped: {e}");
@@ -41,7 +45,9 @@ fn attack() -> i32 {
     // Another hugetlb memfd grabs any free page.
     let other = MemFd::new_hugetlb("other").unwrap();
     other.set_len(HUGE as u64).unwrap();
-    let grab = other.mmap(HUGE, Protection::ReadWrite).map(|mut r| r.write_at(b"y", 0));
+    let grab = other
+        .mmap(HUGE, Protection::ReadWrite)
+        .map(|mut r| r.write_at(b"y", 0));
     println!("other grabs a page: {:?}", grab.is_ok());
     let mut b = [0u8; 1];
     let r = region.read_at(&mut b, 0);
@@ -71,5 +77,9 @@ fn hugetlb_writer_region_survives_a_peer() {
     unsafe { libc::waitpid(pid, &mut status, 0) };
     std::fs::write("/proc/sys/vm/nr_hugepages", old.trim()).unwrap();
     println!("child status {status:#x}");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child died: signal {}", libc::WTERMSIG(status));
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child died: signal {}",
+        libc::WTERMSIG(status)
+    );
 }
