@@ -8,6 +8,16 @@ use std::os::unix::net::UnixStream;
 use iofd::EventFd;
 use iofd::pass::{self, MAX_FDS, Truncated};
 
+/// The tests of this file run one at a time: one of them lowers
+/// `RLIMIT_NOFILE`, which is process-wide.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn setsockopt_int(fd: BorrowedFd<'_>, opt: i32, value: i32) {
     // SAFETY: test-only: an int option on an open socket.
     let rc = unsafe {
@@ -53,6 +63,7 @@ fn pair(kind: i32) -> (UnixStream, UnixStream) {
 /// SO_TIMESTAMPING (48-byte cmsg) on the receiving socket: a message with
 /// exactly MAX_FDS descriptors (within the documented limit) must arrive.
 fn run(kind: i32, opt: i32, value: i32, name: &str) {
+    let _serial = serial();
     let (here, there) = pair(kind);
     setsockopt_int(there.as_fd(), opt, value);
     let efd = EventFd::new(0).unwrap();
@@ -104,6 +115,7 @@ fn stream_with_so_timestamping_takes_max_fds() {
 #[test]
 #[ignore = "review finding: control buffer has no room for SO_TIMESTAMP(NS) on seqpacket/dgram"]
 fn seqpacket_with_timestampns_passcred_passpidfd_takes_max_fds() {
+    let _serial = serial();
     let (here, there) = pair(libc::SOCK_SEQPACKET);
     setsockopt_int(there.as_fd(), libc::SO_TIMESTAMPNS, 1);
     pass::set_pass_credentials(&there, true).unwrap();
@@ -129,6 +141,7 @@ fn open_fds() -> usize {
 /// from 0 to 6: nothing leaks, and the error (or the Ok) is consistent.
 #[test]
 fn out_of_descriptors_with_pidfd_and_creds_leaks_nothing() {
+    let _serial = serial();
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let (here, there) = pair(libc::SOCK_STREAM);
     pass::set_pass_credentials(&there, true).unwrap();

@@ -6,6 +6,16 @@ use std::process::Command;
 
 use iofd::PidFd;
 
+/// The tests of this file run one at a time: they count threads and
+/// descriptors, or lower `RLIMIT_NOFILE`, all process-wide.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn open_fds() -> u64 {
     std::fs::read_dir("/proc/self/fd").unwrap().count() as u64
 }
@@ -19,6 +29,7 @@ fn state(pid: u32) -> char {
 #[test]
 #[ignore = "review finding: from_owned_child drops the Child on error"]
 fn from_owned_child_error_loses_the_child() {
+    let _serial = serial();
     let child = Command::new("true").spawn().unwrap();
     let pid = child.id();
     let (soft, hard) = rustix::process::getrlimit(rustix::process::Resource::Nofile)
@@ -61,6 +72,7 @@ fn from_owned_child_error_loses_the_child() {
 #[test]
 #[ignore = "review finding: try_wait spins on a clone child (exit signal 0)"]
 fn try_wait_on_a_clone_child_spins() {
+    let _serial = serial();
     // SAFETY: test-only: fork-like clone (no new stack); the child exits at once.
     let pid = unsafe {
         libc::syscall(
@@ -113,6 +125,7 @@ fn try_wait_on_a_clone_child_spins() {
 #[test]
 #[ignore = "review finding: PidFdSet never reports a clone child"]
 fn pidfd_set_never_reports_a_clone_child() {
+    let _serial = serial();
     // SAFETY: test-only: fork-like clone; the child exits at once.
     let pid = unsafe {
         libc::syscall(

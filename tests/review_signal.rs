@@ -6,9 +6,20 @@ use std::io::ErrorKind;
 
 use iofd::{SigSet, Signal, SignalFd, SignalMaskGuard};
 
+/// The tests of this file run one at a time: they count threads and
+/// descriptors, or lower `RLIMIT_NOFILE`, all process-wide.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 #[ignore = "review finding: leftover signal records survive fork"]
 fn a_requeued_record_is_not_inherited_by_a_forked_child() {
+    let _serial = serial();
     let set = SigSet::from(Signal::USR1);
     let _blocked = SignalMaskGuard::block(&set).unwrap();
     let signals = SignalFd::new(&set).unwrap();
@@ -58,6 +69,7 @@ fn a_requeued_record_is_not_inherited_by_a_forked_child() {
 #[test]
 #[ignore = "review finding: per-handle cached signalfd mask goes stale"]
 fn a_mask_changed_through_another_handle_is_not_seen() {
+    let _serial = serial();
     use std::os::fd::OwnedFd;
     let usr2 = SigSet::from(Signal::USR2);
     let both: SigSet = [Signal::USR2, Signal::WINCH].into_iter().collect();

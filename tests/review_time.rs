@@ -4,6 +4,16 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// The tests of this file run one at a time: they count threads and
+/// descriptors, or lower `RLIMIT_NOFILE`, all process-wide.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn watchdog(name: &'static str, secs: u64) {
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(secs));
@@ -20,6 +30,7 @@ async fn spend_budget() {
 
 #[test]
 fn far_future_deadlines_do_not_panic() {
+    let _serial = serial();
     watchdog("far_future", 30);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -58,6 +69,7 @@ fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::
 
 #[test]
 fn spent_budget_on_multi_thread_block_on() {
+    let _serial = serial();
     watchdog("multi block_on", 30);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -81,6 +93,7 @@ fn spent_budget_on_multi_thread_block_on() {
 
 #[test]
 fn spent_budget_in_spawn_blocking_handle_block_on_and_block_in_place() {
+    let _serial = serial();
     watchdog("spawn_blocking", 30);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -117,6 +130,7 @@ fn spent_budget_in_spawn_blocking_handle_block_on_and_block_in_place() {
 
 #[test]
 fn pending_sleep_survives_runtime_shutdown_and_completes_on_another() {
+    let _serial = serial();
     watchdog("runtime switch", 30);
     let rt1 = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -154,6 +168,7 @@ fn pending_sleep_survives_runtime_shutdown_and_completes_on_another() {
 #[test]
 #[ignore = "review finding: Sleep busy-polls when the fallback thread cannot start"]
 fn sleep_after_shutdown_with_emfile_busy_polls() {
+    let _serial = serial();
     watchdog("busy poll", 30);
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let rt1 = tokio::runtime::Builder::new_current_thread()
@@ -199,6 +214,7 @@ fn sleep_after_shutdown_with_emfile_busy_polls() {
 #[test]
 #[ignore = "review finding: drop-in sleep panics on EMFILE"]
 fn drop_in_sleep_panics_on_emfile() {
+    let _serial = serial();
     watchdog("emfile panic", 30);
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -237,6 +253,7 @@ fn fd_count() -> usize {
 /// different way: nothing (descriptors, defaults) may stay behind.
 #[test]
 fn defaults_of_dropped_runtimes_are_released() {
+    let _serial = serial();
     watchdog("defaults", 60);
     // Warm up whatever is process-wide.
     {
@@ -300,6 +317,7 @@ impl std::task::Wake for Recorder {
 /// Wake instants recorded by the waker, compared with each deadline.
 #[test]
 fn no_wake_before_the_deadline() {
+    let _serial = serial();
     watchdog("early", 60);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -345,6 +363,7 @@ fn threads() -> usize {
 /// most, gone once the timers are dropped.
 #[test]
 fn one_fallback_thread_and_it_goes_away() {
+    let _serial = serial();
     watchdog("fallback", 60);
     // tokio's own process-wide signal pipe, made by the first runtime.
     drop(
@@ -406,6 +425,7 @@ fn one_fallback_thread_and_it_goes_away() {
 #[test]
 #[ignore = "review finding: fallback thread state inherited across fork"]
 fn fallback_after_fork_in_the_child() {
+    let _serial = serial();
     watchdog("fork fallback", 60);
     let rt1 = tokio::runtime::Builder::new_current_thread()
         .enable_all()
