@@ -20,6 +20,7 @@ use rustix::process::{
     Pid, PidfdFlags, PidfdGetfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_getfd, pidfd_open,
 };
 
+mod descriptor;
 mod info;
 mod owned_child;
 mod send;
@@ -32,7 +33,7 @@ use crate::adopt::{AdoptError, adopt_pollable_by};
 use crate::error::{
     SANDBOX, invalid_input, invalid_input_owned, last_errno, syscall_error, unsupported,
 };
-use crate::handle::{impl_close, impl_owned_fd_conversions};
+use descriptor::Descriptor;
 
 /// An owned pidfd: a handle on one process that stays bound to it even after
 /// its pid is reused.
@@ -60,7 +61,9 @@ use crate::handle::{impl_close, impl_owned_fd_conversions};
 /// # }
 /// ```
 pub struct PidFd {
-    fd: OwnedFd,
+    /// The pidfd; for a handle that owns its child, also the duty to reap
+    /// it on drop (shared with its clones).
+    fd: Descriptor,
     pid: i32,
     /// Whether `try_wait`/`wait` reap the child (`false`: they observe the
     /// exit with `WNOWAIT` and leave reaping to the child's owner).
@@ -175,6 +178,7 @@ impl PidFd {
     /// ```
     pub fn observe_only(mut self) -> PidFd {
         self.reaps = false;
+        self.fd.disown();
         self
     }
 
@@ -198,7 +202,7 @@ impl PidFd {
         let fd =
             pidfd_open(raw_pid, flags).map_err(|e| open_error(pid, flags, e.raw_os_error()))?;
         Ok(PidFd {
-            fd,
+            fd: Descriptor::new(fd),
             pid,
             reaps: true,
             status: Arc::new(OnceLock::new()),
@@ -214,6 +218,10 @@ impl PidFd {
     /// `EMFILE`/`ENFILE` when out of descriptors.
     pub fn try_clone(&self) -> io::Result<PidFd> {
         let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?;
+        let fd = match self.fd.owner() {
+            Some(owner) => Descriptor::owning(fd, Some(owner)),
+            None => Descriptor::new(fd),
+        };
         Ok(PidFd {
             fd,
             pid: self.pid,
@@ -380,7 +388,7 @@ impl PidFd {
             rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)?;
         }
         let mut pidfd = PidFd {
-            fd,
+            fd: Descriptor::new(fd),
             pid: 0,
             reaps: false,
             status: Arc::new(OnceLock::new()),
@@ -608,7 +616,41 @@ pub(crate) fn exit_status(status: WaitIdStatus) -> ExitStatus {
     ExitStatus::from_raw(raw)
 }
 
-impl_owned_fd_conversions!(PidFd);
+// By hand, not `impl_owned_fd_conversions!`: the descriptor of an owning
+// handle carries the duty to reap, which a conversion hands over.
+impl AsFd for PidFd {
+    #[inline]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for PidFd {
+    #[inline]
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl std::os::fd::IntoRawFd for PidFd {
+    /// The descriptor; for a handle that
+    /// [owns its child](PidFd::from_owned_child), the child too: the
+    /// caller then reaps it (nothing reaps it behind the caller's back).
+    #[inline]
+    fn into_raw_fd(self) -> RawFd {
+        std::os::fd::IntoRawFd::into_raw_fd(self.fd.into_owned())
+    }
+}
+
+impl From<PidFd> for OwnedFd {
+    /// The descriptor; for a handle that
+    /// [owns its child](PidFd::from_owned_child), the child too: the
+    /// caller then reaps it (nothing reaps it behind the caller's back).
+    #[inline]
+    fn from(pidfd: PidFd) -> OwnedFd {
+        pidfd.fd.into_owned()
+    }
+}
 
 impl TryFrom<OwnedFd> for PidFd {
     type Error = AdoptError;
@@ -631,7 +673,7 @@ impl TryFrom<OwnedFd> for PidFd {
             Some((pid, fdinfo.flags()? & PIDFD_THREAD != 0))
         })?;
         Ok(PidFd {
-            fd,
+            fd: Descriptor::new(fd),
             pid,
             reaps: false,
             status: Arc::new(OnceLock::new()),
@@ -639,7 +681,32 @@ impl TryFrom<OwnedFd> for PidFd {
         })
     }
 }
-impl_close!(PidFd);
+impl PidFd {
+    /// Closes the PidFd and reports what the kernel said.
+    ///
+    /// `Drop` closes too, but has to ignore the result; call `close`
+    /// where a failed close must be noticed. The last handle that
+    /// [owns its child](PidFd::from_owned_child) still running is not
+    /// closed here but handed to the helper thread, as its `Drop` does
+    /// (`Ok`).
+    ///
+    /// # Errors
+    ///
+    /// The error of [`close(2)`]. The descriptor is released
+    /// whatever the answer: on Linux even `EINTR` means it is gone,
+    /// so `close` never retries (a retry could close a descriptor
+    /// that another thread has just been given).
+    ///
+    /// [`close(2)`]: https://man7.org/linux/man-pages/man2/close.2.html
+    pub fn close(self) -> io::Result<()> {
+        if self.fd.owner().is_some() {
+            // Reaped (or handed over) by the drop.
+            drop(self);
+            return Ok(());
+        }
+        crate::fd::close_owned(self.fd.into_owned())
+    }
+}
 
 impl fmt::Debug for PidFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use std::process::Child;
 
 use super::PidFd;
+use super::descriptor::Descriptor;
 use crate::error::{invalid_input, invalid_input_owned};
 
 impl PidFd {
@@ -82,8 +83,20 @@ impl PidFd {
         match rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), observe) {
             Err(rustix::io::Errno::CHILD) => Err(already_reaped(pid)),
             // Running, exited, or (Linux 5.3 without P_PIDFD) unknown: the
-            // pidfd reports that at its first wait.
-            _ => Ok(pidfd),
+            // pidfd reports that at its first wait. From here on it owns
+            // the child: the last owning handle to go reaps it.
+            _ => Ok(pidfd.into_owning()),
+        }
+    }
+}
+
+impl PidFd {
+    /// This handle, now owning its child: the last owning handle (it or a
+    /// clone) to go reaps it.
+    fn into_owning(self) -> PidFd {
+        PidFd {
+            fd: Descriptor::owning(self.fd.into_owned(), None),
+            ..self
         }
     }
 }
