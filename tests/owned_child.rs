@@ -129,7 +129,10 @@ fn a_dropped_owning_handle_of_an_exited_child_reaps_it_at_once() {
     observer.wait().unwrap(); // exited, a zombie (observed, not reaped)
     assert!(is_unreaped_child(pid));
     drop(pidfd);
-    assert!(!is_unreaped_child(pid), "the drop did not reap the exited child");
+    assert!(
+        !is_unreaped_child(pid),
+        "the drop did not reap the exited child"
+    );
 }
 
 /// Clones share the duty: the child is reaped only when the last owning
@@ -182,4 +185,46 @@ async fn a_dropped_async_owning_handle_leaves_no_zombie() {
         .await
         .unwrap();
     assert!(reaped, "child {pid} left a zombie");
+}
+
+/// The ids of this process's threads named `iofd-helper`.
+fn helper_threads() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim() == "iofd-helper").then(|| task.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+/// The helper thread serves orphans only while there are some: once every
+/// dropped child is reaped it ends, and at most one runs at any time.
+#[test]
+fn the_helper_thread_ends_when_its_orphans_are_reaped() {
+    if !common::pidfds_or_skip() {
+        return;
+    }
+    let observers: Vec<_> = (0..3)
+        .map(|_| {
+            let child = Command::new("sleep").arg("30").spawn().unwrap();
+            let pid = child.id() as i32;
+            drop(PidFd::from_owned_child(child).unwrap());
+            (pid, PidFd::open(pid).unwrap().observe_only())
+        })
+        .collect();
+    assert!(helper_threads().len() <= 1, "{:?}", helper_threads());
+    for (pid, observer) in &observers {
+        observer.send_signal(Signal::KILL).unwrap();
+        assert!(reaped_within_10s(*pid), "child {pid} left a zombie");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !helper_threads().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the helper thread did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }

@@ -33,9 +33,9 @@ use ::tokio::io::unix::AsyncFd;
 use super::deadlines::{Deadlines, KEEP};
 use super::rerun::Rerun;
 use super::{Interval, Sleep, Timeout, default};
-use crate::helper_thread;
 use crate::TimerFd;
 use crate::error::{invalid_input, invalid_input_owned};
+use crate::helper_thread;
 use crate::timerfd::{MonotonicBase, saturating_nanos};
 use crate::tokio::register;
 

@@ -129,11 +129,11 @@ impl AsyncPidFd {
     /// could be signalled after the reap. Take the pipes you need out of
     /// the `Child` first.
     ///
-    /// Await [`wait`](AsyncPidFd::wait) (or
-    /// [`exit_status`](AsyncPidFd::exit_status)) before dropping the
-    /// handle: as [`PidFd::from_owned_child`] explains, a drop never reaps,
-    /// so a child dropped unreaped stays a zombie once it exits, as a
-    /// `std::process::Child` would.
+    /// Dropping the handle before the child was reaped reaps it anyway,
+    /// without blocking: at once if it has exited, else from the process's
+    /// one helper thread when it exits, so no zombie is left (the caveats
+    /// of [`PidFd::from_owned_child`] tell the details). A drop does not
+    /// kill the child: send [`Signal::KILL`] first to stop it.
     ///
     /// # Errors
     ///
