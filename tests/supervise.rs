@@ -602,6 +602,60 @@ fn two_reapers_give_every_waiter_the_same_status() {
     });
 }
 
+/// Starts a child with exit signal 0 (a "clone" child) that exits with
+/// `code` at once. Plain `waitid` never sees such a child (only `__WALL`
+/// does), so to a pidfd it looks as a child does while another reaper is
+/// reaping it: exited, ours, not waitable, not yet reaped.
+fn clone_child_exiting(code: i32) -> i32 {
+    // No CLONE_* flag and exit signal 0: a fork whose parent gets no
+    // SIGCHLD. The child calls only `_exit`, which is async-signal-safe.
+    // SAFETY: as fork(2); the child runs nothing but `_exit`.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, 0usize, 0usize, 0usize, 0usize, 0usize) };
+    if pid == 0 {
+        // SAFETY: ends the child at once, running no Rust code of ours.
+        unsafe { libc::_exit(code) };
+    }
+    assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+    pid as i32
+}
+
+/// A child that `waitid` cannot see though it has exited (another reaper
+/// is reaping it): `AsyncPidFd::wait` and `exit_status` stay pending,
+/// without spinning inside the poll, until the reap wakes them; the sync
+/// `try_wait` waits the window out (bounded), then says `ECHILD`.
+fn a_child_mid_reap_keeps_the_async_wait_pending_without_spinning() {
+    if !kernel_at_least(6, 15) {
+        eprintln!("skipped: PIDFD_INFO_EXIT needs Linux 6.15");
+        return;
+    }
+    let pid = clone_child_exiting(3);
+    let pidfd = PidFd::open(pid).unwrap(); // a reaping handle
+    while !pidfd.has_exited().unwrap() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let err = pidfd.try_wait().unwrap_err();
+    assert_eq!(iofd::errno(&err), Some(libc::ECHILD));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let watch = AsyncPidFd::try_from(pidfd).unwrap();
+        let mut wait = task::spawn(watch.wait());
+        let mut status = task::spawn(watch.exit_status());
+        assert_pending!(wait.poll(), "answered while the reap is pending");
+        assert_pending!(status.poll());
+        // The other reaper finishes: the reap wakes both.
+        let all = rustix::process::WaitIdOptions::EXITED
+            | rustix::process::WaitIdOptions::from_bits_retain(libc::__WALL as u32);
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        rustix::process::waitid(rustix::process::WaitId::Pid(pid), all).unwrap();
+        until(|| wait.is_woken() && status.is_woken()).await;
+        assert_eq!(assert_ready!(wait.poll()).unwrap().code(), Some(3));
+        assert_eq!(assert_ready!(status.poll()).unwrap().code(), Some(3));
+    });
+}
+
 /// `of_peer` on a peer that has exited and been reaped: ESRCH, as
 /// documented (not a pidfd with pid -1).
 fn the_peer_that_was_reaped_is_esrch() {
@@ -738,6 +792,10 @@ fn main() {
         (
             "two_reapers_give_every_waiter_the_same_status",
             two_reapers_give_every_waiter_the_same_status,
+        ),
+        (
+            "a_child_mid_reap_keeps_the_async_wait_pending_without_spinning",
+            a_child_mid_reap_keeps_the_async_wait_pending_without_spinning,
         ),
         (
             "the_peer_that_was_reaped_is_esrch",

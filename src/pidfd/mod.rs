@@ -440,7 +440,12 @@ impl PidFd {
     /// someone else (another handle, its `Child`, its parent) gives the
     /// status the kernel keeps (`PIDFD_INFO_EXIT`, Linux 6.15).
     ///
-    /// One syscall while the child runs, no allocation.
+    /// One syscall while the child runs, no allocation. If another handle
+    /// is reaping the child at this very instant (it is then out of
+    /// `waitid`'s sight but its status not yet published), this call
+    /// yields the thread until the status appears, a bounded number of
+    /// times, then says `ECHILD`; [`AsyncPidFd`](crate::AsyncPidFd)'s
+    /// polls never wait there: they stay pending until the reap wakes them.
     ///
     /// # Errors
     ///
@@ -449,6 +454,21 @@ impl PidFd {
     /// [thread](PidFd::is_thread) pidfd.
     #[inline]
     pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
+        self.try_wait_with(Window::WaitOut)
+    }
+
+    /// [`try_wait`](PidFd::try_wait) for a poll, which must not block: a
+    /// child that another reaper is reaping at this instant gives
+    /// `Ok(None)` at once (the reap wakes the pidfd's waiters, and the
+    /// next poll finds the status).
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn try_wait_in_poll(&self) -> io::Result<Option<ExitStatus>> {
+        self.try_wait_with(Window::Pending)
+    }
+
+    #[inline]
+    fn try_wait_with(&self, window: Window) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status.get() {
             return Ok(Some(*status));
         }
@@ -476,7 +496,7 @@ impl PidFd {
             // by another reaper: its status is kept by the kernel.
             Err(rustix::io::Errno::CHILD) => match self.status.get() {
                 Some(status) => Ok(Some(*status)),
-                None => self.reaped_elsewhere(),
+                None => self.reaped_elsewhere(window),
             },
             Err(e) => Err(e.into()),
         }
@@ -488,10 +508,10 @@ impl PidFd {
     ///
     /// A child of this process that another reaper is reaping right now
     /// is already invisible to `waitid` but not yet published as reaped:
-    /// that short window (inside the other reaper's `waitid`) is waited
-    /// out, with a bound.
+    /// `window` says what to do in that short window (inside the other
+    /// reaper's `waitid`).
     #[cold]
-    fn reaped_elsewhere(&self) -> io::Result<Option<ExitStatus>> {
+    fn reaped_elsewhere(&self, window: Window) -> io::Result<Option<ExitStatus>> {
         let me = rustix::process::getpid().as_raw_nonzero().get();
         for _ in 0..10_000 {
             let Ok(info) = self.info() else { break };
@@ -503,7 +523,11 @@ impl PidFd {
             if info.ppid() != Some(me) || !self.has_exited().unwrap_or(false) {
                 break;
             }
-            std::thread::yield_now();
+            match window {
+                // Not yet: the reap wakes the pidfd's waiters.
+                Window::Pending => return Ok(None),
+                Window::WaitOut => std::thread::yield_now(),
+            }
         }
         Err(io::Error::from_raw_os_error(libc::ECHILD))
     }
@@ -557,6 +581,22 @@ impl PidFd {
             }
         }
     }
+}
+
+/// What a wait does while another reaper is reaping the child (exited,
+/// ours, no longer visible to `waitid`, not yet published as reaped).
+#[derive(Clone, Copy)]
+enum Window {
+    /// Waits the window out (yielding the thread, up to 10 000 rounds),
+    /// then says `ECHILD`: the synchronous `try_wait` and `wait`.
+    WaitOut,
+    /// `Ok(None)` at once: a poll, which must not block, waits for the
+    /// readiness the reap brings.
+    #[cfg_attr(
+        not(feature = "tokio"),
+        allow(dead_code, reason = "used by the tokio wrappers only")
+    )]
+    Pending,
 }
 
 /// `PIDFD_THREAD` (`O_EXCL`): a pidfd for one thread (Linux 6.9).

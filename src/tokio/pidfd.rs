@@ -179,7 +179,7 @@ impl AsyncPidFd {
         // Ask once before waiting: an exited child needs no reactor round
         // trip, and a non-child fails at once with ECHILD instead of after
         // it exits.
-        if let Some(status) = self.get_ref().try_wait()? {
+        if let Some(status) = self.get_ref().try_wait_in_poll()? {
             return Ok(status);
         }
         self.inner
@@ -496,7 +496,7 @@ fn poll_with<T: AsRawFd, R>(
 /// The status if the child has exited; `WouldBlock` (readiness was
 /// spurious, wait again) if not.
 fn reap_if_exited(pidfd: &PidFd) -> io::Result<ExitStatus> {
-    pidfd.try_wait()?.ok_or_else(would_block)
+    pidfd.try_wait_in_poll()?.ok_or_else(would_block)
 }
 
 /// The status once the process has been reaped; `WouldBlock` while it
