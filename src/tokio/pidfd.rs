@@ -214,7 +214,12 @@ impl AsyncPidFd {
     ///   once the parent has reaped it. **A zombie whose parent never
     ///   reaps it keeps this future pending**, though
     ///   [`exited`](AsyncPidFd::exited) is ready: the process has ended,
-    ///   but the kernel publishes its status only at the reap.
+    ///   but the kernel publishes its status only at the reap. This holds
+    ///   after this handle's own [`wait`](AsyncPidFd::wait) has returned
+    ///   the status too (an observing `wait` does not reap): for a child
+    ///   of a `std::process::Child` that is dropped without `wait`, nothing
+    ///   ever reaps, so take the status from `wait`, or make the handle
+    ///   [`from_owned_child`](AsyncPidFd::from_owned_child).
     ///
     /// Every call, and every later [`wait`](AsyncPidFd::wait), returns the
     /// same status. The first call that has to wait registers a duplicate
