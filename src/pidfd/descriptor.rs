@@ -12,7 +12,8 @@
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Arc;
+use std::process::ExitStatus;
+use std::sync::{Arc, OnceLock};
 
 use crate::helper_thread;
 
@@ -31,6 +32,10 @@ pub(super) struct Owner {
     /// This process's id when the handle was made: only that process (the
     /// child's parent) reaps, never a `fork`ed copy of it.
     parent: i32,
+    /// The handle's kept exit status: once known, the child has been
+    /// reaped (an owning handle reaps as soon as it sees the exit), and a
+    /// drop has nothing to do but close.
+    status: Arc<OnceLock<ExitStatus>>,
 }
 
 impl Descriptor {
@@ -42,20 +47,23 @@ impl Descriptor {
         }
     }
 
-    /// A descriptor of a child this process owns: reaped when the last
-    /// descriptor sharing `owner` goes (`None`: a new owner, this process).
-    pub(super) fn owning(fd: OwnedFd, owner: Option<&Arc<Owner>>) -> Descriptor {
-        let owner = owner.map_or_else(
-            || {
-                Arc::new(Owner {
-                    parent: rustix::process::getpid().as_raw_nonzero().get(),
-                })
-            },
-            Arc::clone,
-        );
+    /// A descriptor of a child this process owns, whose handle keeps its
+    /// exit status in `status`: reaped when the last descriptor sharing
+    /// the new owner goes.
+    pub(super) fn owning(fd: OwnedFd, status: &Arc<OnceLock<ExitStatus>>) -> Descriptor {
+        let owner = Arc::new(Owner {
+            parent: rustix::process::getpid().as_raw_nonzero().get(),
+            status: Arc::clone(status),
+        });
+        Descriptor::shared(fd, Some(&owner))
+    }
+
+    /// A descriptor that shares `owner`'s duty (a clone's), or has none.
+    pub(super) fn shared(fd: OwnedFd, owner: Option<&Arc<Owner>>) -> Descriptor {
+        let owner = owner.map(Arc::clone);
         Descriptor {
             fd: ManuallyDrop::new(fd),
-            owner: Some(owner),
+            owner,
         }
     }
 
@@ -98,6 +106,10 @@ impl Drop for Descriptor {
 /// exited, else hand its pidfd to the helper thread. In a forked copy of
 /// the owner, only close.
 fn orphan(fd: OwnedFd, owner: &Owner) {
+    if owner.status.get().is_some() {
+        // Reaped by a wait of the handle or a clone: only close.
+        return;
+    }
     if rustix::process::getpid().as_raw_nonzero().get() != owner.parent {
         return;
     }

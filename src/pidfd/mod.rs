@@ -218,12 +218,8 @@ impl PidFd {
     /// `EMFILE`/`ENFILE` when out of descriptors.
     pub fn try_clone(&self) -> io::Result<PidFd> {
         let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?;
-        let fd = match self.fd.owner() {
-            Some(owner) => Descriptor::owning(fd, Some(owner)),
-            None => Descriptor::new(fd),
-        };
         Ok(PidFd {
-            fd,
+            fd: Descriptor::shared(fd, self.fd.owner()),
             pid: self.pid,
             reaps: self.reaps,
             status: Arc::clone(&self.status),

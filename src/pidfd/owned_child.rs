@@ -111,7 +111,7 @@ impl PidFd {
     /// clone) to go reaps it.
     fn into_owning(self) -> PidFd {
         PidFd {
-            fd: Descriptor::owning(self.fd.into_owned(), None),
+            fd: Descriptor::owning(self.fd.into_owned(), &self.status),
             ..self
         }
     }
