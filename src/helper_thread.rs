@@ -228,16 +228,15 @@ fn run(epoll: &OwnedFd, control: &EventFd) {
                         fire.fire(&mut firing);
                     }
                 }
-                Some(Served::Orphan(pidfd)) => {
-                    // WNOHANG: never blocks under the lock.
-                    if reap_now(pidfd.as_fd()) {
-                        // Closed, and so out of the epoll instance.
-                        let orphan = thread.served.remove(&key);
-                        drop(guard);
-                        drop(orphan);
-                    }
+                // WNOHANG: never blocks under the lock.
+                Some(Served::Orphan(pidfd)) if reap_now(pidfd.as_fd()) => {
+                    // Closed, and so out of the epoll instance.
+                    let orphan = thread.served.remove(&key);
+                    drop(guard);
+                    drop(orphan);
                 }
-                None => {}
+                // Still running (readiness with nothing to reap), or gone.
+                Some(Served::Orphan(_)) | None => {}
             }
         }
         let mut guard = lock();
