@@ -59,6 +59,10 @@ enum Served {
 
 /// The running thread: what it waits on, and what it serves.
 struct Thread {
+    /// The process it runs in. A `fork`ed copy of the process inherits
+    /// this record but not the thread (nor may it share the epoll
+    /// instance and eventfd with the parent's thread): it starts its own.
+    pid: i32,
     epoll: Arc<OwnedFd>,
     #[cfg_attr(
         not(feature = "tokio"),
@@ -84,10 +88,7 @@ fn lock() -> MutexGuard<'static, Option<Thread>> {
 #[cfg(feature = "tokio")]
 fn add(fd: BorrowedFd<'_>, flags: epoll::EventFlags, served: Served) -> io::Result<u64> {
     let mut guard = lock();
-    let thread = match &mut *guard {
-        Some(thread) => thread,
-        none => none.insert(start()?),
-    };
+    let thread = running(&mut guard)?;
     let key = thread.next_key;
     epoll::add(&*thread.epoll, fd, epoll::EventData::new_u64(key), flags)?;
     thread.next_key += 1;
@@ -115,7 +116,10 @@ pub(crate) fn serve(fire: Weak<dyn Fire>, fd: BorrowedFd<'_>) -> io::Result<u64>
 #[cfg(feature = "tokio")]
 pub(crate) fn forget(key: u64) {
     let mut guard = lock();
-    if let Some(thread) = &mut *guard {
+    // A record inherited through `fork` serves nothing here, and its
+    // eventfd would wake the parent's thread.
+    let me = this_process();
+    if let Some(thread) = guard.as_mut().filter(|thread| thread.pid == me) {
         thread.served.remove(&key);
         if thread.served.is_empty() {
             let _ = thread.control.signal(1);
@@ -139,10 +143,7 @@ pub(crate) fn adopt_orphan(pidfd: OwnedFd) -> io::Result<()> {
     // The descriptor moves into the map only once added; a failed add
     // drops (closes) it here.
     let mut guard = lock();
-    let thread = match &mut *guard {
-        Some(thread) => thread,
-        none => none.insert(start()?),
-    };
+    let thread = running(&mut guard)?;
     let key = thread.next_key;
     epoll::add(
         &*thread.epoll,
@@ -173,7 +174,25 @@ pub(crate) fn reap_now(pidfd: BorrowedFd<'_>) -> bool {
     }
 }
 
-fn start() -> io::Result<Thread> {
+/// The thread of this process, started if it does not run (or runs only
+/// in the process this one was forked from).
+fn running<'a>(guard: &'a mut MutexGuard<'static, Option<Thread>>) -> io::Result<&'a mut Thread> {
+    let me = this_process();
+    // Inherited through `fork`: its orphans' pidfds (copies) are closed
+    // here; its epoll instance and eventfd stay open in this process
+    // (close-on-exec), as the parent's thread held the other references.
+    drop(guard.take_if(|thread| thread.pid != me));
+    Ok(match &mut **guard {
+        Some(thread) => thread,
+        none => none.insert(start(me)?),
+    })
+}
+
+fn this_process() -> i32 {
+    rustix::process::getpid().as_raw_nonzero().get()
+}
+
+fn start(pid: i32) -> io::Result<Thread> {
     let epoll = Arc::new(epoll::create(epoll::CreateFlags::CLOEXEC)?);
     let control = Arc::new(EventFd::new(0)?);
     epoll::add(
@@ -187,6 +206,7 @@ fn start() -> io::Result<Thread> {
         .name(NAME.into())
         .spawn(move || run(&waits_on, &woken_by))?;
     Ok(Thread {
+        pid,
         epoll,
         control,
         served: HashMap::new(),

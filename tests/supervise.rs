@@ -656,6 +656,70 @@ fn a_child_mid_reap_keeps_the_async_wait_pending_without_spinning() {
     });
 }
 
+/// Whether `pid` is still a child of this process that could be waited for.
+fn is_unreaped_child(pid: i32) -> bool {
+    let options = rustix::process::WaitIdOptions::EXITED
+        | rustix::process::WaitIdOptions::NOHANG
+        | rustix::process::WaitIdOptions::NOWAIT;
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    rustix::process::waitid(rustix::process::WaitId::Pid(pid), options).is_ok()
+}
+
+/// Waits up to 10 s until `pid` is no longer an unreaped child.
+fn reaped_within_10s(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while is_unreaped_child(pid) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// A process `fork`ed while the parent's helper thread runs inherits the
+/// record of that thread, but no thread: an owning handle it drops there
+/// still has its child reaped (by a helper thread of its own), and the
+/// parent's orphan is still reaped by the parent's.
+fn a_forked_process_reaps_its_own_orphans() {
+    if !pidfds_or_skip() {
+        return;
+    }
+    let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let parents = sleeper.id() as i32;
+    drop(PidFd::from_owned_child(sleeper).unwrap()); // the helper thread runs
+    let observer = PidFd::open(parents).unwrap().observe_only();
+    // SAFETY: the child runs only the closure below and `_exit`s; it
+    // spawns a process and a thread, which glibc allows after fork.
+    let forked = unsafe { libc::fork() };
+    assert!(forked >= 0, "fork: {}", std::io::Error::last_os_error());
+    if forked == 0 {
+        let reaped = std::panic::catch_unwind(|| {
+            let child = Command::new("sleep").arg("0.1").spawn().unwrap();
+            let pid = child.id() as i32;
+            drop(PidFd::from_owned_child(child).unwrap());
+            reaped_within_10s(pid)
+        });
+        // SAFETY: ends the forked process without running the parent's
+        // atexit handlers or destructors.
+        unsafe { libc::_exit(if matches!(reaped, Ok(true)) { 0 } else { 1 }) };
+    }
+    let forked = rustix::process::Pid::from_raw(forked).unwrap();
+    let (_, status) = rustix::process::waitpid(Some(forked), rustix::process::WaitOptions::empty())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        status.exit_status(),
+        Some(0),
+        "the forked process kept a zombie"
+    );
+    observer.send_signal(Signal::KILL).unwrap();
+    assert!(
+        reaped_within_10s(parents),
+        "the parent's orphan was not reaped"
+    );
+}
+
 /// `of_peer` on a peer that has exited and been reaped: ESRCH, as
 /// documented (not a pidfd with pid -1).
 fn the_peer_that_was_reaped_is_esrch() {
@@ -796,6 +860,10 @@ fn main() {
         (
             "a_child_mid_reap_keeps_the_async_wait_pending_without_spinning",
             a_child_mid_reap_keeps_the_async_wait_pending_without_spinning,
+        ),
+        (
+            "a_forked_process_reaps_its_own_orphans",
+            a_forked_process_reaps_its_own_orphans,
         ),
         (
             "the_peer_that_was_reaped_is_esrch",

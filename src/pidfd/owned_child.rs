@@ -42,7 +42,8 @@ impl PidFd {
     ///   child stays a zombie once it exits.
     /// - **`fork`.** Only the process that made the handle (the child's
     ///   parent) reaps: a handle dropped in a `fork`ed copy only closes
-    ///   its descriptor.
+    ///   its descriptor. A forked process that drops owning handles of
+    ///   its own children starts a helper thread of its own.
     /// - **Handing the child over.** [`observe_only`](PidFd::observe_only),
     ///   `IntoRawFd` and `From<PidFd> for OwnedFd` give the duty to reap to
     ///   the caller: nothing reaps the child behind the descriptor they
