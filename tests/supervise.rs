@@ -653,6 +653,22 @@ fn a_child_mid_reap_keeps_the_async_wait_pending_without_spinning() {
         until(|| wait.is_woken() && status.is_woken()).await;
         assert_eq!(assert_ready!(wait.poll()).unwrap().code(), Some(3));
         assert_eq!(assert_ready!(status.poll()).unwrap().code(), Some(3));
+
+        // The same through a PidFdSet.
+        let pid = clone_child_exiting(4);
+        let pidfd = PidFd::open(pid).unwrap();
+        while !pidfd.has_exited().unwrap() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut set = iofd::PidFdSet::new().unwrap();
+        set.insert("clone", pidfd).unwrap();
+        let mut next = task::spawn(set.next_exit());
+        assert_pending!(next.poll(), "answered while the reap is pending");
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        rustix::process::waitid(rustix::process::WaitId::Pid(pid), all).unwrap();
+        until(|| next.is_woken()).await;
+        let (key, status) = assert_ready!(next.poll()).unwrap();
+        assert_eq!((key, status.unwrap().code()), ("clone", Some(4)));
     });
 }
 
