@@ -3,11 +3,6 @@
 //!
 //! The goal (issue 7): each wrapper within 1.05x of its raw call.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "the child is killed and reaped through its PidFd at the end"
-)]
-
 use std::hint::black_box;
 use std::os::fd::AsFd;
 use std::process::Command;
@@ -174,7 +169,7 @@ fn signalfd_read_info(c: &mut Criterion) {
 
 fn pidfd_paths(c: &mut Criterion) {
     let child = Command::new("sleep").arg("600").spawn().unwrap();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = PidFd::from_owned_child(child).unwrap();
     let mut group = c.benchmark_group("pidfd try_wait (running child)");
     group.bench_function("iofd", |b| b.iter(|| black_box(pidfd.try_wait().unwrap())));
     group.bench_function("raw rustix", |b| {

@@ -39,9 +39,8 @@ fn main() -> io::Result<()> {
     tick.arm(Duration::from_millis(50), Duration::from_millis(50))?;
 
     // A worker wakes the loop through a clone of the eventfd and sends a
-    // signal to the process, through a pidfd of this process.
+    // signal to the process.
     let worker_wake = wake.try_clone()?;
-    let me = PidFd::open(std::process::id() as i32)?;
     let worker = std::thread::spawn(move || -> io::Result<()> {
         for n in 1..=3 {
             std::thread::sleep(Duration::from_millis(40));
@@ -49,7 +48,7 @@ fn main() -> io::Result<()> {
         }
         // Process-directed, like kill(2): every thread blocks SIGUSR1, so
         // it waits for the signalfd.
-        me.send_signal(Signal::USR1)
+        iofd::send_to_process(Signal::USR1)
     });
 
     let start = Instant::now();

@@ -9,9 +9,7 @@
 use std::io;
 use std::process::Command;
 
-use iofd::{
-    PidFd, SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard, reset_signal_mask_on_exec,
-};
+use iofd::{SigSet, Signal, SignalCode, SignalFd, SignalMaskGuard, reset_signal_mask_on_exec};
 use rustix::event::{PollFd, PollFlags, poll};
 
 fn main() -> io::Result<()> {
@@ -101,9 +99,9 @@ fn demo(pid: u32) -> io::Result<()> {
         child.wait()?;
         pause();
         if args[0] == "-USR1" {
-            // As sigqueue(3), through a pidfd of this process: every thread
-            // blocks SIGUSR1, so it is queued for the signalfd.
-            PidFd::open(pid as i32)?.send_signal_value(Signal::USR1, 42)?;
+            // As sigqueue(3), to this process: every thread blocks SIGUSR1,
+            // so it is queued for the signalfd.
+            iofd::queue_to_process(Signal::USR1, 42)?;
             println!("queued SIGUSR1 with value 42 from this process");
             pause();
         }

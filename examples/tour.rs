@@ -89,15 +89,14 @@ fn signalfd_section() -> io::Result<()> {
     let _blocked = SignalMaskGuard::block(&set)?;
     iofd::ensure_blocked_in_all_threads(&set)?;
     let signals = SignalFd::new(&set)?;
-    // Signal this process through a pidfd of itself: a value with each
-    // real-time signal (as sigqueue does), then SIGUSR1 twice (as kill).
-    // This (only) thread blocks both, so they queue for the signalfd.
-    let me = PidFd::open(std::process::id() as i32)?;
+    // Signal this process: a value with each real-time signal (as sigqueue
+    // does), then SIGUSR1 twice (as kill). This (only) thread blocks both,
+    // so they queue for the signalfd.
     for value in [10, 20, 30] {
-        me.send_signal_value(rt, value)?;
+        iofd::queue_to_process(rt, value)?;
     }
     for _ in 0..2 {
-        me.send_signal(Signal::USR1)?;
+        iofd::send_to_process(Signal::USR1)?;
     }
     let mut batch = [SignalInfo::default(); 8];
     let n = signals.read_batch(&mut batch)?;
@@ -243,9 +242,8 @@ fn tokio_section() -> io::Result<()> {
 
         // AsyncSignalFd: queued real-time signals with values, in order.
         let mut signals = AsyncSignalFd::new(&set)?;
-        let me = PidFd::open(std::process::id() as i32)?;
         for value in 1..=5 {
-            me.send_signal_value(rt_signal, value)?;
+            iofd::queue_to_process(rt_signal, value)?;
         }
         let mut values = Vec::new();
         for _ in 0..5 {

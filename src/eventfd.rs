@@ -186,7 +186,8 @@ impl_owned_fd_conversions!(EventFd);
 impl TryFrom<OwnedFd> for EventFd {
     type Error = AdoptError;
 
-    /// Adopts `fd` if it is an eventfd (its `/proc/self/fd` link reads
+    /// Adopts `fd` if it is an eventfd (its link in
+    /// `/proc/thread-self/fd`, the calling thread's descriptor table, reads
     /// `anon_inode:[eventfd]`), with the mode its fdinfo reports
     /// (`eventfd-semaphore`); otherwise hands `fd` back in the error.
     ///

@@ -117,9 +117,9 @@ use crate::signal::{
 /// let sfd = SignalFd::new(&set)?;
 /// assert_eq!(sfd.read_info().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
 ///
-/// // SAFETY: raise(3) sends to this thread, which blocks SIGUSR1, so the
-/// // signal stays pending for the signalfd instead of killing the process.
-/// unsafe { libc::raise(libc::SIGUSR1) };
+/// // To this thread, which blocks SIGUSR1: the signal stays pending for the
+/// // signalfd instead of killing the process.
+/// iofd::raise(Signal::USR1)?;
 /// let info = sfd.read_info()?;
 /// assert_eq!(info.signal(), Some(Signal::USR1));
 /// assert_eq!(info.pid(), std::process::id() as i32);
@@ -294,7 +294,8 @@ impl_owned_fd_conversions!(SignalFd);
 impl TryFrom<OwnedFd> for SignalFd {
     type Error = AdoptError;
 
-    /// Adopts `fd` if it is a signalfd (its `/proc/self/fd` link reads
+    /// Adopts `fd` if it is a signalfd (its link in
+    /// `/proc/thread-self/fd`, the calling thread's descriptor table, reads
     /// `anon_inode:[signalfd]`), with the mask its fdinfo reports
     /// (`sigmask`); otherwise hands `fd` back in the error.
     ///

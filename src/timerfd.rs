@@ -439,7 +439,8 @@ impl_owned_fd_conversions!(TimerFd);
 impl TryFrom<OwnedFd> for TimerFd {
     type Error = AdoptError;
 
-    /// Adopts `fd` if it is a timerfd (its `/proc/self/fd` link reads
+    /// Adopts `fd` if it is a timerfd (its link in
+    /// `/proc/thread-self/fd`, the calling thread's descriptor table, reads
     /// `anon_inode:[timerfd]`), on the clock its fdinfo reports
     /// (`clockid`); otherwise hands `fd` back in the error. The timer keeps
     /// its setting and its pending expirations.

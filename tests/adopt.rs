@@ -2,11 +2,6 @@
 //! pipe, a regular file, a socket, each other handle), the state recovered
 //! from fdinfo, the flag set, and the descriptor handed back.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped by `Child::wait` on the paths that reach it; a failing assertion leaves a zombie for the test process's exit"
-)]
-
 mod common;
 
 use std::io::ErrorKind;
@@ -145,7 +140,7 @@ fn pidfd_pid_survives_adoption_and_it_observes_only() {
         .args(["-c", "exit 4"])
         .spawn()
         .unwrap();
-    let pidfd = require!(PidFd::open(child.id() as i32));
+    let pidfd = require!(PidFd::open(child.id() as i32), reap child);
     let adopted = PidFd::try_from(OwnedFd::from(pidfd)).unwrap();
     assert_eq!(adopted.pid(), child.id() as i32);
     assert!(!adopted.reaps());

@@ -5,11 +5,6 @@
 //! the signals these checks send). Each check warms up first, then asserts
 //! that many more operations allocate nothing.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd"
-)]
-
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -137,7 +132,7 @@ fn signalfd_read_info_and_read_batch() {
 
 fn pidfd_send_signal_and_try_wait() {
     let child = Command::new("sleep").arg("60").spawn().unwrap();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pidfd = require!(PidFd::from_owned_child(child));
     let n = steady_state_allocations(10, N, || {
         pidfd.send_signal(Signal::CONT).unwrap();
         assert!(pidfd.try_wait().unwrap().is_none());
@@ -309,7 +304,7 @@ fn async_pidfd_wait() {
         for round in 0..25 {
             // Spawning and registering allocate; the wait must not.
             let child = Command::new("sleep").arg("0.01").spawn().unwrap();
-            let pidfd = require!(iofd::AsyncPidFd::from_child(&child));
+            let pidfd = require!(iofd::AsyncPidFd::from_owned_child(child));
             let before = allocations();
             assert!(pidfd.wait().await.unwrap().success());
             if round >= 5 {

@@ -6,11 +6,6 @@
 //! can take them.
 
 #![cfg(feature = "mio")]
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd, which clippy cannot see"
-)]
-
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
@@ -62,7 +57,7 @@ fn four_handles_each_readable_exactly_when_they_should_be() {
     let mut timer = TimerFd::new().unwrap();
     let mut signal = SignalFd::new(&signals).unwrap();
     let child = Command::new("sleep").arg("30").spawn().unwrap();
-    let mut pidfd = require!(PidFd::from_child(&child));
+    let mut pidfd = require!(PidFd::from_owned_child(child));
     registry
         .register(&mut event, EVENT, Interest::READABLE)
         .unwrap();
@@ -173,7 +168,7 @@ fn timer_signal_pidfd_and_fd_deregister_too() {
     let mut timer = TimerFd::new().unwrap();
     let mut signal = SignalFd::new(&signals).unwrap();
     let child = Command::new("true").spawn().unwrap();
-    let mut pidfd = require!(PidFd::from_child(&child));
+    let mut pidfd = require!(PidFd::from_owned_child(child));
     let (reader, writer) = std::io::pipe().unwrap();
     let mut reader = Fd::from(std::os::fd::OwnedFd::from(reader));
     for (source, token) in [

@@ -4,11 +4,6 @@
 //! `harness = false`: the tests run one after another on the main thread, so
 //! the count of open descriptors (`/proc/self/fd`) is this test's alone.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd"
-)]
-
 mod common;
 
 use std::io::{ErrorKind, Write};

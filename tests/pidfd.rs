@@ -1,10 +1,5 @@
 //! `PidFd`: opening, signalling, waiting, `pidfd_getfd`, and error paths.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd, which clippy cannot see"
-)]
-
 mod common;
 
 use std::io::ErrorKind;
@@ -22,8 +17,9 @@ fn sleeper() -> std::process::Child {
 #[test]
 fn send_term_then_status_reports_the_signal() {
     let child = sleeper();
-    let pidfd = require!(PidFd::from_child(&child));
-    assert_eq!(pidfd.pid(), child.id() as i32);
+    let pid = child.id() as i32;
+    let pidfd = require!(PidFd::from_owned_child(child));
+    assert_eq!(pidfd.pid(), pid);
     assert_eq!(pidfd.try_wait().unwrap(), None, "running");
     assert!(!pidfd.has_exited().unwrap());
     pidfd.send_signal(Signal::TERM).unwrap();
@@ -36,7 +32,7 @@ fn send_term_then_status_reports_the_signal() {
 #[test]
 fn exit_code_is_reported() {
     let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pidfd = require!(PidFd::from_owned_child(child));
     let status = pidfd.wait().unwrap();
     assert_eq!(status.code(), Some(3));
     assert!(!status.success());
@@ -48,7 +44,7 @@ fn exit_code_is_reported() {
 #[test]
 fn from_child_leaves_reaping_to_the_std_child() {
     let mut child = Command::new("sh").args(["-c", "exit 5"]).spawn().unwrap();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pidfd = require!(PidFd::from_child(&child), reap child);
     assert!(!pidfd.reaps());
     let status = pidfd.wait().unwrap();
     assert_eq!(status.code(), Some(5));
@@ -63,6 +59,10 @@ fn from_child_leaves_reaping_to_the_std_child() {
 }
 
 #[test]
+#[expect(
+    clippy::zombie_processes,
+    reason = "PidFd::open reaps the child: this test checks that it does"
+)]
 fn open_reaps_and_every_waiter_gets_the_status() {
     let child = Command::new("sh").args(["-c", "exit 6"]).spawn().unwrap();
     let pidfd = require!(PidFd::open(child.id() as i32));
@@ -83,7 +83,7 @@ fn open_reaps_and_every_waiter_gets_the_status() {
 #[test]
 fn zero_exit_is_success() {
     let child = Command::new("true").spawn().unwrap();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pidfd = require!(PidFd::from_owned_child(child));
     assert!(pidfd.wait().unwrap().success());
 }
 
@@ -93,7 +93,7 @@ fn try_wait_polls_until_exit() {
         .args(["-c", "sleep 0.05; exit 7"])
         .spawn()
         .unwrap();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pidfd = require!(PidFd::from_owned_child(child));
     let mut polls = 0;
     let status = loop {
         if let Some(status) = pidfd.try_wait().unwrap() {
@@ -111,6 +111,10 @@ fn try_wait_polls_until_exit() {
 }
 
 #[test]
+#[expect(
+    clippy::zombie_processes,
+    reason = "a PidFd from open_blocking reaps the child: this test waits through it"
+)]
 fn blocking_pidfd_waits_too() {
     let child = Command::new("sh").args(["-c", "exit 5"]).spawn().unwrap();
     let pidfd = require!(PidFd::open_blocking(child.id() as i32));
@@ -125,7 +129,8 @@ fn blocking_pidfd_waits_too() {
 #[test]
 fn created_nonblocking_and_cloexec() {
     let child = sleeper();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pid = child.id();
+    let pidfd = require!(PidFd::from_owned_child(child));
     assert!(
         rustix::fs::fcntl_getfl(&pidfd)
             .unwrap()
@@ -137,7 +142,7 @@ fn created_nonblocking_and_cloexec() {
             .contains(rustix::io::FdFlags::CLOEXEC)
     );
     let dbg = format!("{pidfd:?}");
-    assert!(dbg.contains(&format!("pid: {}", child.id())), "{dbg}");
+    assert!(dbg.contains(&format!("pid: {pid}")), "{dbg}");
     pidfd.send_signal(Signal::KILL).unwrap();
     assert_eq!(pidfd.wait().unwrap().signal(), Some(libc::SIGKILL));
     let _: OwnedFd = pidfd.into();
@@ -170,7 +175,7 @@ fn nonexistent_pid_is_esrch() {
 #[test]
 fn signal_to_a_zombie_succeeds_and_after_reaping_is_esrch() {
     let mut child = Command::new("true").spawn().unwrap();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pidfd = require!(PidFd::from_child(&child), reap child);
     assert!(pidfd.wait().unwrap().success());
     // A zombie still takes signals.
     pidfd.send_signal(Signal::TERM).unwrap();
@@ -186,7 +191,7 @@ fn reserved_signals_are_invalid_input() {
         return; // no reserved signals with this C library
     }
     let child = sleeper();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pidfd = require!(PidFd::from_owned_child(child));
     let err = pidfd.send_signal(Signal::new(32).unwrap()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     pidfd.send_signal(Signal::KILL).unwrap();
@@ -249,15 +254,16 @@ fn get_fd_on_another_users_process_is_eperm_or_works_as_root() {
 
 #[test]
 fn child_output_is_untouched_by_the_pidfd() {
-    let child = Command::new("echo")
+    let mut child = Command::new("echo")
         .arg("hi")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let pidfd = require!(PidFd::from_child(&child));
+    let mut stdout = child.stdout.take().unwrap();
+    let pidfd = require!(PidFd::from_owned_child(child));
     assert!(pidfd.wait().unwrap().success());
     let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.unwrap(), &mut out).unwrap();
+    std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
     assert_eq!(out, "hi\n");
 }
 
@@ -270,6 +276,10 @@ fn is_send_and_sync() {
 /// Clones share the kept status: the clone reaps, and the original (whose
 /// own `waitid` would now say `ECHILD`) still answers with the status.
 #[test]
+#[expect(
+    clippy::zombie_processes,
+    reason = "PidFd::open reaps the child: this test checks that a clone does"
+)]
 fn clones_share_the_exit_status_whoever_reaps() {
     let child = Command::new("sh").args(["-c", "exit 9"]).spawn().unwrap();
     let pidfd = require!(PidFd::open(child.id() as i32));
@@ -300,7 +310,7 @@ fn clones_share_the_exit_status_whoever_reaps() {
 #[test]
 fn null_signal_probes_existence() {
     let mut child = sleeper();
-    let pidfd = require!(PidFd::from_child(&child));
+    let pidfd = require!(PidFd::from_child(&child), reap child);
     pidfd.send_null_signal().unwrap();
     pidfd.send_null_signal().unwrap();
     assert_eq!(pidfd.try_wait().unwrap(), None, "signal 0 delivers nothing");

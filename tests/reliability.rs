@@ -4,11 +4,6 @@
 //! `harness = false`: descriptor counts must not see other tests' files,
 //! `RLIMIT_NOFILE` is per process, and signals are blocked in `main` first.
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd"
-)]
-
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
@@ -135,7 +130,7 @@ fn exercise_everything(rt: &tokio::runtime::Runtime) {
     assert!(me.get_fd(-1).is_err());
     assert!(me.get_fd(i32::MAX - 1).is_err());
     let child = Command::new("true").spawn().unwrap();
-    let pidfd = PidFd::from_child(&child).unwrap();
+    let pidfd = PidFd::from_owned_child(child).unwrap();
     assert!(pidfd.wait().unwrap().success());
     drop((me, pidfd, reader));
 
@@ -206,7 +201,7 @@ fn exercise_everything(rt: &tokio::runtime::Runtime) {
         drop(sync);
 
         let child = Command::new("sleep").arg("30").spawn().unwrap();
-        let pidfd = AsyncPidFd::from_child(&child).unwrap();
+        let pidfd = AsyncPidFd::from_owned_child(child).unwrap();
         let mut wait = task::spawn(pidfd.wait());
         assert_pending!(wait.poll());
         drop(wait);
@@ -543,7 +538,7 @@ fn locked_down_kernel_errors_name_what_is_missing() {
 #[cfg(target_arch = "x86_64")]
 fn seccomp_child(mode: &str) {
     // Made before the filter: the pidfd to test send_signal, get_fd, waitid.
-    let child = Command::new("sleep").arg("30").spawn().unwrap();
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
     let pidfd = PidFd::from_child(&child).unwrap();
     let errno = if mode == "ENOSYS" {
         libc::ENOSYS
@@ -562,6 +557,7 @@ fn seccomp_child(mode: &str) {
     if let Err(e) = install_seccomp(&denied, errno) {
         eprintln!("seccomp unavailable: {e}");
         pidfd.send_signal(Signal::KILL).unwrap();
+        child.wait().unwrap();
         std::process::exit(0);
     }
     let kind = if mode == "ENOSYS" {
@@ -620,9 +616,9 @@ fn seccomp_child(mode: &str) {
         let err = pidfd.get_fd(0).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
     }
-    // SAFETY: kill(2) on our own child's pid, which is still unreaped.
-    unsafe { libc::kill(pidfd.pid(), libc::SIGKILL) };
-    pidfd.wait().unwrap();
+    // kill(2) by the child's pid, which stays its own until it is reaped.
+    child.kill().unwrap();
+    child.wait().unwrap();
     println!("{mode} checked");
 }
 

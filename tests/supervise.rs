@@ -8,11 +8,6 @@
 //! reap), and re-runs itself as a helper process for the cross-process
 //! checks (`IOFD_SUPERVISE_ROLE`).
 
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd"
-)]
-
 mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
@@ -207,7 +202,7 @@ fn waiting_for_the_reap_does_not_hide_the_exit() {
 fn exit_status_agrees_with_wait() {
     on_both_runtimes(|| async {
         let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
-        let reaping = AsyncPidFd::try_from(PidFd::open(child.id() as i32).unwrap()).unwrap();
+        let reaping = AsyncPidFd::from_owned_child(child).unwrap();
         let status = within(reaping.exit_status()).await.unwrap();
         assert_eq!(status.code(), Some(3));
         assert_eq!(within(reaping.wait()).await.unwrap(), status);
@@ -558,6 +553,10 @@ fn a_thread_pidfd_is_never_a_process_exit() {
 /// Two reaping handles (`PidFd::open` twice) on one child: whichever
 /// reaps, the other's waits get the same status (from PIDFD_INFO_EXIT),
 /// never ECHILD, with several waiters on each.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the two PidFd::open handles reap the children: that is what this test checks"
+)]
 fn two_reapers_give_every_waiter_the_same_status() {
     if !kernel_at_least(6, 15) {
         eprintln!("skipped: PIDFD_INFO_EXIT needs Linux 6.15");

@@ -3,11 +3,6 @@
 //! flavours, conversions, and errors without a runtime.
 
 #![cfg(feature = "tokio")]
-#![allow(
-    clippy::zombie_processes,
-    reason = "children are reaped through their PidFd, which clippy cannot see"
-)]
-
 use std::io::ErrorKind;
 use std::process::Command;
 use std::sync::Arc;
@@ -329,7 +324,7 @@ fn pidfd_wait_reports_the_exit_code() {
             .args(["-c", "sleep 0.05; exit 9"])
             .spawn()
             .unwrap();
-        let pidfd = require!(AsyncPidFd::from_child(&child));
+        let pidfd = require!(AsyncPidFd::from_owned_child(child));
         let mut wait = task::spawn(pidfd.wait());
         assert_pending!(wait.poll(), "still running");
         until(|| wait.is_woken()).await;
@@ -342,7 +337,7 @@ fn pidfd_wait_reports_the_exit_code() {
 fn pidfd_wait_is_cancel_safe() {
     on_both_runtimes(|| async {
         let child = Command::new("sleep").arg("30").spawn().unwrap();
-        let pidfd = require!(AsyncPidFd::from_child(&child));
+        let pidfd = require!(AsyncPidFd::from_owned_child(child));
         let mut pending = task::spawn(pidfd.wait());
         assert_pending!(pending.poll());
         drop(pending);
@@ -356,11 +351,13 @@ fn pidfd_wait_is_cancel_safe() {
 #[test]
 fn pidfd_exited_observes_without_reaping() {
     on_both_runtimes(|| async {
-        let child = Command::new("sh").args(["-c", "exit 2"]).spawn().unwrap();
-        let pidfd = require!(AsyncPidFd::from_child(&child));
+        let mut child = Command::new("sh").args(["-c", "exit 2"]).spawn().unwrap();
+        let pidfd = require!(AsyncPidFd::from_child(&child), reap child);
         within(pidfd.exited()).await.unwrap();
-        // Not reaped by exited(): wait still gets the status.
+        // Not reaped by exited(): wait still gets the status, and so does
+        // the owner, which reaps.
         assert_eq!(within(pidfd.wait()).await.unwrap().code(), Some(2));
+        assert_eq!(child.wait().unwrap().code(), Some(2));
         // A non-child (ourselves) can be watched: it has not exited.
         let me = AsyncPidFd::try_from(require!(PidFd::open(std::process::id() as i32))).unwrap();
         let mut watch = task::spawn(me.exited());
@@ -385,7 +382,7 @@ fn many_children_awaited_concurrently() {
                 .args(["-c", &format!("exit {code}")])
                 .spawn()
                 .unwrap();
-            let pidfd = require!(AsyncPidFd::from_child(&child));
+            let pidfd = require!(AsyncPidFd::from_owned_child(child));
             tasks.push(tokio::spawn(async move { pidfd.wait().await }));
         }
         for (code, task) in tasks.into_iter().enumerate() {
@@ -435,7 +432,7 @@ fn streams_end_after_the_runtime_shuts_down() {
 fn every_waiter_and_every_later_wait_gets_the_exit_status() {
     on_both_runtimes(|| async {
         let mut child = Command::new("sh").args(["-c", "exit 9"]).spawn().unwrap();
-        let pidfd = Arc::new(require!(AsyncPidFd::from_child(&child)));
+        let pidfd = Arc::new(require!(AsyncPidFd::from_child(&child), reap child));
         let waiters: Vec<_> = (0..3)
             .map(|_| {
                 let pidfd = pidfd.clone();
@@ -447,7 +444,7 @@ fn every_waiter_and_every_later_wait_gets_the_exit_status() {
         }
         assert_eq!(pidfd.wait().await.unwrap().code(), Some(9));
         // The std Child was left its zombie: it reaps it and agrees.
-        assert_eq!(child.try_wait().unwrap().unwrap().code(), Some(9));
+        assert_eq!(child.wait().unwrap().code(), Some(9));
         assert_eq!(pidfd.wait().await.unwrap().code(), Some(9));
     });
 }

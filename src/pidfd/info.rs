@@ -72,7 +72,10 @@ const PIDFD_GET_INFO: u32 = (3 << 30) | (64 << 16) | (0xFF << 8) | 11;
 /// let pidfd = PidFd::from_child(&child)?;
 /// let info = match pidfd.info() {
 ///     Ok(info) => info,
-///     Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(()), // before 6.13
+///     Err(e) if e.kind() == std::io::ErrorKind::Unsupported => { // before 6.13
+///         child.wait()?;
+///         return Ok(());
+///     }
 ///     Err(e) => return Err(e),
 /// };
 /// assert_eq!(info.pid(), Some(child.id() as i32));

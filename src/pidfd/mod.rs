@@ -46,16 +46,16 @@ use descriptor::Descriptor;
 /// # Examples
 ///
 /// ```
+/// use std::os::unix::process::ExitStatusExt;
 /// use std::process::Command;
 /// use iofd::{PidFd, Signal};
 ///
 /// # fn main() -> std::io::Result<()> {
-/// let child = Command::new("sleep").arg("30").spawn()?;
-/// let pidfd = PidFd::from_child(&child)?;
+/// // The pidfd owns the child: its `wait` reaps it.
+/// let pidfd = PidFd::from_owned_child(Command::new("sleep").arg("30").spawn()?)?;
 /// assert_eq!(pidfd.try_wait()?, None);
 /// pidfd.send_signal(Signal::TERM)?;
-/// let status = pidfd.wait()?;
-/// use std::os::unix::process::ExitStatusExt;
+/// let status = pidfd.wait()?; // reaped: no zombie is left
 /// assert_eq!(status.signal(), Some(libc::SIGTERM));
 /// # Ok(())
 /// # }
@@ -159,20 +159,25 @@ impl PidFd {
 
     /// Makes [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) observe
     /// the child's exit without reaping it (`WNOWAIT`), leaving that to the
-    /// child's owner, such as a `tokio::process::Child`:
+    /// child's owner, which must still reap it.
+    ///
+    /// [`from_child`](PidFd::from_child) is this for a
+    /// `std::process::Child`; for a `tokio::process::Child`, use
+    /// [`AsyncPidFd::from_tokio_child`](crate::AsyncPidFd::from_tokio_child).
+    ///
+    /// # Examples
     ///
     /// ```
-    /// # #[cfg(not(feature = "tokio"))] fn main() {}
-    /// # #[cfg(feature = "tokio")]
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> std::io::Result<()> {
-    /// use iofd::{AsyncPidFd, PidFd};
+    /// use std::process::Command;
+    /// use iofd::PidFd;
     ///
-    /// let mut child = tokio::process::Command::new("sh").args(["-c", "exit 3"]).spawn()?;
-    /// let pid = child.id().expect("not yet reaped") as i32;
-    /// let pidfd = AsyncPidFd::try_from(PidFd::open(pid)?.observe_only())?;
-    /// assert_eq!(pidfd.wait().await?.code(), Some(3)); // observed, not reaped
-    /// assert_eq!(child.wait().await?.code(), Some(3)); // tokio reaps
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn()?;
+    /// // Not reaped yet, so its pid still names it: no race.
+    /// let pidfd = PidFd::open(child.id() as i32)?.observe_only();
+    /// assert!(!pidfd.reaps());
+    /// assert_eq!(pidfd.wait()?.code(), Some(3)); // observed, not reaped
+    /// assert_eq!(child.wait()?.code(), Some(3)); // the owner reaps
     /// # Ok(())
     /// # }
     /// ```
@@ -183,8 +188,9 @@ impl PidFd {
     }
 
     /// Whether [`try_wait`](PidFd::try_wait) and [`wait`](PidFd::wait) reap
-    /// the child: `true` for [`open`](PidFd::open) and
-    /// [`open_blocking`](PidFd::open_blocking), `false` for
+    /// the child: `true` for [`open`](PidFd::open),
+    /// [`open_blocking`](PidFd::open_blocking) and
+    /// [`from_owned_child`](PidFd::from_owned_child), `false` for
     /// [`from_child`](PidFd::from_child) and after
     /// [`observe_only`](PidFd::observe_only).
     #[inline]

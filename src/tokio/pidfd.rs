@@ -68,7 +68,10 @@ impl AsyncPidFd {
     ///
     /// # Errors
     ///
-    /// As [`PidFd::from_child`]; an error (no panic) when no tokio runtime is current or it has no I/O driver (`enable_io`).
+    /// As [`PidFd::from_child`]; an error when no tokio runtime is current or
+    /// it has no I/O driver (`enable_io`), but under `panic = "abort"` the
+    /// latter aborts inside tokio
+    /// ([details](crate#runtimes-without-an-io-driver)).
     pub fn from_child(child: &Child) -> io::Result<AsyncPidFd> {
         Ok(AsyncPidFd::try_from(PidFd::from_child(child)?)?)
     }
@@ -90,8 +93,10 @@ impl AsyncPidFd {
     ///
     /// - `InvalidInput` if tokio has already reaped the child (`id()` is
     ///   `None`).
-    /// - As [`PidFd::open`]; an error (no panic) when no tokio runtime is
-    ///   current or it has no I/O driver (`enable_io`).
+    /// - As [`PidFd::open`]; an error when no tokio runtime is current or it
+    ///   has no I/O driver (`enable_io`), but under `panic = "abort"` the
+    ///   latter aborts inside tokio
+    ///   ([details](crate#runtimes-without-an-io-driver)).
     ///
     /// # Examples
     ///
@@ -137,8 +142,10 @@ impl AsyncPidFd {
     ///
     /// # Errors
     ///
-    /// As [`PidFd::from_owned_child`]; an error (no panic) when no tokio
-    /// runtime is current or it has no I/O driver (`enable_io`).
+    /// As [`PidFd::from_owned_child`]; an error when no tokio runtime is
+    /// current or it has no I/O driver (`enable_io`), but under
+    /// `panic = "abort"` the latter aborts inside tokio
+    /// ([details](crate#runtimes-without-an-io-driver)).
     ///
     /// # Examples
     ///

@@ -110,8 +110,9 @@ impl<K> PidFdSet<K> {
     /// # Errors
     ///
     /// The error of `epoll_create1` (`EMFILE`, `ENFILE`, `ENOMEM`); an
-    /// error (no panic) when no tokio runtime is current or it has no I/O
-    /// driver (`enable_io`).
+    /// error when no tokio runtime is current or it has no I/O driver
+    /// (`enable_io`), but under `panic = "abort"` the latter aborts inside
+    /// tokio ([details](crate#runtimes-without-an-io-driver)).
     ///
     /// # Examples
     ///

@@ -77,8 +77,8 @@ const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the th
 /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 /// rt.block_on(async {
 ///     let mut signals = AsyncSignalFd::new(&set)?;
-///     // SAFETY: kill(2) to our own pid with a signal every thread blocks.
-///     unsafe { libc::kill(std::process::id() as i32, libc::SIGUSR1) };
+///     // To this process, whose every thread blocks SIGUSR1.
+///     iofd::send_to_process(Signal::USR1)?;
 ///     let info = signals.recv().await?;
 ///     assert_eq!(info.signal(), Some(Signal::USR1));
 ///     assert_eq!(info.pid(), std::process::id() as i32);
@@ -102,9 +102,7 @@ const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the th
 /// rt.block_on(async {
 ///     let mut signals = AsyncSignalFd::new(&set)?;
 ///     for value in 1..=3 {
-///         let value = libc::sigval { sival_ptr: value as *mut libc::c_void };
-///         // SAFETY: sigqueue(3) to our own pid with a signal every thread blocks.
-///         unsafe { libc::sigqueue(std::process::id() as i32, libc::SIGUSR2, value) };
+///         iofd::queue_to_process(Signal::USR2, value)?;
 ///     }
 ///     // A standard signal is pending at most once: the three merge into one.
 ///     let info = signals.next().await.expect("a stream of signals")?;

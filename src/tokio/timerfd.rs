@@ -95,8 +95,9 @@ impl AsyncTimerFd {
     /// # Errors
     ///
     /// `InvalidInput` for a zero `period`; as [`TimerFd::new`] and
-    /// [`TimerFd::arm`]; and an error (no panic) when no tokio runtime is
-    /// current or it has no I/O driver (`enable_io`).
+    /// [`TimerFd::arm`]; and an error when no tokio runtime is current or it
+    /// has no I/O driver (`enable_io`), but under `panic = "abort"` the latter
+    /// aborts inside tokio ([details](crate#runtimes-without-an-io-driver)).
     pub fn interval(period: Duration) -> io::Result<AsyncTimerFd> {
         AsyncTimerFd::interval_with_clock(period, Clock::Monotonic)
     }
@@ -162,8 +163,9 @@ impl AsyncTimerFd {
     /// # Errors
     ///
     /// `InvalidInput` if `delay`'s seconds do not fit the kernel's `time_t`;
-    /// as [`TimerFd::new`]; and an error (no panic) when no tokio runtime is
-    /// current or it has no I/O driver (`enable_io`).
+    /// as [`TimerFd::new`]; and an error when no tokio runtime is current or it
+    /// has no I/O driver (`enable_io`), but under `panic = "abort"` the latter
+    /// aborts inside tokio ([details](crate#runtimes-without-an-io-driver)).
     ///
     /// # Examples
     ///

@@ -196,9 +196,22 @@ pub fn pidfds_or_skip() -> bool {
 
 /// Unwraps `$result`, or — when it failed because the kernel or a sandbox
 /// lacks the syscall (an `iofd::SyscallError`) — prints why the test is
-/// skipped and returns from the test.
+/// skipped and returns from the test. With `reap child`, a skip first kills
+/// and reaps that `std::process::Child`, so no path leaves a zombie.
 #[macro_export]
 macro_rules! require {
+    ($result:expr, reap $child:ident) => {
+        match $result {
+            Ok(value) => value,
+            Err(err) if err.get_ref().is_some_and(|e| e.is::<iofd::SyscallError>()) => {
+                eprintln!("skipped: {err}");
+                let _ = $child.kill();
+                let _ = $child.wait();
+                return;
+            }
+            Err(err) => panic!("{}: {err}", stringify!($result)),
+        }
+    };
     ($result:expr) => {
         match $result {
             Ok(value) => value,
