@@ -173,6 +173,8 @@ mod adopt;
 mod error;
 mod fd;
 mod handle;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod helper_thread;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod eventfd;

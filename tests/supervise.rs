@@ -601,6 +601,140 @@ fn two_reapers_give_every_waiter_the_same_status() {
     });
 }
 
+/// Starts a child with exit signal 0 (a "clone" child) that exits with
+/// `code` at once. Plain `waitid` never sees such a child (only `__WALL`
+/// does), so to a pidfd it looks as a child does while another reaper is
+/// reaping it: exited, ours, not waitable, not yet reaped.
+fn clone_child_exiting(code: i32) -> i32 {
+    // No CLONE_* flag and exit signal 0: a fork whose parent gets no
+    // SIGCHLD. The child calls only `_exit`, which is async-signal-safe.
+    // SAFETY: as fork(2); the child runs nothing but `_exit`.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, 0usize, 0usize, 0usize, 0usize, 0usize) };
+    if pid == 0 {
+        // SAFETY: ends the child at once, running no Rust code of ours.
+        unsafe { libc::_exit(code) };
+    }
+    assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+    pid as i32
+}
+
+/// A child that `waitid` cannot see though it has exited (another reaper
+/// is reaping it): `AsyncPidFd::wait` and `exit_status` stay pending,
+/// without spinning inside the poll, until the reap wakes them; the sync
+/// `try_wait` waits the window out (bounded), then says `ECHILD`.
+fn a_child_mid_reap_keeps_the_async_wait_pending_without_spinning() {
+    if !kernel_at_least(6, 15) {
+        eprintln!("skipped: PIDFD_INFO_EXIT needs Linux 6.15");
+        return;
+    }
+    let pid = clone_child_exiting(3);
+    let pidfd = PidFd::open(pid).unwrap(); // a reaping handle
+    while !pidfd.has_exited().unwrap() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let err = pidfd.try_wait().unwrap_err();
+    assert_eq!(iofd::errno(&err), Some(libc::ECHILD));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let watch = AsyncPidFd::try_from(pidfd).unwrap();
+        let mut wait = task::spawn(watch.wait());
+        let mut status = task::spawn(watch.exit_status());
+        assert_pending!(wait.poll(), "answered while the reap is pending");
+        assert_pending!(status.poll());
+        // The other reaper finishes: the reap wakes both.
+        let all = rustix::process::WaitIdOptions::EXITED
+            | rustix::process::WaitIdOptions::from_bits_retain(libc::__WALL as u32);
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        rustix::process::waitid(rustix::process::WaitId::Pid(pid), all).unwrap();
+        until(|| wait.is_woken() && status.is_woken()).await;
+        assert_eq!(assert_ready!(wait.poll()).unwrap().code(), Some(3));
+        assert_eq!(assert_ready!(status.poll()).unwrap().code(), Some(3));
+
+        // The same through a PidFdSet.
+        let pid = clone_child_exiting(4);
+        let pidfd = PidFd::open(pid).unwrap();
+        while !pidfd.has_exited().unwrap() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut set = iofd::PidFdSet::new().unwrap();
+        set.insert("clone", pidfd).unwrap();
+        let mut next = task::spawn(set.next_exit());
+        assert_pending!(next.poll(), "answered while the reap is pending");
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        rustix::process::waitid(rustix::process::WaitId::Pid(pid), all).unwrap();
+        until(|| next.is_woken()).await;
+        let (key, status) = assert_ready!(next.poll()).unwrap();
+        assert_eq!((key, status.unwrap().code()), ("clone", Some(4)));
+    });
+}
+
+/// Whether `pid` is still a child of this process that could be waited for.
+fn is_unreaped_child(pid: i32) -> bool {
+    let options = rustix::process::WaitIdOptions::EXITED
+        | rustix::process::WaitIdOptions::NOHANG
+        | rustix::process::WaitIdOptions::NOWAIT;
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    rustix::process::waitid(rustix::process::WaitId::Pid(pid), options).is_ok()
+}
+
+/// Waits up to 10 s until `pid` is no longer an unreaped child.
+fn reaped_within_10s(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while is_unreaped_child(pid) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// A process `fork`ed while the parent's helper thread runs inherits the
+/// record of that thread, but no thread: an owning handle it drops there
+/// still has its child reaped (by a helper thread of its own), and the
+/// parent's orphan is still reaped by the parent's.
+fn a_forked_process_reaps_its_own_orphans() {
+    if !pidfds_or_skip() {
+        return;
+    }
+    let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let parents = sleeper.id() as i32;
+    drop(PidFd::from_owned_child(sleeper).unwrap()); // the helper thread runs
+    let observer = PidFd::open(parents).unwrap().observe_only();
+    // SAFETY: the child runs only the closure below and `_exit`s; it
+    // spawns a process and a thread, which glibc allows after fork.
+    let forked = unsafe { libc::fork() };
+    assert!(forked >= 0, "fork: {}", std::io::Error::last_os_error());
+    if forked == 0 {
+        let reaped = std::panic::catch_unwind(|| {
+            let child = Command::new("sleep").arg("0.1").spawn().unwrap();
+            let pid = child.id() as i32;
+            drop(PidFd::from_owned_child(child).unwrap());
+            reaped_within_10s(pid)
+        });
+        // SAFETY: ends the forked process without running the parent's
+        // atexit handlers or destructors.
+        unsafe { libc::_exit(if matches!(reaped, Ok(true)) { 0 } else { 1 }) };
+    }
+    let forked = rustix::process::Pid::from_raw(forked).unwrap();
+    let (_, status) = rustix::process::waitpid(Some(forked), rustix::process::WaitOptions::empty())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        status.exit_status(),
+        Some(0),
+        "the forked process kept a zombie"
+    );
+    observer.send_signal(Signal::KILL).unwrap();
+    assert!(
+        reaped_within_10s(parents),
+        "the parent's orphan was not reaped"
+    );
+}
+
 /// `of_peer` on a peer that has exited and been reaped: ESRCH, as
 /// documented (not a pidfd with pid -1).
 fn the_peer_that_was_reaped_is_esrch() {
@@ -737,6 +871,14 @@ fn main() {
         (
             "two_reapers_give_every_waiter_the_same_status",
             two_reapers_give_every_waiter_the_same_status,
+        ),
+        (
+            "a_child_mid_reap_keeps_the_async_wait_pending_without_spinning",
+            a_child_mid_reap_keeps_the_async_wait_pending_without_spinning,
+        ),
+        (
+            "a_forked_process_reaps_its_own_orphans",
+            a_forked_process_reaps_its_own_orphans,
         ),
         (
             "the_peer_that_was_reaped_is_esrch",

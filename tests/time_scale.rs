@@ -167,14 +167,14 @@ fn after_shutdown_one_thread_times_every_timer() {
     }
 }
 
-/// The `iofd-timers` threads of the process: their ids.
+/// The `iofd-helper` threads of the process: their ids.
 fn timing_threads() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
         .filter_map(|task| {
             let task = task.ok()?;
             let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            (comm.trim() == "iofd-timers").then(|| task.file_name().to_string_lossy().into_owned())
+            (comm.trim() == "iofd-helper").then(|| task.file_name().to_string_lossy().into_owned())
         })
         .collect()
 }

@@ -226,3 +226,50 @@ async fn a_set_of_many_yields_every_exit() {
     }
     assert!(seen.iter().all(|&s| s));
 }
+
+/// `exit_status` after `wait` on the same handle: at once for a handle
+/// that reaps (owned or opened), whose `wait` reaped; on a handle that
+/// only observes, pending until the child's owner reaps (the documented
+/// "exited and reaped"), then ready with the same status — never a hang
+/// once the owner has reaped.
+#[tokio::test(flavor = "current_thread")]
+async fn exit_status_after_wait_on_the_same_handle() {
+    let owned = require!(AsyncPidFd::from_owned_child(
+        Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap()
+    ));
+    assert_eq!(within(owned.wait()).await.unwrap().code(), Some(3));
+    let mut status = task::spawn(owned.exit_status());
+    assert_eq!(
+        tokio_test::assert_ready!(status.poll()).unwrap().code(),
+        Some(3)
+    );
+
+    let child = Command::new("sh").args(["-c", "exit 4"]).spawn().unwrap();
+    let opened = AsyncPidFd::try_from(iofd::PidFd::open(child.id() as i32).unwrap()).unwrap();
+    assert_eq!(within(opened.wait()).await.unwrap().code(), Some(4));
+    let mut status = task::spawn(opened.exit_status());
+    assert_eq!(
+        tokio_test::assert_ready!(status.poll()).unwrap().code(),
+        Some(4)
+    );
+    drop(child); // already reaped by `opened`
+
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", "exit 5"])
+        .spawn()
+        .unwrap();
+    let observing = AsyncPidFd::from_tokio_child(&child).unwrap();
+    assert_eq!(within(observing.wait()).await.unwrap().code(), Some(5));
+    let mut status = task::spawn(observing.exit_status());
+    match status.poll() {
+        std::task::Poll::Pending => {}
+        // Before Linux 6.15 there is no status to wait for.
+        std::task::Poll::Ready(Err(e)) if e.kind() == ErrorKind::Unsupported => {
+            child.wait().await.unwrap();
+            return;
+        }
+        std::task::Poll::Ready(other) => panic!("ready before the reap: {other:?}"),
+    }
+    assert_eq!(child.wait().await.unwrap().code(), Some(5)); // tokio reaps
+    assert_eq!(within(status).await.unwrap().code(), Some(5));
+}

@@ -299,6 +299,47 @@ fn a_task_awaiting_recv_gets_records_given_back() {
     });
 }
 
+/// A loop draining many buffered records takes a unit of tokio's coop
+/// budget per record: a task spawned on the same current-thread runtime
+/// runs within tokio's budget (128) of records, not once per batch.
+fn draining_buffered_records_lets_another_task_run() {
+    const RECORDS: i32 = 600;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut signals = AsyncSignalFd::new(&set()).unwrap();
+        for value in 0..RECORDS {
+            sigqueue_self(rt1(), value);
+        }
+        // The first read may wait for the reactor; from here on every
+        // record is at hand.
+        assert_eq!(within(signals.recv()).await.unwrap().value_int(), 0);
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn({
+            let ran = std::sync::Arc::clone(&ran);
+            async move { ran.store(true, std::sync::atomic::Ordering::SeqCst) }
+        });
+        let mut received = 1;
+        while !ran.load(std::sync::atomic::Ordering::SeqCst) && received < RECORDS {
+            let info = signals.recv().await.unwrap();
+            assert_eq!(info.value_int(), received, "in order, none lost");
+            received += 1;
+        }
+        assert!(
+            received <= 1 + 130,
+            "{} records before the other task ran",
+            received - 1
+        );
+        // The rest are still there, in order.
+        while received < RECORDS {
+            assert_eq!(within(signals.recv()).await.unwrap().value_int(), received);
+            received += 1;
+        }
+    });
+}
+
 fn assert_sigqueued_by_me(info: &iofd::SignalInfo, signal: Signal, value: i32) {
     assert_eq!(info.signal(), Some(signal), "{info:?}");
     assert_eq!(info.code(), SignalCode::Queue, "{info:?}");
@@ -508,6 +549,10 @@ fn main() {
             a_burst_is_read_in_one_syscall_and_nothing_is_lost,
         ),
         ("recv_is_cancel_safe", recv_is_cancel_safe),
+        (
+            "draining_buffered_records_lets_another_task_run",
+            draining_buffered_records_lets_another_task_run,
+        ),
         (
             "dropping_a_handle_loses_no_buffered_signal",
             dropping_a_handle_loses_no_buffered_signal,

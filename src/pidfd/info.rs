@@ -265,7 +265,7 @@ impl PidFd {
             if let Some(status) = self.status.get() {
                 return Ok(Some(*status));
             }
-            match self.try_wait() {
+            match self.try_wait_in_poll() {
                 Ok(status) => return Ok(status),
                 // Not a child of this process: learn it from pidfs below.
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {}

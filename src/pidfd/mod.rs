@@ -20,6 +20,7 @@ use rustix::process::{
     Pid, PidfdFlags, PidfdGetfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_getfd, pidfd_open,
 };
 
+mod descriptor;
 mod info;
 mod owned_child;
 mod send;
@@ -32,7 +33,7 @@ use crate::adopt::{AdoptError, adopt_pollable_by};
 use crate::error::{
     SANDBOX, invalid_input, invalid_input_owned, last_errno, syscall_error, unsupported,
 };
-use crate::handle::{impl_close, impl_owned_fd_conversions};
+use descriptor::Descriptor;
 
 /// An owned pidfd: a handle on one process that stays bound to it even after
 /// its pid is reused.
@@ -60,7 +61,9 @@ use crate::handle::{impl_close, impl_owned_fd_conversions};
 /// # }
 /// ```
 pub struct PidFd {
-    fd: OwnedFd,
+    /// The pidfd; for a handle that owns its child, also the duty to reap
+    /// it on drop (shared with its clones).
+    fd: Descriptor,
     pid: i32,
     /// Whether `try_wait`/`wait` reap the child (`false`: they observe the
     /// exit with `WNOWAIT` and leave reaping to the child's owner).
@@ -180,6 +183,7 @@ impl PidFd {
     /// ```
     pub fn observe_only(mut self) -> PidFd {
         self.reaps = false;
+        self.fd.disown();
         self
     }
 
@@ -204,7 +208,7 @@ impl PidFd {
         let fd =
             pidfd_open(raw_pid, flags).map_err(|e| open_error(pid, flags, e.raw_os_error()))?;
         Ok(PidFd {
-            fd,
+            fd: Descriptor::new(fd),
             pid,
             reaps: true,
             status: Arc::new(OnceLock::new()),
@@ -221,7 +225,7 @@ impl PidFd {
     pub fn try_clone(&self) -> io::Result<PidFd> {
         let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?;
         Ok(PidFd {
-            fd,
+            fd: Descriptor::shared(fd, self.fd.owner()),
             pid: self.pid,
             reaps: self.reaps,
             status: Arc::clone(&self.status),
@@ -386,7 +390,7 @@ impl PidFd {
             rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)?;
         }
         let mut pidfd = PidFd {
-            fd,
+            fd: Descriptor::new(fd),
             pid: 0,
             reaps: false,
             status: Arc::new(OnceLock::new()),
@@ -438,7 +442,12 @@ impl PidFd {
     /// someone else (another handle, its `Child`, its parent) gives the
     /// status the kernel keeps (`PIDFD_INFO_EXIT`, Linux 6.15).
     ///
-    /// One syscall while the child runs, no allocation.
+    /// One syscall while the child runs, no allocation. If another handle
+    /// is reaping the child at this very instant (it is then out of
+    /// `waitid`'s sight but its status not yet published), this call
+    /// yields the thread until the status appears, a bounded number of
+    /// times, then says `ECHILD`; [`AsyncPidFd`](crate::AsyncPidFd)'s
+    /// polls never wait there: they stay pending until the reap wakes them.
     ///
     /// # Errors
     ///
@@ -447,6 +456,21 @@ impl PidFd {
     /// [thread](PidFd::is_thread) pidfd.
     #[inline]
     pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
+        self.try_wait_with(Window::WaitOut)
+    }
+
+    /// [`try_wait`](PidFd::try_wait) for a poll, which must not block: a
+    /// child that another reaper is reaping at this instant gives
+    /// `Ok(None)` at once (the reap wakes the pidfd's waiters, and the
+    /// next poll finds the status).
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn try_wait_in_poll(&self) -> io::Result<Option<ExitStatus>> {
+        self.try_wait_with(Window::Pending)
+    }
+
+    #[inline]
+    fn try_wait_with(&self, window: Window) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status.get() {
             return Ok(Some(*status));
         }
@@ -474,7 +498,7 @@ impl PidFd {
             // by another reaper: its status is kept by the kernel.
             Err(rustix::io::Errno::CHILD) => match self.status.get() {
                 Some(status) => Ok(Some(*status)),
-                None => self.reaped_elsewhere(),
+                None => self.reaped_elsewhere(window),
             },
             Err(e) => Err(e.into()),
         }
@@ -486,10 +510,10 @@ impl PidFd {
     ///
     /// A child of this process that another reaper is reaping right now
     /// is already invisible to `waitid` but not yet published as reaped:
-    /// that short window (inside the other reaper's `waitid`) is waited
-    /// out, with a bound.
+    /// `window` says what to do in that short window (inside the other
+    /// reaper's `waitid`).
     #[cold]
-    fn reaped_elsewhere(&self) -> io::Result<Option<ExitStatus>> {
+    fn reaped_elsewhere(&self, window: Window) -> io::Result<Option<ExitStatus>> {
         let me = rustix::process::getpid().as_raw_nonzero().get();
         for _ in 0..10_000 {
             let Ok(info) = self.info() else { break };
@@ -501,7 +525,11 @@ impl PidFd {
             if info.ppid() != Some(me) || !self.has_exited().unwrap_or(false) {
                 break;
             }
-            std::thread::yield_now();
+            match window {
+                // Not yet: the reap wakes the pidfd's waiters.
+                Window::Pending => return Ok(None),
+                Window::WaitOut => std::thread::yield_now(),
+            }
         }
         Err(io::Error::from_raw_os_error(libc::ECHILD))
     }
@@ -555,6 +583,22 @@ impl PidFd {
             }
         }
     }
+}
+
+/// What a wait does while another reaper is reaping the child (exited,
+/// ours, no longer visible to `waitid`, not yet published as reaped).
+#[derive(Clone, Copy)]
+enum Window {
+    /// Waits the window out (yielding the thread, up to 10 000 rounds),
+    /// then says `ECHILD`: the synchronous `try_wait` and `wait`.
+    WaitOut,
+    /// `Ok(None)` at once: a poll, which must not block, waits for the
+    /// readiness the reap brings.
+    #[cfg_attr(
+        not(feature = "tokio"),
+        allow(dead_code, reason = "used by the tokio wrappers only")
+    )]
+    Pending,
 }
 
 /// `PIDFD_THREAD` (`O_EXCL`): a pidfd for one thread (Linux 6.9).
@@ -614,7 +658,41 @@ pub(crate) fn exit_status(status: WaitIdStatus) -> ExitStatus {
     ExitStatus::from_raw(raw)
 }
 
-impl_owned_fd_conversions!(PidFd);
+// By hand, not `impl_owned_fd_conversions!`: the descriptor of an owning
+// handle carries the duty to reap, which a conversion hands over.
+impl AsFd for PidFd {
+    #[inline]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for PidFd {
+    #[inline]
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl std::os::fd::IntoRawFd for PidFd {
+    /// The descriptor; for a handle that
+    /// [owns its child](PidFd::from_owned_child), the child too: the
+    /// caller then reaps it (nothing reaps it behind the caller's back).
+    #[inline]
+    fn into_raw_fd(self) -> RawFd {
+        std::os::fd::IntoRawFd::into_raw_fd(self.fd.into_owned())
+    }
+}
+
+impl From<PidFd> for OwnedFd {
+    /// The descriptor; for a handle that
+    /// [owns its child](PidFd::from_owned_child), the child too: the
+    /// caller then reaps it (nothing reaps it behind the caller's back).
+    #[inline]
+    fn from(pidfd: PidFd) -> OwnedFd {
+        pidfd.fd.into_owned()
+    }
+}
 
 impl TryFrom<OwnedFd> for PidFd {
     type Error = AdoptError;
@@ -637,7 +715,7 @@ impl TryFrom<OwnedFd> for PidFd {
             Some((pid, fdinfo.flags()? & PIDFD_THREAD != 0))
         })?;
         Ok(PidFd {
-            fd,
+            fd: Descriptor::new(fd),
             pid,
             reaps: false,
             status: Arc::new(OnceLock::new()),
@@ -645,7 +723,32 @@ impl TryFrom<OwnedFd> for PidFd {
         })
     }
 }
-impl_close!(PidFd);
+impl PidFd {
+    /// Closes the PidFd and reports what the kernel said.
+    ///
+    /// `Drop` closes too, but has to ignore the result; call `close`
+    /// where a failed close must be noticed. The last handle that
+    /// [owns its child](PidFd::from_owned_child) still running is not
+    /// closed here but handed to the helper thread, as its `Drop` does
+    /// (`Ok`).
+    ///
+    /// # Errors
+    ///
+    /// The error of [`close(2)`]. The descriptor is released
+    /// whatever the answer: on Linux even `EINTR` means it is gone,
+    /// so `close` never retries (a retry could close a descriptor
+    /// that another thread has just been given).
+    ///
+    /// [`close(2)`]: https://man7.org/linux/man-pages/man2/close.2.html
+    pub fn close(self) -> io::Result<()> {
+        if self.fd.owner().is_some() {
+            // Reaped (or handed over) by the drop.
+            drop(self);
+            return Ok(());
+        }
+        crate::fd::close_owned(self.fd.into_owned())
+    }
+}
 
 impl fmt::Debug for PidFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

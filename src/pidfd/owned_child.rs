@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use std::process::Child;
 
 use super::PidFd;
+use super::descriptor::Descriptor;
 use crate::error::{invalid_input, invalid_input_owned};
 
 impl PidFd {
@@ -25,14 +26,31 @@ impl PidFd {
     /// Take the pipes you need out of the `Child` first
     /// (`child.stdout.take()`): those still in it are closed here.
     ///
-    /// **Wait before dropping.** A pidfd never reaps on `Drop`: a drop
-    /// cannot wait, and reaping only a child that happens to have exited
-    /// already would make the outcome depend on timing. A pidfd dropped
-    /// before the child was reaped leaves it running; once it exits it is a
-    /// zombie until this process exits — as with a `std::process::Child`
-    /// dropped without `wait`. To stop a child for good, send it
-    /// [`Signal::KILL`](crate::Signal::KILL), then `wait`: the reap then
-    /// takes no longer than the kernel needs to end the process.
+    /// # Caveats
+    ///
+    /// - **Dropping reaps.** When the last handle that owns the child
+    ///   goes (this one, its [`try_clone`](PidFd::try_clone)s, an
+    ///   `AsyncPidFd` holding it) before the child was reaped, the drop
+    ///   reaps it if it has exited (one `waitid(P_PIDFD, WEXITED |
+    ///   WNOHANG)`), and otherwise hands the pidfd to the process's one
+    ///   helper thread (`iofd-helper`, started on first need, ended when
+    ///   it serves nothing), which reaps the child when it exits and then
+    ///   closes the pidfd. So no zombie remains, and no pid can be reused
+    ///   behind a handle. A drop never blocks and never kills the child:
+    ///   to stop it, send [`Signal::KILL`](crate::Signal::KILL) first. If
+    ///   the thread cannot be started (no descriptor or thread left), the
+    ///   child stays a zombie once it exits.
+    /// - **`fork`.** Only the process that made the handle (the child's
+    ///   parent) reaps: a handle dropped in a `fork`ed copy only closes
+    ///   its descriptor. A forked process that drops owning handles of
+    ///   its own children starts a helper thread of its own.
+    /// - **Handing the child over.** [`observe_only`](PidFd::observe_only),
+    ///   `IntoRawFd` and `From<PidFd> for OwnedFd` give the duty to reap to
+    ///   the caller: nothing reaps the child behind the descriptor they
+    ///   return. ([`close`](PidFd::close) does what a drop does.)
+    /// - A handle registered with a `mio::Poll` must be deregistered before
+    ///   it is dropped (as mio requires): the helper thread may keep the
+    ///   descriptor open until the child exits.
     ///
     /// # Errors
     ///
@@ -82,8 +100,20 @@ impl PidFd {
         match rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), observe) {
             Err(rustix::io::Errno::CHILD) => Err(already_reaped(pid)),
             // Running, exited, or (Linux 5.3 without P_PIDFD) unknown: the
-            // pidfd reports that at its first wait.
-            _ => Ok(pidfd),
+            // pidfd reports that at its first wait. From here on it owns
+            // the child: the last owning handle to go reaps it.
+            _ => Ok(pidfd.into_owning()),
+        }
+    }
+}
+
+impl PidFd {
+    /// This handle, now owning its child: the last owning handle (it or a
+    /// clone) to go reaps it.
+    fn into_owning(self) -> PidFd {
+        PidFd {
+            fd: Descriptor::owning(self.fd.into_owned(), &self.status),
+            ..self
         }
     }
 }

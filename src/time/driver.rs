@@ -32,9 +32,10 @@ use ::tokio::io::unix::AsyncFd;
 
 use super::deadlines::{Deadlines, KEEP};
 use super::rerun::Rerun;
-use super::{Interval, Sleep, Timeout, default, fallback};
+use super::{Interval, Sleep, Timeout, default};
 use crate::TimerFd;
 use crate::error::{invalid_input, invalid_input_owned};
+use crate::helper_thread;
 use crate::timerfd::{MonotonicBase, saturating_nanos};
 use crate::tokio::register;
 
@@ -89,8 +90,8 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// [`Interval`] or [`Timeout`] made from it exists: dropping every
 /// `Timers` handle while sleeps are pending leaves them working; the last
 /// of them to go closes the descriptor. When the runtime shuts down, its
-/// reactor is gone: from then on the process's one timing thread
-/// (`iofd-timers`, started at the shutdown if a timer is armed, or by the
+/// reactor is gone: from then on the process's one helper thread
+/// (`iofd-helper`, started at the shutdown if a timer is armed, or by the
 /// first timer polled after it) waits on the timerfd and fires the timers
 /// as the reactor did. That thread serves every `Timers` of the process
 /// whose runtime is gone, with two descriptors of its own (an epoll
@@ -356,13 +357,19 @@ impl fmt::Debug for Timers {
     }
 }
 
+impl helper_thread::Fire for Shared {
+    fn fire(&self, scratch: &mut Vec<Waker>) {
+        self.fire_from_thread(scratch);
+    }
+}
+
 impl Drop for Shared {
     /// The timing thread, if it serves these timers, forgets them (and
     /// ends if they were its last).
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(key) = state.served_as {
-            fallback::forget(key);
+            helper_thread::forget(key);
         }
     }
 }
@@ -413,7 +420,9 @@ impl Shared {
         if self.is_driven() {
             return true;
         }
-        match fallback::serve(self, self.timerfd.get_ref().as_fd()) {
+        let weak: std::sync::Weak<Shared> = Arc::downgrade(self);
+        let fire: std::sync::Weak<dyn helper_thread::Fire> = weak;
+        match helper_thread::serve(fire, self.timerfd.get_ref().as_fd()) {
             Ok(key) => {
                 state.served_as = Some(key);
                 self.served.store(true, Ordering::Release);
@@ -555,7 +564,7 @@ impl Shared {
     /// found readable: reads it first (the thread's epoll is
     /// level-triggered, and an expiry nothing re-arms must stop being
     /// ready).
-    pub(crate) fn fire_from_thread(&self, firing: &mut Vec<Waker>) {
+    fn fire_from_thread(&self, firing: &mut Vec<Waker>) {
         let _ = self.timerfd.get_ref().expirations();
         self.fire_due(firing);
     }

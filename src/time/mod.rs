@@ -71,7 +71,6 @@
 mod deadlines;
 mod default;
 mod driver;
-mod fallback;
 mod functions;
 mod interval;
 #[cfg(all(test, iofd_loom))]

@@ -134,11 +134,11 @@ impl AsyncPidFd {
     /// could be signalled after the reap. Take the pipes you need out of
     /// the `Child` first.
     ///
-    /// Await [`wait`](AsyncPidFd::wait) (or
-    /// [`exit_status`](AsyncPidFd::exit_status)) before dropping the
-    /// handle: as [`PidFd::from_owned_child`] explains, a drop never reaps,
-    /// so a child dropped unreaped stays a zombie once it exits, as a
-    /// `std::process::Child` would.
+    /// Dropping the handle before the child was reaped reaps it anyway,
+    /// without blocking: at once if it has exited, else from the process's
+    /// one helper thread when it exits, so no zombie is left (the caveats
+    /// of [`PidFd::from_owned_child`] tell the details). A drop does not
+    /// kill the child: send [`Signal::KILL`] first to stop it.
     ///
     /// # Errors
     ///
@@ -186,7 +186,7 @@ impl AsyncPidFd {
         // Ask once before waiting: an exited child needs no reactor round
         // trip, and a non-child fails at once with ECHILD instead of after
         // it exits.
-        if let Some(status) = self.get_ref().try_wait()? {
+        if let Some(status) = self.get_ref().try_wait_in_poll()? {
             return Ok(status);
         }
         self.inner
@@ -221,7 +221,12 @@ impl AsyncPidFd {
     ///   once the parent has reaped it. **A zombie whose parent never
     ///   reaps it keeps this future pending**, though
     ///   [`exited`](AsyncPidFd::exited) is ready: the process has ended,
-    ///   but the kernel publishes its status only at the reap.
+    ///   but the kernel publishes its status only at the reap. This holds
+    ///   after this handle's own [`wait`](AsyncPidFd::wait) has returned
+    ///   the status too (an observing `wait` does not reap): for a child
+    ///   of a `std::process::Child` that is dropped without `wait`, nothing
+    ///   ever reaps, so take the status from `wait`, or make the handle
+    ///   [`from_owned_child`](AsyncPidFd::from_owned_child).
     ///
     /// Every call, and every later [`wait`](AsyncPidFd::wait), returns the
     /// same status. The first call that has to wait registers a duplicate
@@ -503,7 +508,7 @@ fn poll_with<T: AsRawFd, R>(
 /// The status if the child has exited; `WouldBlock` (readiness was
 /// spurious, wait again) if not.
 fn reap_if_exited(pidfd: &PidFd) -> io::Result<ExitStatus> {
-    pidfd.try_wait()?.ok_or_else(would_block)
+    pidfd.try_wait_in_poll()?.ok_or_else(would_block)
 }
 
 /// The status once the process has been reaped; `WouldBlock` while it

@@ -339,7 +339,7 @@ impl<K> PidFdSet<K> {
                 // from the epoll before its slot is freed).
                 continue;
             };
-            let status = match pidfd.try_wait() {
+            let status = match pidfd.try_wait_in_poll() {
                 Ok(status) => status,
                 // Not our child, or reaped by its owner: the kernel's
                 // record of the reaped process (Linux 6.15).

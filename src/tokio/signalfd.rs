@@ -3,7 +3,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
@@ -206,7 +206,9 @@ impl AsyncSignalFd {
 
     /// The poll form of [`recv`](AsyncSignalFd::recv). At most one `read`
     /// syscall per call (none while buffered or given-back records remain);
-    /// no allocation. A call that returns `Pending` keeps `cx`'s waker
+    /// no allocation. Each record handed out takes a unit of tokio's coop
+    /// budget: with the task's budget spent, the call is pending and the
+    /// task is woken at once (it yields to the others). A call that returns `Pending` keeps `cx`'s waker
     /// (cloned only when it would wake another task than the one kept)
     /// where records given back by another handle wake it.
     ///
@@ -215,15 +217,26 @@ impl AsyncSignalFd {
     /// As [`recv`](AsyncSignalFd::recv).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<SignalInfo>> {
         let pending = &mut self.pending;
-        if pending.next < pending.filled {
-            let info = pending.buffer[pending.next];
-            pending.next += 1;
-            return Poll::Ready(Ok(info));
-        }
-        // Records a dropped handle gave back come before the kernel's (one
-        // atomic load while there are none).
-        if let Some(info) = pending.take_given_back(self.inner.get_ref()) {
-            return Poll::Ready(Ok(info));
+        // A record at hand takes a unit of tokio's coop budget, as the
+        // readiness path does (once per batch): with the task's budget
+        // spent this is pending (the task yields and is polled again at
+        // once), so a loop draining a burst lets other tasks run.
+        if pending.next < pending.filled || leftovers_held() {
+            let coop = ready!(::tokio::task::coop::poll_proceed(cx));
+            if pending.next < pending.filled {
+                let info = pending.buffer[pending.next];
+                pending.next += 1;
+                coop.made_progress();
+                return Poll::Ready(Ok(info));
+            }
+            // Records a dropped handle gave back come before the kernel's
+            // (one atomic load while there are none).
+            if let Some(info) = pending.take_given_back(self.inner.get_ref()) {
+                coop.made_progress();
+                return Poll::Ready(Ok(info));
+            }
+            // None after all: the unit goes back (`coop` is dropped
+            // without progress).
         }
         // A batch shorter than the buffer took every pending record: the
         // readiness is cleared right after it. A full batch may have left

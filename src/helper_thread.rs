@@ -1,0 +1,268 @@
+//! The one helper thread of the process (`iofd-helper`), for the documented
+//! fallbacks that need one:
+//!
+//! - it fires the timers of every [`Timers`](crate::time::Timers) whose
+//!   runtime has shut down, in place of that runtime's reactor (feature
+//!   `tokio`);
+//! - it reaps the children of owning [`PidFd`](crate::PidFd)s dropped while
+//!   their child still ran ("orphans"), once they exit, so that no zombie
+//!   is left.
+//!
+//! It is started lazily, the first time something needs it, and ends once
+//! it serves nothing. It waits on one epoll instance, to which each served
+//! descriptor is added — a `Timers`' own timerfd (not a duplicate), or the
+//! orphan's pidfd, which the thread then owns and closes after the reap —
+//! plus an eventfd that wakes the thread when its last `Timers` goes. While
+//! nothing is due it blocks with no timeout: it never wakes for nothing.
+//!
+//! Lock order: a `Timers`' state lock, then this module's lock (never the
+//! other way round); the thread looks a `Timers` up under this lock and
+//! fires it after releasing it.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Waker;
+
+use rustix::event::epoll;
+use rustix::process::{WaitId, WaitIdOptions};
+
+use crate::EventFd;
+
+/// The thread's name, as `/proc/<pid>/task/<tid>/comm` shows it.
+pub(crate) const NAME: &str = "iofd-helper";
+
+/// The epoll key of the control eventfd.
+const CONTROL: u64 = u64::MAX;
+
+/// Something the thread fires whenever its descriptor is readable: the
+/// timers of a `Timers` whose runtime has shut down.
+pub(crate) trait Fire: Send + Sync {
+    /// Fires what is due, waking the wakers through `scratch` (a list the
+    /// thread keeps from one call to the next, returned empty).
+    fn fire(&self, scratch: &mut Vec<Waker>);
+}
+
+/// What one epoll key stands for.
+enum Served {
+    /// Fired while it lives (the thread holds no strong reference).
+    #[cfg_attr(
+        not(feature = "tokio"),
+        allow(dead_code, reason = "made only by `serve` (feature tokio)")
+    )]
+    Fire(Weak<dyn Fire>),
+    /// The pidfd of a child whose owning handle was dropped before the
+    /// child was reaped: reaped, then closed, once readable.
+    Orphan(OwnedFd),
+}
+
+/// The running thread: what it waits on, and what it serves.
+struct Thread {
+    /// The process it runs in. A `fork`ed copy of the process inherits
+    /// this record but not the thread (nor may it share the epoll
+    /// instance and eventfd with the parent's thread): it starts its own.
+    pid: i32,
+    epoll: Arc<OwnedFd>,
+    #[cfg_attr(
+        not(feature = "tokio"),
+        allow(dead_code, reason = "signalled only by `forget` (feature tokio)")
+    )]
+    control: Arc<EventFd>,
+    served: HashMap<u64, Served>,
+    next_key: u64,
+}
+
+/// The thread, while it runs.
+static THREAD: Mutex<Option<Thread>> = Mutex::new(None);
+
+fn lock() -> MutexGuard<'static, Option<Thread>> {
+    // Nothing panics while it is held; a poisoned lock is used as is.
+    THREAD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Adds `fd` to the thread's epoll instance (starting the thread if it
+/// does not run) as a new key standing for `served`.
+#[cfg(feature = "tokio")]
+fn add(fd: BorrowedFd<'_>, flags: epoll::EventFlags, served: Served) -> io::Result<u64> {
+    let mut guard = lock();
+    let thread = running(&mut guard)?;
+    let key = thread.next_key;
+    epoll::add(&*thread.epoll, fd, epoll::EventData::new_u64(key), flags)?;
+    thread.next_key += 1;
+    thread.served.insert(key, served);
+    Ok(key)
+}
+
+/// Makes the thread call `fire` whenever `fd` is readable, from now on
+/// (level-triggered: `fire` must consume the readiness). Returns the key to
+/// [`forget`] it by.
+///
+/// # Errors
+///
+/// When the thread cannot be started (no descriptor for its epoll
+/// instance or eventfd, or the process is at its thread limit) or `fd`
+/// cannot be added to it; the caller then finds another way.
+#[cfg(feature = "tokio")]
+pub(crate) fn serve(fire: Weak<dyn Fire>, fd: BorrowedFd<'_>) -> io::Result<u64> {
+    add(fd, epoll::EventFlags::IN, Served::Fire(fire))
+}
+
+/// What was served as `key` is going: the thread stops serving it, and
+/// ends if it served nothing else. (Its descriptor leaves the epoll
+/// instance by itself when it is closed.)
+#[cfg(feature = "tokio")]
+pub(crate) fn forget(key: u64) {
+    let mut guard = lock();
+    // A record inherited through `fork` serves nothing here, and its
+    // eventfd would wake the parent's thread.
+    let me = this_process();
+    if let Some(thread) = guard.as_mut().filter(|thread| thread.pid == me) {
+        thread.served.remove(&key);
+        if thread.served.is_empty() {
+            let _ = thread.control.signal(1);
+        }
+    }
+}
+
+/// Hands the pidfd of a running child of this process over to the thread,
+/// which reaps the child once it exits and then closes `pidfd`. Never
+/// blocks beyond a short lock.
+///
+/// # Errors
+///
+/// When the thread cannot be started or the pidfd cannot be added to it;
+/// `pidfd` is then closed, and the child stays a zombie once it exits.
+pub(crate) fn adopt_orphan(pidfd: OwnedFd) -> io::Result<()> {
+    // Edge-triggered: readiness that has nothing to reap (not expected)
+    // never makes the thread spin. An exit before the add is reported
+    // once, at the add.
+    let flags = epoll::EventFlags::IN | epoll::EventFlags::ET;
+    // The descriptor moves into the map only once added; a failed add
+    // drops (closes) it here.
+    let mut guard = lock();
+    let thread = running(&mut guard)?;
+    let key = thread.next_key;
+    epoll::add(
+        &*thread.epoll,
+        pidfd.as_fd(),
+        epoll::EventData::new_u64(key),
+        flags,
+    )?;
+    thread.next_key += 1;
+    thread.served.insert(key, Served::Orphan(pidfd));
+    Ok(())
+}
+
+/// Reaps the exited child of `pidfd` (`waitid(P_PIDFD, WEXITED | WNOHANG)`):
+/// `true` once there is nothing left to wait for (reaped now, or by someone
+/// else: `ECHILD`), `false` while it runs.
+pub(crate) fn reap_now(pidfd: BorrowedFd<'_>) -> bool {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    loop {
+        match rustix::process::waitid(WaitId::PidFd(pidfd), options) {
+            Ok(Some(_)) => return true,
+            // A nonblocking pidfd answers EAGAIN instead of sleeping.
+            Ok(None) | Err(rustix::io::Errno::AGAIN) => return false,
+            Err(rustix::io::Errno::INTR) => {}
+            // ECHILD: reaped elsewhere; EINVAL: no P_PIDFD (Linux 5.3),
+            // nothing this thread can do.
+            Err(_) => return true,
+        }
+    }
+}
+
+/// The thread of this process, started if it does not run (or runs only
+/// in the process this one was forked from).
+fn running<'a>(guard: &'a mut MutexGuard<'static, Option<Thread>>) -> io::Result<&'a mut Thread> {
+    let me = this_process();
+    // Inherited through `fork`: its orphans' pidfds (copies) are closed
+    // here; its epoll instance and eventfd stay open in this process
+    // (close-on-exec), as the parent's thread held the other references.
+    drop(guard.take_if(|thread| thread.pid != me));
+    Ok(match &mut **guard {
+        Some(thread) => thread,
+        none => none.insert(start(me)?),
+    })
+}
+
+fn this_process() -> i32 {
+    rustix::process::getpid().as_raw_nonzero().get()
+}
+
+fn start(pid: i32) -> io::Result<Thread> {
+    let epoll = Arc::new(epoll::create(epoll::CreateFlags::CLOEXEC)?);
+    let control = Arc::new(EventFd::new(0)?);
+    epoll::add(
+        &*epoll,
+        control.as_fd(),
+        epoll::EventData::new_u64(CONTROL),
+        epoll::EventFlags::IN,
+    )?;
+    let (waits_on, woken_by) = (Arc::clone(&epoll), Arc::clone(&control));
+    std::thread::Builder::new()
+        .name(NAME.into())
+        .spawn(move || run(&waits_on, &woken_by))?;
+    Ok(Thread {
+        pid,
+        epoll,
+        control,
+        served: HashMap::new(),
+        next_key: 0,
+    })
+}
+
+/// The thread: waits (with no timeout) for a served descriptor to become
+/// readable, fires its timers or reaps its orphan, and ends once it serves
+/// nothing.
+fn run(epoll: &OwnedFd, control: &EventFd) {
+    let mut events = Vec::with_capacity(32);
+    let mut firing = Vec::new();
+    loop {
+        events.clear();
+        match epoll::wait(epoll, rustix::buffer::spare_capacity(&mut events), None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            // Not expected of epoll_wait on our own instance: try again a
+            // little later rather than spin (this is the helper thread,
+            // no task waits on it).
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+        for event in &events {
+            let key = { event.data }.u64();
+            if key == CONTROL {
+                let _ = control.wait();
+                continue;
+            }
+            let mut guard = lock();
+            let Some(thread) = guard.as_mut() else {
+                continue;
+            };
+            match thread.served.get(&key) {
+                Some(Served::Fire(fire)) => {
+                    // Upgraded under the lock, fired (and dropped) after it.
+                    let fire = fire.upgrade();
+                    drop(guard);
+                    if let Some(fire) = fire {
+                        fire.fire(&mut firing);
+                    }
+                }
+                // WNOHANG: never blocks under the lock.
+                Some(Served::Orphan(pidfd)) if reap_now(pidfd.as_fd()) => {
+                    // Closed, and so out of the epoll instance.
+                    let orphan = thread.served.remove(&key);
+                    drop(guard);
+                    drop(orphan);
+                }
+                // Still running (readiness with nothing to reap), or gone.
+                Some(Served::Orphan(_)) | None => {}
+            }
+        }
+        let mut guard = lock();
+        if guard.as_ref().is_none_or(|thread| thread.served.is_empty()) {
+            *guard = None;
+            return;
+        }
+    }
+}
