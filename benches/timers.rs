@@ -7,6 +7,7 @@
 //! cargo bench --bench timers            # 2 s windows (about a minute)
 //! cargo bench --bench timers -- --quick # 0.5 s windows
 //! cargo bench --bench timers -- --slack # only the slack section
+//! cargo bench --bench timers -- --churn # only timeout arm+cancel
 //! ```
 //!
 //! Each run: N tasks created at once, each ticking every `period`; a 200 ms
@@ -81,6 +82,40 @@ fn main() -> io::Result<()> {
     raise_nofile();
     if args.iter().any(|a| a == "--slack") {
         return slack(window);
+    }
+    if args.iter().any(|a| a == "--prim") {
+        let n = 1_000_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(Instant::now());
+        }
+        println!(
+            "Instant::now {:.1}",
+            t.elapsed().as_nanos() as f64 / n as f64
+        );
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(rustix::time::clock_gettime(
+                rustix::time::ClockId::MonotonicCoarse,
+            ));
+        }
+        println!("coarse {:.1}", t.elapsed().as_nanos() as f64 / n as f64);
+        let m = std::sync::Mutex::new(0u64);
+        let t = Instant::now();
+        for _ in 0..n {
+            *std::hint::black_box(&m).lock().unwrap() += 1;
+        }
+        println!("mutex {:.1}", t.elapsed().as_nanos() as f64 / n as f64);
+        let a = Arc::new(0u64);
+        let t = Instant::now();
+        for _ in 0..n {
+            drop(std::hint::black_box(a.clone()));
+        }
+        println!("arc {:.1}", t.elapsed().as_nanos() as f64 / n as f64);
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--churn") {
+        return churn(quick);
     }
     let rows = [
         (100, Duration::from_millis(1)),
@@ -461,6 +496,182 @@ fn creation_time() -> io::Result<()> {
         }
         Ok::<_, io::Error>(())
     })
+}
+
+/// What one arm+cancel of a timeout costs, net of the wrapped future's
+/// own cost: on one thread, each contender in turn (interleaved, 5 rounds,
+/// median), `N` times: make a timeout of 10 s around a future that is
+/// pending, poll it once (which arms it), drop it (which cancels it).
+/// The bare future, polled once and dropped, is the baseline subtracted.
+/// With 0 and with 1 000 000 hour-long timers of the same kind armed
+/// besides. async-io has no timeout: its `Timer::after`, polled once next
+/// to the future and dropped, is the same work. Then a churn mix on a
+/// 2-worker runtime: tasks looping `timeout(10 s, yield_now())`.
+fn churn(quick: bool) -> io::Result<()> {
+    let n: usize = if quick { 50_000 } else { 200_000 };
+    let rounds = 5;
+    let ten = Duration::from_secs(10);
+    let hour = Duration::from_secs(3600);
+    for armed in [0usize, 1_000_000] {
+        println!(
+            "--- timeout arm+cancel, {armed} other timers armed, ns per op (median of {rounds} rounds of {n})"
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let results = rt.block_on(async {
+            let timers = Timers::new()?;
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            // The armed load: of each kind, so that each contender meets
+            // its own.
+            let mut load_tokio: Vec<_> = (0..armed)
+                .map(|i| {
+                    Box::pin(tokio::time::sleep(
+                        hour + Duration::from_nanos(i as u64 * 3_601),
+                    ))
+                })
+                .collect();
+            for sleep in &mut load_tokio {
+                let _ = sleep.as_mut().poll(&mut cx);
+            }
+            let mut load_iofd: Vec<_> = (0..armed)
+                .map(|i| timers.sleep(hour + Duration::from_nanos(i as u64 * 3_601)))
+                .collect();
+            for sleep in &mut load_iofd {
+                let _ = std::pin::Pin::new(sleep).poll(&mut cx);
+            }
+            let mut load_async_io: Vec<_> = (0..armed)
+                .map(|i| async_io::Timer::after(hour + Duration::from_nanos(i as u64 * 3_601)))
+                .collect();
+            for timer in &mut load_async_io {
+                let _ = std::pin::Pin::new(timer).poll(&mut cx);
+            }
+            // One timer of each kind due in 5 s, before every timeout of
+            // the loop: no insertion makes a driver wake earlier (tokio
+            // would otherwise unpark its driver, a syscall, on every one),
+            // as in a program that has nearer timers than its timeouts.
+            let mut pacers = (
+                Box::pin(tokio::time::sleep(Duration::from_secs(5))),
+                timers.sleep(Duration::from_secs(5)),
+                async_io::Timer::after(Duration::from_secs(5)),
+            );
+            let _ = pacers.0.as_mut().poll(&mut cx);
+            let _ = std::pin::Pin::new(&mut pacers.1).poll(&mut cx);
+            let _ = std::pin::Pin::new(&mut pacers.2).poll(&mut cx);
+            // Let tokio's driver park once, so that it knows its next wake.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let mut samples: [Vec<f64>; 4] = Default::default();
+            let per_op = |t: Instant| t.elapsed().as_nanos() as f64 / n as f64;
+            for _ in 0..rounds {
+                let t = Instant::now();
+                for _ in 0..n {
+                    let mut f = std::pin::pin!(std::hint::black_box(std::future::pending::<()>()));
+                    let _ = f.as_mut().poll(&mut cx);
+                }
+                samples[0].push(per_op(t));
+                let t = Instant::now();
+                for _ in 0..n {
+                    let mut f =
+                        std::pin::pin!(tokio::time::timeout(ten, std::future::pending::<()>()));
+                    let _ = f.as_mut().poll(&mut cx);
+                }
+                samples[1].push(per_op(t));
+                let t = Instant::now();
+                for _ in 0..n {
+                    let mut f = std::pin::pin!(timers.timeout(ten, std::future::pending::<()>()));
+                    let _ = f.as_mut().poll(&mut cx);
+                }
+                samples[2].push(per_op(t));
+                let t = Instant::now();
+                for _ in 0..n {
+                    let mut timer = async_io::Timer::after(ten);
+                    let mut f = std::pin::pin!(std::future::pending::<()>());
+                    let _ = f.as_mut().poll(&mut cx);
+                    let _ = std::pin::Pin::new(&mut timer).poll(&mut cx);
+                }
+                samples[3].push(per_op(t));
+            }
+            drop((load_tokio, load_iofd, load_async_io, pacers));
+            Ok::<_, io::Error>(samples.map(|mut s| {
+                s.sort_by(f64::total_cmp);
+                s[s.len() / 2]
+            }))
+        })?;
+        let [bare, tokio, iofd, async_io] = results;
+        let (tokio_net, iofd_net, async_io_net) = (tokio - bare, iofd - bare, async_io - bare);
+        println!("bare future {bare:>8.1}");
+        println!("tokio       {tokio:>8.1}   net {tokio_net:>8.1}");
+        println!(
+            "async-io    {async_io:>8.1}   net {async_io_net:>8.1}   ratio to tokio (net) {:.2}",
+            async_io_net / tokio_net
+        );
+        println!(
+            "iofd::time  {iofd:>8.1}   net {iofd_net:>8.1}   ratio to tokio (net) {:.2}   (gross {:.2})",
+            iofd_net / tokio_net,
+            iofd / tokio
+        );
+    }
+    churn_mix(quick)
+}
+
+/// The churn mix on 2 workers: 64 tasks each looping
+/// `timeout(10 s, yield_now())` (armed, then cancelled when the yield
+/// completes), against the bare `yield_now()` loop; ns per op of the whole
+/// runtime, per contender, interleaved over 3 rounds (median).
+fn churn_mix(quick: bool) -> io::Result<()> {
+    const TASKS: usize = 64;
+    let per_task: usize = if quick { 5_000 } else { 20_000 };
+    let ten = Duration::from_secs(10);
+    println!(
+        "--- churn mix: 2 workers, {TASKS} tasks x {per_task} timeout(10 s, yield_now()), ns per op"
+    );
+    let rt = runtime()?;
+    let timers = rt.block_on(async { Timers::new() })?;
+    let mut samples: [Vec<f64>; 3] = Default::default();
+    for _ in 0..3 {
+        for (k, sample) in samples.iter_mut().enumerate() {
+            let timers = timers.clone();
+            let t = Instant::now();
+            rt.block_on(async move {
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|_| {
+                        let timers = timers.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..per_task {
+                                match k {
+                                    0 => tokio::task::yield_now().await,
+                                    1 => tokio::time::timeout(ten, tokio::task::yield_now())
+                                        .await
+                                        .unwrap_or(()),
+                                    _ => timers
+                                        .timeout(ten, tokio::task::yield_now())
+                                        .await
+                                        .unwrap_or(()),
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    let _ = task.await;
+                }
+            });
+            sample.push(t.elapsed().as_nanos() as f64 / (TASKS * per_task) as f64);
+        }
+    }
+    let [bare, tokio, iofd] = samples.map(|mut s| {
+        s.sort_by(f64::total_cmp);
+        s[s.len() / 2]
+    });
+    println!("bare yield  {bare:>8.1}");
+    println!("tokio       {tokio:>8.1}   net {:>8.1}", tokio - bare);
+    println!(
+        "iofd::time  {iofd:>8.1}   net {:>8.1}   ratio to tokio (net) {:.2}",
+        iofd - bare,
+        (iofd - bare) / (tokio - bare)
+    );
+    Ok(())
 }
 
 fn open_fds() -> usize {

@@ -1,5 +1,7 @@
 //! The deadline structure behind [`Timers`](super::Timers): a slab of timer
-//! slots and a 4-ary min-heap of their deadlines.
+//! slots, a 4-ary min-heap of the near deadlines, and a timing wheel of
+//! coarse buckets for far one-shot deadlines ([`Wheel`]), which enter the
+//! heap a tick (about a millisecond) before their bucket starts.
 //!
 //! - A slot is taken when a timer is first polled and given back when it is
 //!   dropped; freed slots are reused, so in steady state nothing allocates.
@@ -14,11 +16,15 @@
 //!   polling it is parked (taken out of the heap, not woken again) within
 //!   a few periods, until it polls.
 //!
-//! Why a heap and not a wheel: deadlines here have nanosecond resolution
-//! and periods from microseconds to hours. A hierarchical wheel at
-//! microsecond granularity needs many levels and cascades; the heap needs
-//! no tuning, costs O(log₄ n) per insert and removal (7 levels at 10 000
-//! timers), and its root is the next instant to arm the timerfd at.
+//! Why a heap and a wheel: deadlines here have nanosecond resolution and
+//! periods from microseconds to hours. A hierarchical wheel at microsecond
+//! granularity needs many levels and cascades; the heap needs no tuning,
+//! costs O(log₄ n) per insert and removal (7 levels at 10 000 timers), and
+//! its root is the next instant to arm the timerfd at. But most far
+//! deadlines are timeouts that are cancelled long before they are due:
+//! the coarse wheel takes and drops them in O(1), and only the ones that
+//! come near pay for the heap. Periodic timers, which always fire, stay in
+//! the heap.
 
 #[cfg(all(test, iofd_loom))]
 use loom::sync::atomic::{AtomicU8, Ordering};
@@ -26,6 +32,8 @@ use std::sync::Arc;
 #[cfg(not(all(test, iofd_loom)))]
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
+
+use super::wheel::{self, Linked, NIL, Wheel};
 
 /// No slot, no heap position.
 const NONE: u32 = u32::MAX;
@@ -128,7 +136,8 @@ impl Periodic {
     }
 }
 
-/// One timer's slot (32 bytes; its deadline lives in its heap entry).
+/// One timer's slot (40 bytes; in the heap, its deadline lives in its heap
+/// entry; in the wheel, here).
 struct Slot {
     /// For a periodic timer, its period and poll state: when it fires, the
     /// driver moves it to the first multiple of the period past the firing
@@ -137,8 +146,32 @@ struct Slot {
     periodic: Option<Arc<Periodic>>,
     /// The task to wake when it fires.
     waker: Option<Waker>,
-    /// Its index in `heap`, `NONE` when not armed, `FREED` when free.
+    /// In the wheel: its deadline.
+    at: u64,
+    /// Its index in `heap` (below [`wheel::PREV`]); in the wheel, its
+    /// predecessor or bucket ([`wheel::PREV`], [`wheel::HEAD`]); `NONE`
+    /// when not armed, `FREED` when free.
     pos: u32,
+    /// In the wheel: the next slot of its bucket.
+    next: u32,
+}
+
+impl Linked for Slot {
+    fn set_at(&mut self, at: u64) {
+        self.at = at;
+    }
+    fn next(&self) -> u32 {
+        self.next
+    }
+    fn set_next(&mut self, next: u32) {
+        self.next = next;
+    }
+    fn pos(&self) -> u32 {
+        self.pos
+    }
+    fn set_pos(&mut self, pos: u32) {
+        self.pos = pos;
+    }
 }
 
 /// A heap entry: the deadline, kept here too so that sifting compares
@@ -169,6 +202,8 @@ pub(crate) struct Deadlines {
     /// stack is purged when stale entries outnumber the free slots.
     free: Vec<u32>,
     heap: Vec<Entry>,
+    /// The far one-shot deadlines.
+    wheel: Wheel,
     /// Slots held by timers.
     in_use: usize,
 }
@@ -188,8 +223,17 @@ impl Deadlines {
             slots: Vec::new(),
             free: Vec::new(),
             heap: Vec::new(),
+            wheel: Wheel::new(),
             in_use: 0,
         }
+    }
+
+    /// Empty deadlines whose wheel starts at `now` (nanoseconds on the
+    /// clock of the deadlines).
+    pub(crate) fn starting_at(now: u64) -> Deadlines {
+        let mut deadlines = Deadlines::new();
+        let _ = deadlines.wheel.take_due(now);
+        deadlines
     }
 
     /// The capacities of the slab and the heap (for tests of shrinking).
@@ -224,12 +268,19 @@ impl Deadlines {
 
     /// The number of armed timers.
     pub(crate) fn armed(&self) -> usize {
+        self.heap.len() + self.wheel.len()
+    }
+
+    /// How many armed timers are in the heap (the others are in the
+    /// wheel).
+    #[cfg(test)]
+    pub(crate) fn in_heap(&self) -> usize {
         self.heap.len()
     }
 
     /// Takes a slot (reusing a freed one when there is one), unarmed.
     ///
-    /// Returns `None` only when `u32::MAX - 1` slots are in use.
+    /// Returns `None` only when 2³⁰ slots are in use.
     pub(crate) fn alloc(&mut self) -> Option<u32> {
         while let Some(index) = self.free.pop() {
             if let Some(slot) = self.slots.get_mut(index as usize)
@@ -241,11 +292,15 @@ impl Deadlines {
             }
             // Stale: dropped with the tail, or taken again since.
         }
-        let index = u32::try_from(self.slots.len()).ok().filter(|&i| i < SEEN)?;
+        let index = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&i| i < wheel::MAX_SLOTS)?;
         self.slots.push(Slot {
             periodic: None,
             waker: None,
+            at: 0,
             pos: NONE,
+            next: NIL,
         });
         self.in_use += 1;
         Some(index)
@@ -332,6 +387,19 @@ impl Deadlines {
             set_waker(&mut entry.waker, waker);
         }
         let pos = entry.pos;
+        // A far one-shot deadline goes to the wheel: O(1) in and out.
+        if periodic.is_none()
+            && let Some(bucket) = self.wheel.bucket_for(at)
+        {
+            self.unarm(slot);
+            self.wheel.push(&mut self.slots, slot, at, bucket);
+            return;
+        }
+        if wheel::in_wheel(pos) {
+            self.wheel.unlink(&mut self.slots, slot);
+            self.slots[slot as usize].pos = NONE;
+        }
+        let pos = self.slots[slot as usize].pos;
         if pos == NONE {
             let pos = self.heap.len();
             self.heap.push(Entry {
@@ -359,9 +427,45 @@ impl Deadlines {
         self.slots[slot as usize].pos != NONE
     }
 
-    /// The earliest armed deadline.
+    /// The earliest deadline in the heap (the wheel's are later: see
+    /// [`wheel_due`](Deadlines::wheel_due)).
     pub(crate) fn earliest(&self) -> Option<u64> {
         self.heap.first().map(|entry| entry.at)
+    }
+
+    /// When [`pop_due`](Deadlines::pop_due) must next run for the wheel
+    /// (to move deadlines that come near into the heap), if it holds any.
+    pub(crate) fn wheel_due(&self) -> Option<u64> {
+        self.wheel.due()
+    }
+
+    /// Moves every wheel deadline within a tick of `now` into the heap (or
+    /// a level down the wheel).
+    fn advance(&mut self, now: u64) {
+        while let Some(mut cur) = self.wheel.take_due(now) {
+            while cur != NIL {
+                let next = self.slots[cur as usize].next;
+                let at = self.slots[cur as usize].at;
+                self.wheel.taken_one();
+                match self.wheel.bucket_for(at) {
+                    Some(bucket) => self.wheel.push(&mut self.slots, cur, at, bucket),
+                    None => self.push_heap(cur, at),
+                }
+                cur = next;
+            }
+        }
+    }
+
+    /// Puts unarmed `slot` into the heap at `at`.
+    fn push_heap(&mut self, slot: u32, at: u64) {
+        let pos = self.heap.len();
+        self.heap.push(Entry {
+            at,
+            slot,
+            unchecked: 0,
+        });
+        self.slots[slot as usize].pos = pos as u32;
+        self.sift_up(pos);
     }
 
     /// The latest armed deadline that is at most `bound` (`None` if every
@@ -398,6 +502,7 @@ impl Deadlines {
     /// The caller wakes them once the lock is released, and reuses the
     /// list, so that it stops growing once it has held the largest batch.
     pub(crate) fn pop_due(&mut self, now: u64, wakers: &mut Vec<Waker>) {
+        self.advance(now);
         while let Some(&Entry {
             at,
             slot,
@@ -448,10 +553,13 @@ impl Deadlines {
         }
     }
 
-    /// Takes `slot` out of the heap, if it is in it.
+    /// Takes `slot` out of the heap or the wheel, if it is in one.
     fn unarm(&mut self, slot: u32) {
         let pos = self.slots[slot as usize].pos;
-        if pos != NONE {
+        if wheel::in_wheel(pos) {
+            self.wheel.unlink(&mut self.slots, slot);
+            self.slots[slot as usize].pos = NONE;
+        } else if pos != NONE {
             self.remove_at(pos as usize);
         }
     }
@@ -597,6 +705,157 @@ mod tests {
             }
             check(&d);
         }
+    }
+
+    /// Checks the wheel's links: each wheel slot is reachable from its
+    /// bucket, and the wheel asks to be processed at least a tick before
+    /// the earliest deadline it holds.
+    fn check_wheel(d: &Deadlines) {
+        let mut count = 0;
+        let due = d.wheel_due();
+        for slot in 0..d.slots.len() as u32 {
+            let entry = &d.slots[slot as usize];
+            if wheel::in_wheel(entry.pos) {
+                count += 1;
+                let due = due.expect("a wheel slot, so a wheel due time");
+                assert!(due + Wheel::TICK <= entry.at, "{due} {}", entry.at);
+                if entry.pos < wheel::HEAD {
+                    assert_eq!(d.slots[(entry.pos - wheel::PREV) as usize].next, slot);
+                }
+                if entry.next != NIL {
+                    assert_eq!(d.slots[entry.next as usize].pos, wheel::PREV | slot);
+                }
+            }
+        }
+        assert_eq!(count, d.wheel.len());
+        assert_eq!(due.is_some(), count > 0);
+    }
+
+    /// A far one-shot timer armed and cancelled never touches the heap;
+    /// one that comes near enters it before it is due and fires at its
+    /// exact deadline, not before.
+    #[test]
+    fn far_timers_wait_in_the_wheel() {
+        let second = 1_000_000_000;
+        let start = 3600 * second;
+        let mut d = Deadlines::starting_at(start);
+        let w = waker();
+        let slot = d.alloc().unwrap();
+        d.schedule(slot, start + 10 * second, None, Some(&w));
+        assert_eq!((d.armed(), d.in_heap()), (1, 0));
+        d.free(slot);
+        assert_eq!((d.armed(), d.in_heap()), (0, 0));
+        assert_eq!(d.heap.capacity(), 0, "the heap was never touched");
+
+        let at = start + 10 * second + 12_345;
+        let slot = d.alloc().unwrap();
+        d.schedule(slot, at, None, Some(&w));
+        let mut wakers = Vec::new();
+        let mut now = start;
+        // Processed only when the driver is asked to: at its due time.
+        while d.in_heap() == 0 {
+            let due = d.wheel_due().unwrap();
+            assert!(due > now && due + Wheel::TICK <= at, "{due}");
+            now = due;
+            d.pop_due(now, &mut wakers);
+            check_wheel(&d);
+        }
+        assert!(wakers.is_empty());
+        assert_eq!(d.earliest(), Some(at));
+        d.pop_due(at - 1, &mut wakers);
+        assert!(wakers.is_empty(), "never early");
+        d.pop_due(at, &mut wakers);
+        assert_eq!((wakers.len(), d.armed()), (1, 0));
+    }
+
+    /// Deadlines from nanoseconds to hours ahead, rescheduled, freed and
+    /// fired at a clock that jumps by less and more than a tick, against
+    /// a `BTreeMap` model: every timer fires exactly when its deadline has
+    /// passed, never before, wherever it waited.
+    #[test]
+    fn the_wheel_matches_a_simple_model() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let start = 1 << 40;
+        let mut d = Deadlines::starting_at(start);
+        let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut owned: Vec<u32> = Vec::new();
+        let w = waker();
+        let mut now = start;
+        let rounds = if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+            3_000
+        } else {
+            30_000
+        };
+        for round in 0..rounds {
+            let ahead = |r: &mut dyn FnMut(u64) -> u64| match r(4) {
+                0 => r(3_000_000),
+                1 => r(200_000_000),
+                2 => r(20_000_000_000),
+                _ => r(5_000_000_000_000),
+            };
+            match rand(7) {
+                0 | 1 => {
+                    let slot = d.alloc().unwrap();
+                    owned.push(slot);
+                    let at = now + ahead(&mut rand);
+                    d.schedule(slot, at, None, Some(&w));
+                    model.insert(slot, at);
+                }
+                2 if !owned.is_empty() => {
+                    let slot = owned[rand(owned.len() as u64) as usize];
+                    let at = now + ahead(&mut rand);
+                    d.schedule(slot, at, None, Some(&w));
+                    model.insert(slot, at);
+                }
+                3 if !owned.is_empty() => {
+                    let slot = owned.swap_remove(rand(owned.len() as u64) as usize);
+                    d.free(slot);
+                    model.remove(&slot);
+                }
+                4 | 5 => {
+                    // As the driver: never later than the wheel asks.
+                    let step = ahead(&mut rand) / 64;
+                    let mut to = now + step;
+                    if let Some(due) = d.wheel_due() {
+                        to = to.min(due.max(now));
+                    }
+                    now = to;
+                    let mut wakers = Vec::new();
+                    d.pop_due(now, &mut wakers);
+                    let due: Vec<u32> = model
+                        .iter()
+                        .filter(|&(_, &at)| at <= now)
+                        .map(|(&slot, _)| slot)
+                        .collect();
+                    assert_eq!(wakers.len(), due.len(), "round {round}");
+                    for slot in due {
+                        assert!(!d.is_armed(slot));
+                        model.remove(&slot);
+                    }
+                    // Whatever is left is later than now, and what is in
+                    // the heap is all that fires within the next tick.
+                    for (&slot, &at) in &model {
+                        assert!(d.is_armed(slot));
+                        if at <= now + Wheel::TICK {
+                            assert!((d.slots[slot as usize].pos as usize) < d.heap.len());
+                        }
+                    }
+                }
+                _ => {}
+            }
+            assert_eq!(d.armed(), model.len());
+            if round % 64 == 0 {
+                check_wheel(&d);
+                check(&d);
+            }
+        }
+        check_wheel(&d);
     }
 
     /// Deadlines holding one timer, armed at 1000 and then every 100.

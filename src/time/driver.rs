@@ -233,7 +233,7 @@ impl Timers {
         let base = MonotonicBase::now()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                deadlines: Deadlines::new(),
+                deadlines: Deadlines::starting_at(base.nanos_of(Instant::now())),
                 armed: None,
                 served_as: None,
             }),
@@ -432,19 +432,25 @@ impl Shared {
     /// Makes the timerfd fire in time for the earliest armed deadline:
     /// between it and it plus the slack. Called with the lock held, after
     /// every change that may have made a deadline earlier.
+    /// The wheel's far deadlines need no precision: the timerfd only has
+    /// to fire by the time the wheel must move its next bucket into the
+    /// heap.
     pub(crate) fn rearm(&self, state: &mut State) {
-        let Some(earliest) = state.deadlines.earliest() else {
-            return;
-        };
-        let window = earliest.saturating_add(self.slack);
-        if state.armed.is_some_and(|armed| armed <= window) {
+        let wheel = state.deadlines.wheel_due().unwrap_or(u64::MAX);
+        let earliest = state.deadlines.earliest();
+        let limit = earliest.map_or(wheel, |e| e.saturating_add(self.slack).min(wheel));
+        if limit == u64::MAX || state.armed.is_some_and(|armed| armed <= limit) {
             return;
         }
-        let at = state
-            .deadlines
-            .latest_within(window)
-            .unwrap_or(earliest)
-            .max(1);
+        let at = match earliest {
+            Some(earliest) => {
+                let window = earliest.saturating_add(self.slack);
+                let latest = state.deadlines.latest_within(window).unwrap_or(earliest);
+                latest.min(wheel)
+            }
+            None => wheel,
+        }
+        .max(1);
         // An error here (none is expected: the descriptor is ours and the
         // time valid) leaves `armed` unset, so the next change retries.
         if self
@@ -615,7 +621,10 @@ mod tests {
             assert!(capacities().0 >= n);
             drop(sleeps);
             assert_eq!(timers.armed(), 0);
-            assert_eq!(capacities(), (KEEP, KEEP), "after {n} sleeps dropped");
+            // Hour-long sleeps wait in the wheel: the heap never grew.
+            let (slab, heap) = capacities();
+            assert_eq!(slab, KEEP, "after {n} sleeps dropped");
+            assert!(heap <= KEEP, "{heap}");
 
             // The firing list: 10 000 due at once, then one.
             let mut firing = Vec::new();

@@ -80,6 +80,7 @@ mod registration;
 mod rerun;
 mod sleep;
 mod timeout;
+mod wheel;
 
 pub use driver::{DEFAULT_SLACK, Timers};
 pub use functions::{interval, interval_at, sleep, sleep_until, timeout, timeout_at};
