@@ -106,6 +106,27 @@ fn main() -> io::Result<()> {
             *std::hint::black_box(&m).lock().unwrap() += 1;
         }
         println!("mutex {:.1}", t.elapsed().as_nanos() as f64 / n as f64);
+        if std::env::var_os("PRIM_IOFD").is_some() {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let timers = Timers::new().unwrap();
+                let waker = std::task::Waker::noop();
+                let mut cx = std::task::Context::from_waker(waker);
+                let mut pacer = timers.sleep(Duration::from_secs(5));
+                let _ = std::pin::Pin::new(&mut pacer).poll(&mut cx);
+                let t = Instant::now();
+                for _ in 0..20_000_000 {
+                    let mut f = std::pin::pin!(
+                        timers.timeout(Duration::from_secs(10), std::future::pending::<()>())
+                    );
+                    let _ = f.as_mut().poll(&mut cx);
+                }
+                println!("iofd {:.1}", t.elapsed().as_nanos() as f64 / 20e6);
+            });
+            return Ok(());
+        }
         let a = Arc::new(0u64);
         let t = Instant::now();
         for _ in 0..n {

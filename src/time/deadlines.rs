@@ -326,8 +326,11 @@ impl Deadlines {
             shrink_when_sparse(&mut self.free);
             return;
         }
-        if slot as usize + 1 == self.slots.len() {
-            // The tail is free: it goes (each slot once).
+        if slot as usize + 1 == self.slots.len() && self.slots.len() > 2 * self.in_use + KEEP {
+            // The tail is free, and the slab is sparse: the tail goes
+            // (each slot once). A slab at most twice what is in use (plus
+            // a little) keeps its free tail for reuse, so that a timer
+            // armed and dropped over and over reuses its slot.
             while self.slots.last().is_some_and(|last| last.pos == FREED) {
                 self.slots.pop();
             }
@@ -362,13 +365,17 @@ impl Deadlines {
     /// Arms `slot` to fire at `at` (replacing any earlier deadline), and
     /// then on the grid of `periodic` if there is one, waking `waker` (or
     /// the waker it already has, for `None`).
+    ///
+    /// Returns, for a deadline that went to the wheel, when the driver
+    /// must next [`pop_due`](Deadlines::pop_due) for it; `None` for the
+    /// heap.
     pub(crate) fn schedule(
         &mut self,
         slot: u32,
         at: u64,
         periodic: Option<&Arc<Periodic>>,
         waker: Option<&Waker>,
-    ) {
+    ) -> Option<u64> {
         let entry = &mut self.slots[slot as usize];
         match periodic {
             Some(periodic) => {
@@ -392,8 +399,7 @@ impl Deadlines {
             && let Some(bucket) = self.wheel.bucket_for(at)
         {
             self.unarm(slot);
-            self.wheel.push(&mut self.slots, slot, at, bucket);
-            return;
+            return Some(self.wheel.push(&mut self.slots, slot, at, bucket));
         }
         if wheel::in_wheel(pos) {
             self.wheel.unlink(&mut self.slots, slot);
@@ -419,6 +425,18 @@ impl Deadlines {
                 self.sift_down(pos);
             }
         }
+        None
+    }
+
+    /// If `slot` is armed, makes it wake `waker` (cloning only if it
+    /// would wake another task) and returns `true`.
+    pub(crate) fn set_waker_if_armed(&mut self, slot: u32, waker: &Waker) -> bool {
+        let entry = &mut self.slots[slot as usize];
+        if entry.pos == NONE {
+            return false;
+        }
+        set_waker(&mut entry.waker, waker);
+        true
     }
 
     /// Whether `slot` is armed.
@@ -448,7 +466,9 @@ impl Deadlines {
                 let at = self.slots[cur as usize].at;
                 self.wheel.taken_one();
                 match self.wheel.bucket_for(at) {
-                    Some(bucket) => self.wheel.push(&mut self.slots, cur, at, bucket),
+                    Some(bucket) => {
+                        self.wheel.push(&mut self.slots, cur, at, bucket);
+                    }
                     None => self.push_heap(cur, at),
                 }
                 cur = next;

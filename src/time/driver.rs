@@ -30,12 +30,13 @@ use std::time::{Duration, Instant};
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 
+use super::clock::Base;
 use super::deadlines::{Deadlines, KEEP};
 use super::rerun::Rerun;
 use super::{Interval, Sleep, Timeout, default, fallback};
 use crate::TimerFd;
 use crate::error::{invalid_input, invalid_input_owned};
-use crate::timerfd::{MonotonicBase, saturating_nanos};
+use crate::timerfd::saturating_nanos;
 use crate::tokio::register;
 
 /// The slack of [`Timers::new`]: timers due within 50 µs of each other fire
@@ -184,7 +185,7 @@ pub(crate) struct Shared {
     served: AtomicBool,
     slack: u64,
     /// `Instant` → `CLOCK_MONOTONIC` nanoseconds.
-    base: MonotonicBase,
+    base: Base,
     /// The runtime this is the default `Timers` of (`Timers::current`).
     default_for: std::sync::OnceLock<::tokio::runtime::Id>,
 }
@@ -230,7 +231,7 @@ impl Timers {
             )
         })?;
         let timerfd = register(TimerFd::new()?, Interest::READABLE)?;
-        let base = MonotonicBase::now()?;
+        let base = Base::now()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 deadlines: Deadlines::starting_at(base.nanos_of(Instant::now())),
@@ -264,8 +265,15 @@ impl Timers {
     /// `tokio::time::sleep` does, with nanosecond precision (plus the
     /// slack).
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        let now = Instant::now();
-        self.sleep_until(saturating_add(now, duration))
+        // One clock reading; the deadline in the driver's nanoseconds
+        // (saturating: `u64::MAX` is 584 years of uptime, never reached).
+        let now = self.shared.key(Instant::now());
+        let far = duration >= super::sleep::FAR_ENOUGH;
+        Sleep::new(
+            self.clone(),
+            now.saturating_add(saturating_nanos(duration)),
+            far,
+        )
     }
 
     /// A future that completes at `deadline`, as `tokio::time::sleep_until`
@@ -273,7 +281,7 @@ impl Timers {
     ///
     /// `deadline` is a `std::time::Instant` or a `tokio::time::Instant`.
     pub fn sleep_until(&self, deadline: impl Into<Instant>) -> Sleep {
-        Sleep::new(self.clone(), deadline.into())
+        Sleep::new(self.clone(), self.shared.key(deadline.into()), false)
     }
 
     /// Ticks every `period`, the first at once, as `tokio::time::interval`
@@ -429,9 +437,32 @@ impl Shared {
         self.base.nanos_of(deadline)
     }
 
+    /// The `Instant` of a deadline `key` (the inverse of
+    /// [`key`](Shared::key)).
+    pub(crate) fn instant_of(&self, key: u64) -> Instant {
+        self.base.instant_of(key)
+    }
+
+    /// Now, on the deadlines' scale.
+    pub(crate) fn now_key(&self) -> u64 {
+        self.key(Instant::now())
+    }
+
     /// Makes the timerfd fire in time for the earliest armed deadline:
     /// between it and it plus the slack. Called with the lock held, after
     /// every change that may have made a deadline earlier.
+    /// As [`rearm`](Shared::rearm), after a deadline was scheduled:
+    /// `wheel_by` is what [`Deadlines::schedule`] returned. A deadline
+    /// that went to the wheel needs no re-arming if the timerfd already
+    /// fires by the time its bucket must be processed (no look at the
+    /// rest of the wheel).
+    pub(crate) fn rearm_after(&self, state: &mut State, wheel_by: Option<u64>) {
+        match wheel_by {
+            Some(by) if state.armed.is_some_and(|armed| armed <= by) => {}
+            _ => self.rearm(state),
+        }
+    }
+
     /// The wheel's far deadlines need no precision: the timerfd only has
     /// to fire by the time the wheel must move its next bucket into the
     /// heap.

@@ -35,11 +35,6 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// A one-shot timer's registration.
-    pub(crate) fn new(timers: Timers) -> Registration {
-        Registration::with(timers, None)
-    }
-
     /// A periodic timer's registration: its slot fires every `period`
     /// (one allocation, for the state shared with the slot).
     pub(crate) fn periodic(timers: Timers, period: Duration) -> Registration {
@@ -123,6 +118,109 @@ impl Registration {
                 .schedule(slot, key, self.periodic.as_ref(), self.waker.as_ref());
             shared.rearm(&mut state);
             self.current = true;
+        }
+    }
+}
+
+/// No slot (a [`OneShot`] not yet polled).
+const NO_SLOT: u32 = u32::MAX;
+
+/// [`OneShot::flags`]: the slot is armed (or has fired) at the deadline.
+const CURRENT: u8 = 1;
+/// [`OneShot::flags`]: the owner found the deadline passed.
+pub(crate) const ELAPSED: u8 = 2;
+/// [`OneShot::flags`]: made far enough from its deadline that its first
+/// poll need not read the clock (see [`Sleep`](super::Sleep)'s poll).
+pub(crate) const FAR: u8 = 4;
+
+/// A one-shot timer's registration, as small as it can be (a
+/// [`Sleep`](super::Sleep) is one, 24 bytes): the handle, the deadline,
+/// the slot and a few flags. Unlike [`Registration`], it keeps no clone of
+/// the waker: a poll of a timer already armed takes the lock to compare
+/// wakers (most one-shot timers are polled once, then fire or are
+/// dropped).
+pub(crate) struct OneShot {
+    timers: Timers,
+    /// Nanoseconds on the driver's clock.
+    pub(crate) deadline: u64,
+    slot: u32,
+    /// [`CURRENT`], and the owner's [`ELAPSED`] and [`FAR`].
+    pub(crate) flags: u8,
+}
+
+impl OneShot {
+    pub(crate) fn new(timers: Timers, deadline: u64, flags: u8) -> OneShot {
+        OneShot {
+            timers,
+            deadline,
+            slot: NO_SLOT,
+            flags,
+        }
+    }
+
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
+    /// Whether it has a slot (it has been polled).
+    pub(crate) fn is_registered(&self) -> bool {
+        self.slot != NO_SLOT
+    }
+
+    /// Makes sure the task of `cx` is woken at the deadline, never
+    /// earlier, and is pending; as [`Registration::wait_until`]. One lock;
+    /// a syscall only if the timerfd must be re-armed earlier.
+    pub(crate) fn wait(&mut self, cx: &mut Context<'_>) {
+        let shared = self.timers.shared();
+        let mut state = shared.lock();
+        if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
+            drop(state);
+            return poll_again(cx);
+        }
+        if self.flags & CURRENT != 0 && state.deadlines.set_waker_if_armed(self.slot, cx.waker()) {
+            return;
+        }
+        if self.slot == NO_SLOT {
+            match state.deadlines.alloc() {
+                Some(slot) => self.slot = slot,
+                None => {
+                    drop(state);
+                    return poll_again(cx);
+                }
+            }
+        }
+        let wheel_by = state
+            .deadlines
+            .schedule(self.slot, self.deadline, None, Some(cx.waker()));
+        shared.rearm_after(&mut state, wheel_by);
+        self.flags |= CURRENT;
+    }
+
+    /// Moves the deadline to `at`: a slot already taken moves there at
+    /// once, keeping the waker it has (a task already waiting is woken at
+    /// the new deadline without polling again).
+    pub(crate) fn move_to(&mut self, at: u64) {
+        self.deadline = at;
+        self.flags &= !(CURRENT | ELAPSED | FAR);
+        if self.slot == NO_SLOT {
+            return;
+        }
+        let shared = self.timers.shared();
+        let mut state = shared.lock();
+        if shared.ensure_driven(&mut state) {
+            let wheel_by = state.deadlines.schedule(self.slot, at, None, None);
+            shared.rearm_after(&mut state, wheel_by);
+            self.flags |= CURRENT;
+        }
+    }
+}
+
+impl Drop for OneShot {
+    /// Gives the slot back, as [`Registration`]'s drop does.
+    fn drop(&mut self) {
+        if self.slot != NO_SLOT {
+            let mut state = self.timers.shared().lock();
+            state.deadlines.free(self.slot);
         }
     }
 }

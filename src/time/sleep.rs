@@ -5,10 +5,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Timers;
-use super::registration::Registration;
+use super::registration::{ELAPSED, FAR, OneShot};
 
 /// A future that completes at its [`deadline`](Sleep::deadline), made by
 /// [`Timers::sleep`] or [`Timers::sleep_until`]; the counterpart of
@@ -51,29 +51,35 @@ use super::registration::Registration;
 #[must_use = "a Sleep does nothing unless awaited"]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct Sleep {
-    registration: Registration,
-    deadline: Instant,
-    elapsed: bool,
+    registration: OneShot,
 }
 
+/// A `Sleep` made at least this long before its deadline skips reading the
+/// clock at its first poll (see `poll`).
+pub(crate) const FAR_ENOUGH: Duration = Duration::from_millis(1);
+
 impl Sleep {
-    pub(crate) fn new(timers: Timers, deadline: Instant) -> Sleep {
+    /// A sleep until `deadline` (nanoseconds on the driver's clock);
+    /// `far` if it was made at least [`FAR_ENOUGH`] before it (so that
+    /// its first poll may skip reading the clock).
+    pub(crate) fn new(timers: Timers, deadline: u64, far: bool) -> Sleep {
         Sleep {
-            registration: Registration::new(timers),
-            deadline,
-            elapsed: false,
+            registration: OneShot::new(timers, deadline, if far { FAR } else { 0 }),
         }
     }
 
     /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        self.registration
+            .timers()
+            .shared()
+            .instant_of(self.registration.deadline)
     }
 
     /// Whether it has completed (its deadline passed and it was polled
     /// since).
     pub fn is_elapsed(&self) -> bool {
-        self.elapsed
+        self.registration.flags & ELAPSED != 0
     }
 
     /// Moves the deadline (a `std::time::Instant` or a
@@ -85,10 +91,8 @@ impl Sleep {
     /// (`tokio::pin!(sleep)`) `sleep.as_mut().reset(deadline)` works
     /// unchanged.
     pub fn reset(&mut self, deadline: impl Into<Instant>) {
-        let deadline = deadline.into();
-        self.deadline = deadline;
-        self.elapsed = false;
-        self.registration.move_to(deadline);
+        let key = self.registration.timers().shared().key(deadline.into());
+        self.registration.move_to(key);
     }
 
     /// The [`Timers`] this sleep belongs to.
@@ -104,15 +108,26 @@ impl Future for Sleep {
     /// budget as `tokio::time::Sleep` does: with the task's budget spent
     /// it is pending (the task yields, and is polled again at once), so
     /// that a loop of sleeps that are always ready lets other tasks run.
+    ///
+    /// The first poll of a sleep made at least a millisecond before its
+    /// deadline does not read the clock: it arms the timer (a timeout
+    /// armed and cancelled pays for one clock reading, when it is made,
+    /// as tokio's does). Were that deadline already past, the driver finds
+    /// it due at once and wakes the task, which then reads the clock.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
+        let this = &mut self.get_mut().registration;
         let coop = ready!(::tokio::task::coop::poll_proceed(cx));
-        if this.elapsed || Instant::now() >= this.deadline {
-            this.elapsed = true;
+        // Only the first poll may skip the clock.
+        let unread = this.flags & FAR != 0 && !this.is_registered();
+        this.flags &= !FAR;
+        if this.flags & ELAPSED != 0
+            || (!unread && this.timers().shared().now_key() >= this.deadline)
+        {
+            this.flags |= ELAPSED;
             coop.made_progress();
             return Poll::Ready(());
         }
-        this.registration.wait_until(this.deadline, cx);
+        this.wait(cx);
         Poll::Pending
     }
 }
@@ -120,8 +135,8 @@ impl Future for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
-            .field("elapsed", &self.elapsed)
+            .field("deadline", &self.deadline())
+            .field("elapsed", &self.is_elapsed())
             .finish_non_exhaustive()
     }
 }

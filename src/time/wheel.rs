@@ -110,8 +110,16 @@ impl Wheel {
         Some(level * SLOTS as u32 + slot as u32)
     }
 
-    /// Links `slot` (deadline `at`) first into `bucket`.
-    pub(super) fn push<S: Linked>(&mut self, slots: &mut [S], slot: u32, at: u64, bucket: u32) {
+    /// Links `slot` (deadline `at`) first into `bucket`; returns when
+    /// (nanoseconds) the driver must process that bucket, as
+    /// [`due`](Wheel::due) would for it.
+    pub(super) fn push<S: Linked>(
+        &mut self,
+        slots: &mut [S],
+        slot: u32,
+        at: u64,
+        bucket: u32,
+    ) -> u64 {
         let old = self.heads[bucket as usize];
         let entry = &mut slots[slot as usize];
         entry.set_at(at);
@@ -123,6 +131,10 @@ impl Wheel {
         self.heads[bucket as usize] = slot;
         self.occupied[bucket as usize / SLOTS as usize] |= 1 << (bucket as u64 % SLOTS);
         self.len += 1;
+        let shift = BITS * (bucket / SLOTS as u32);
+        let turn = self.elapsed >> (shift + BITS) << (shift + BITS);
+        let start = turn + (u64::from(bucket) % SLOTS << shift);
+        (start - 1).saturating_mul(1 << TICK_SHIFT)
     }
 
     /// Unlinks `slot`, whose position word says it is in the wheel; leaves
