@@ -632,3 +632,46 @@ fn instant_is_clock_monotonic() {
         "not CLOCK_REALTIME"
     );
 }
+
+/// Far sleeps (from a few milliseconds to over a second, which wait in
+/// the driver's coarse wheel until they come near) are never woken
+/// early, and are woken about on time: the wheel hands them to the
+/// precise heap before they are due, so a bucket processed late (say at
+/// its end, 67 ms wide at this distance) would show.
+#[test]
+fn far_sleeps_are_woken_on_time_never_early() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let mut tasks = Vec::new();
+        for millis in [3, 10, 70, 300, 1200] {
+            let timers = timers.clone();
+            tasks.push(tokio::spawn(async move {
+                let sleep = timers.sleep(Duration::from_millis(millis));
+                (millis, recorded_sleep(sleep).await)
+            }));
+        }
+        for task in tasks {
+            let (millis, woken) = within(task).await.unwrap();
+            assert_never_woken_early(&woken, &format!("{millis} ms"));
+            let last = woken.last().unwrap();
+            let late = last.at.unwrap() - last.deadline;
+            if !std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+                assert!(late < Duration::from_millis(40), "{millis} ms: {late:?} late");
+            }
+        }
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+/// A `Sleep` is 24 bytes (a handle, its deadline, its slot, flags), so
+/// that a task awaiting one stays as small as one awaiting tokio's; the
+/// driver's own part is a 40-byte slot (see `Timers`).
+#[test]
+fn a_sleep_is_small() {
+    assert!(
+        std::mem::size_of::<iofd::time::Sleep>() <= 24,
+        "{}",
+        std::mem::size_of::<iofd::time::Sleep>()
+    );
+    assert!(std::mem::size_of::<iofd::time::Timeout<std::future::Pending<()>>>() <= 24);
+}
