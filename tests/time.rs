@@ -656,7 +656,10 @@ fn far_sleeps_are_woken_on_time_never_early() {
             let last = woken.last().unwrap();
             let late = last.at.unwrap() - last.deadline;
             if !std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
-                assert!(late < Duration::from_millis(40), "{millis} ms: {late:?} late");
+                assert!(
+                    late < Duration::from_millis(40),
+                    "{millis} ms: {late:?} late"
+                );
             }
         }
         assert_eq!(timers.armed(), 0);

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
 
+use super::accuracy::Accuracy;
 use super::wheel::{self, Linked, NIL, Wheel};
 
 /// No slot, no heap position.
@@ -136,8 +137,8 @@ impl Periodic {
     }
 }
 
-/// One timer's slot (40 bytes; in the heap, its deadline lives in its heap
-/// entry; in the wheel, here).
+/// One timer's slot (48 bytes; in the heap, its deadline and accuracy
+/// live in its heap entry; in the wheel, here).
 struct Slot {
     /// For a periodic timer, its period and poll state: when it fires, the
     /// driver moves it to the first multiple of the period past the firing
@@ -154,6 +155,8 @@ struct Slot {
     pos: u32,
     /// In the wheel: the next slot of its bucket.
     next: u32,
+    /// In the wheel: its accuracy ([`Accuracy::code`]).
+    accuracy: u16,
 }
 
 impl Linked for Slot {
@@ -182,7 +185,17 @@ struct Entry {
     slot: u32,
     /// For a periodic timer, the periods fired since the driver last
     /// checked its owner ([`CHECK_EVERY`]).
-    unchecked: u32,
+    unchecked: u16,
+    /// How late it may fire ([`Accuracy::code`]).
+    accuracy: u16,
+}
+
+impl Entry {
+    /// The end of its window: the latest it may fire.
+    fn latest(&self) -> u64 {
+        self.at
+            .saturating_add(Accuracy::from_code(self.accuracy).nanos())
+    }
 }
 
 /// The slab of slots and the heap of armed deadlines.
@@ -301,6 +314,7 @@ impl Deadlines {
             at: 0,
             pos: NONE,
             next: NIL,
+            accuracy: 0,
         });
         self.in_use += 1;
         Some(index)
@@ -362,20 +376,33 @@ impl Deadlines {
         shrink_when_sparse(&mut self.free);
     }
 
-    /// Arms `slot` to fire at `at` (replacing any earlier deadline), and
-    /// then on the grid of `periodic` if there is one, waking `waker` (or
-    /// the waker it already has, for `None`).
-    ///
-    /// Returns, for a deadline that went to the wheel, when the driver
-    /// must next [`pop_due`](Deadlines::pop_due) for it; `None` for the
-    /// heap.
+    /// [`schedule_with`](Deadlines::schedule_with) with no accuracy.
+    #[cfg(test)]
     pub(crate) fn schedule(
         &mut self,
         slot: u32,
         at: u64,
         periodic: Option<&Arc<Periodic>>,
         waker: Option<&Waker>,
-    ) -> Option<u64> {
+    ) -> u64 {
+        self.schedule_with(slot, at, Accuracy::ZERO, periodic, waker)
+    }
+
+    /// Arms `slot` to fire at `at` (replacing any earlier deadline), at
+    /// most `accuracy` later, and then on the grid of `periodic` if there
+    /// is one, waking `waker` (or the waker it already has, for `None`).
+    ///
+    /// Returns by when the driver must next run for it: the end of its
+    /// window in the heap, or, for a deadline that went to the wheel, when
+    /// its bucket must be processed.
+    pub(crate) fn schedule_with(
+        &mut self,
+        slot: u32,
+        at: u64,
+        accuracy: Accuracy,
+        periodic: Option<&Arc<Periodic>>,
+        waker: Option<&Waker>,
+    ) -> u64 {
         let entry = &mut self.slots[slot as usize];
         match periodic {
             Some(periodic) => {
@@ -399,7 +426,8 @@ impl Deadlines {
             && let Some(bucket) = self.wheel.bucket_for(at)
         {
             self.unarm(slot);
-            return Some(self.wheel.push(&mut self.slots, slot, at, bucket));
+            self.slots[slot as usize].accuracy = accuracy.code();
+            return self.wheel.push(&mut self.slots, slot, at, bucket);
         }
         if wheel::in_wheel(pos) {
             self.wheel.unlink(&mut self.slots, slot);
@@ -407,25 +435,19 @@ impl Deadlines {
         }
         let pos = self.slots[slot as usize].pos;
         if pos == NONE {
-            let pos = self.heap.len();
-            self.heap.push(Entry {
-                at,
-                slot,
-                unchecked: 0,
-            });
-            self.slots[slot as usize].pos = pos as u32;
-            self.sift_up(pos);
+            self.push_heap(slot, at, accuracy);
         } else {
             let pos = pos as usize;
             let old = self.heap[pos].at;
             self.heap[pos].at = at;
+            self.heap[pos].accuracy = accuracy.code();
             if at < old {
                 self.sift_up(pos);
             } else {
                 self.sift_down(pos);
             }
         }
-        None
+        at.saturating_add(accuracy.nanos())
     }
 
     /// If `slot` is armed, makes it wake `waker` (cloning only if it
@@ -447,12 +469,14 @@ impl Deadlines {
 
     /// The earliest deadline in the heap (the wheel's are later: see
     /// [`wheel_due`](Deadlines::wheel_due)).
+    #[cfg(test)]
     pub(crate) fn earliest(&self) -> Option<u64> {
         self.heap.first().map(|entry| entry.at)
     }
 
     /// When [`pop_due`](Deadlines::pop_due) must next run for the wheel
     /// (to move deadlines that come near into the heap), if it holds any.
+    #[cfg(test)]
     pub(crate) fn wheel_due(&self) -> Option<u64> {
         self.wheel.due()
     }
@@ -462,14 +486,14 @@ impl Deadlines {
     fn advance(&mut self, now: u64) {
         while let Some(mut cur) = self.wheel.take_due(now) {
             while cur != NIL {
-                let next = self.slots[cur as usize].next;
-                let at = self.slots[cur as usize].at;
+                let entry = &self.slots[cur as usize];
+                let (next, at, accuracy) = (entry.next, entry.at, entry.accuracy);
                 self.wheel.taken_one();
                 match self.wheel.bucket_for(at) {
                     Some(bucket) => {
                         self.wheel.push(&mut self.slots, cur, at, bucket);
                     }
-                    None => self.push_heap(cur, at),
+                    None => self.push_heap(cur, at, Accuracy::from_code(accuracy)),
                 }
                 cur = next;
             }
@@ -477,15 +501,48 @@ impl Deadlines {
     }
 
     /// Puts unarmed `slot` into the heap at `at`.
-    fn push_heap(&mut self, slot: u32, at: u64) {
+    fn push_heap(&mut self, slot: u32, at: u64, accuracy: Accuracy) {
         let pos = self.heap.len();
         self.heap.push(Entry {
             at,
             slot,
             unchecked: 0,
+            accuracy: accuracy.code(),
         });
         self.slots[slot as usize].pos = pos as u32;
         self.sift_up(pos);
+    }
+
+    /// When the timerfd should fire, and the latest it may: the latest
+    /// heap deadline not past the end of the earliest-ending window (so
+    /// that every timer due by then fires in that one wake-up, and none
+    /// fires later than its accuracy allows), or the wheel's due time if
+    /// that is sooner. `None` when nothing is armed.
+    pub(crate) fn wake_target(&self) -> Option<(u64, u64)> {
+        let wheel = self.wheel.due();
+        let Some(root) = self.heap.first() else {
+            return wheel.map(|due| (due, due));
+        };
+        let mut end = root.latest();
+        self.visit_windows(0, &mut end);
+        let at = self.latest_within(end).unwrap_or(root.at);
+        let wheel = wheel.unwrap_or(u64::MAX);
+        Some((at.min(wheel), end.min(wheel)))
+    }
+
+    /// Lowers `end` to the earliest window end among the entries at
+    /// `pos` and below that start before it (no other can end sooner).
+    fn visit_windows(&self, pos: usize, end: &mut u64) {
+        let Some(entry) = self.heap.get(pos) else {
+            return;
+        };
+        if entry.at > *end {
+            return;
+        }
+        *end = (*end).min(entry.latest());
+        for child in ARITY * pos + 1..=ARITY * pos + ARITY {
+            self.visit_windows(child, end);
+        }
     }
 
     /// The latest armed deadline that is at most `bound` (`None` if every
@@ -527,6 +584,7 @@ impl Deadlines {
             at,
             slot,
             unchecked,
+            ..
         }) = self.heap.first()
         {
             if at > now {
@@ -540,7 +598,7 @@ impl Deadlines {
                     }
                     self.remove_at(0);
                 }
-                Some(periodic) if unchecked + 1 >= CHECK_EVERY && !periodic.check() => {
+                Some(periodic) if u32::from(unchecked) + 1 >= CHECK_EVERY && !periodic.check() => {
                     self.remove_at(0)
                 }
                 Some(periodic) => {
@@ -560,7 +618,7 @@ impl Deadlines {
                     match next {
                         Some(next) => {
                             self.heap[0].at = next;
-                            self.heap[0].unchecked = (unchecked + 1) % CHECK_EVERY;
+                            self.heap[0].unchecked = (unchecked + 1) % CHECK_EVERY as u16;
                             self.sift_down(0);
                         }
                         None => {

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use ::tokio::io::Interest;
 use ::tokio::io::unix::AsyncFd;
 
+use super::accuracy::Accuracy;
 use super::clock::Base;
 use super::deadlines::{Deadlines, KEEP};
 use super::rerun::Rerun;
@@ -184,6 +185,8 @@ pub(crate) struct Shared {
     /// reactor (set under the lock, once; its key is `State::served_as`).
     served: AtomicBool,
     slack: u64,
+    /// The slack, as the accuracy of timers that have none of their own.
+    slack_accuracy: Accuracy,
     /// `Instant` → `CLOCK_MONOTONIC` nanoseconds.
     base: Base,
     /// The runtime this is the default `Timers` of (`Timers::current`).
@@ -242,6 +245,7 @@ impl Timers {
             shut_down: AtomicBool::new(false),
             served: AtomicBool::new(false),
             slack: saturating_nanos(slack),
+            slack_accuracy: Accuracy::from_duration(slack),
             base,
             default_for: std::sync::OnceLock::new(),
         });
@@ -274,6 +278,13 @@ impl Timers {
             now.saturating_add(saturating_nanos(duration)),
             far,
         )
+    }
+
+    /// A future that completes `duration` from now, up to `accuracy`
+    /// later, never earlier: [`sleep`](Timers::sleep) then
+    /// [`Sleep::accuracy`].
+    pub fn sleep_with_accuracy(&self, duration: Duration, accuracy: Duration) -> Sleep {
+        self.sleep(duration).accuracy(accuracy)
     }
 
     /// A future that completes at `deadline`, as `tokio::time::sleep_until`
@@ -451,37 +462,35 @@ impl Shared {
     /// Makes the timerfd fire in time for the earliest armed deadline:
     /// between it and it plus the slack. Called with the lock held, after
     /// every change that may have made a deadline earlier.
-    /// As [`rearm`](Shared::rearm), after a deadline was scheduled:
-    /// `wheel_by` is what [`Deadlines::schedule`] returned. A deadline
-    /// that went to the wheel needs no re-arming if the timerfd already
-    /// fires by the time its bucket must be processed (no look at the
-    /// rest of the wheel).
-    pub(crate) fn rearm_after(&self, state: &mut State, wheel_by: Option<u64>) {
-        match wheel_by {
-            Some(by) if state.armed.is_some_and(|armed| armed <= by) => {}
-            _ => self.rearm(state),
+    /// The slack, as an accuracy.
+    pub(crate) fn slack_accuracy(&self) -> Accuracy {
+        self.slack_accuracy
+    }
+
+    /// As [`rearm`](Shared::rearm), after a deadline was scheduled: `by`
+    /// is what [`Deadlines::schedule_with`] returned, when the driver
+    /// must next run for it. If the timerfd already fires by then, nothing
+    /// changes (and nothing else is looked at): every other timer was
+    /// already served by it.
+    pub(crate) fn rearm_after(&self, state: &mut State, by: u64) {
+        if !state.armed.is_some_and(|armed| armed <= by) {
+            self.rearm(state);
         }
     }
 
-    /// The wheel's far deadlines need no precision: the timerfd only has
-    /// to fire by the time the wheel must move its next bucket into the
-    /// heap.
+    /// Makes the timerfd fire inside every armed timer's window (see
+    /// [`Deadlines::wake_target`]): at the latest deadline not past the
+    /// end of the earliest-ending window, or when the wheel must move its
+    /// next bucket into the heap. Called with the lock held, after every
+    /// change that may need an earlier wake-up.
     pub(crate) fn rearm(&self, state: &mut State) {
-        let wheel = state.deadlines.wheel_due().unwrap_or(u64::MAX);
-        let earliest = state.deadlines.earliest();
-        let limit = earliest.map_or(wheel, |e| e.saturating_add(self.slack).min(wheel));
-        if limit == u64::MAX || state.armed.is_some_and(|armed| armed <= limit) {
+        let Some((at, latest)) = state.deadlines.wake_target() else {
+            return;
+        };
+        if latest == u64::MAX || state.armed.is_some_and(|armed| armed <= latest) {
             return;
         }
-        let at = match earliest {
-            Some(earliest) => {
-                let window = earliest.saturating_add(self.slack);
-                let latest = state.deadlines.latest_within(window).unwrap_or(earliest);
-                latest.min(wheel)
-            }
-            None => wheel,
-        }
-        .max(1);
+        let at = at.max(1);
         // An error here (none is expected: the descriptor is ours and the
         // time valid) leaves `armed` unset, so the next change retries.
         if self

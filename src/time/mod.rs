@@ -68,6 +68,7 @@
 //! reads, never early. `CLOCK_MONOTONIC` stops while the system is
 //! suspended, as `Instant` does.
 
+mod accuracy;
 mod clock;
 mod deadlines;
 mod default;

@@ -14,6 +14,7 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use super::Timers;
+use super::accuracy::Accuracy;
 use super::deadlines::Periodic;
 use crate::timerfd::saturating_nanos;
 
@@ -32,6 +33,8 @@ pub(crate) struct Registration {
     /// For a periodic timer, its period and poll state, shared with its
     /// slot.
     periodic: Option<Arc<Periodic>>,
+    /// Its own accuracy (`None`: the slack of its `Timers`).
+    accuracy: Option<Accuracy>,
 }
 
 impl Registration {
@@ -48,7 +51,14 @@ impl Registration {
             current: false,
             waker: None,
             periodic,
+            accuracy: None,
         }
+    }
+
+    /// Sets its accuracy: it takes effect at the next arming (the caller
+    /// re-arms, see [`move_to`](Registration::move_to)).
+    pub(crate) fn set_accuracy(&mut self, accuracy: Accuracy) {
+        self.accuracy = Some(accuracy);
     }
 
     pub(crate) fn timers(&self) -> &Timers {
@@ -92,10 +102,15 @@ impl Registration {
                 }
             },
         };
-        state
-            .deadlines
-            .schedule(slot, key, self.periodic.as_ref(), Some(cx.waker()));
-        shared.rearm(&mut state);
+        let accuracy = self.accuracy.unwrap_or_else(|| shared.slack_accuracy());
+        let by = state.deadlines.schedule_with(
+            slot,
+            key,
+            accuracy,
+            self.periodic.as_ref(),
+            Some(cx.waker()),
+        );
+        shared.rearm_after(&mut state, by);
         drop(state);
         self.current = true;
         self.waker = Some(cx.waker().clone());
@@ -113,10 +128,15 @@ impl Registration {
         let key = shared.key(at);
         let mut state = shared.lock();
         if self.waker.is_some() && shared.ensure_driven(&mut state) {
-            state
-                .deadlines
-                .schedule(slot, key, self.periodic.as_ref(), self.waker.as_ref());
-            shared.rearm(&mut state);
+            let accuracy = self.accuracy.unwrap_or_else(|| shared.slack_accuracy());
+            let by = state.deadlines.schedule_with(
+                slot,
+                key,
+                accuracy,
+                self.periodic.as_ref(),
+                self.waker.as_ref(),
+            );
+            shared.rearm_after(&mut state, by);
             self.current = true;
         }
     }
@@ -132,6 +152,9 @@ pub(crate) const ELAPSED: u8 = 2;
 /// [`OneShot::flags`]: made far enough from its deadline that its first
 /// poll need not read the clock (see [`Sleep`](super::Sleep)'s poll).
 pub(crate) const FAR: u8 = 4;
+/// [`OneShot::flags`]: it has its own accuracy, in [`OneShot::accuracy`]
+/// (otherwise its `Timers`' slack).
+const OWN_ACCURACY: u8 = 8;
 
 /// A one-shot timer's registration, as small as it can be (a
 /// [`Sleep`](super::Sleep) is one, 24 bytes): the handle, the deadline,
@@ -144,8 +167,11 @@ pub(crate) struct OneShot {
     /// Nanoseconds on the driver's clock.
     pub(crate) deadline: u64,
     slot: u32,
-    /// [`CURRENT`], and the owner's [`ELAPSED`] and [`FAR`].
+    /// [`CURRENT`], [`OWN_ACCURACY`], and the owner's [`ELAPSED`] and
+    /// [`FAR`].
     pub(crate) flags: u8,
+    /// With [`OWN_ACCURACY`]: its accuracy ([`Accuracy::code`]).
+    accuracy: u16,
 }
 
 impl OneShot {
@@ -155,6 +181,28 @@ impl OneShot {
             deadline,
             slot: NO_SLOT,
             flags,
+            accuracy: 0,
+        }
+    }
+
+    /// Its accuracy: its own, or its `Timers`' slack.
+    pub(crate) fn accuracy(&self) -> Accuracy {
+        if self.flags & OWN_ACCURACY != 0 {
+            Accuracy::from_code(self.accuracy)
+        } else {
+            self.timers.shared().slack_accuracy()
+        }
+    }
+
+    /// Sets its own accuracy; an armed slot moves to its new window at
+    /// once.
+    pub(crate) fn set_accuracy(&mut self, accuracy: Accuracy) {
+        self.flags |= OWN_ACCURACY;
+        self.accuracy = accuracy.code();
+        if self.flags & CURRENT != 0 {
+            let elapsed = self.flags & ELAPSED;
+            self.move_to(self.deadline);
+            self.flags |= elapsed;
         }
     }
 
@@ -189,10 +237,15 @@ impl OneShot {
                 }
             }
         }
-        let wheel_by = state
-            .deadlines
-            .schedule(self.slot, self.deadline, None, Some(cx.waker()));
-        shared.rearm_after(&mut state, wheel_by);
+        let accuracy = self.accuracy();
+        let by = state.deadlines.schedule_with(
+            self.slot,
+            self.deadline,
+            accuracy,
+            None,
+            Some(cx.waker()),
+        );
+        shared.rearm_after(&mut state, by);
         self.flags |= CURRENT;
     }
 
@@ -205,11 +258,14 @@ impl OneShot {
         if self.slot == NO_SLOT {
             return;
         }
+        let accuracy = self.accuracy();
         let shared = self.timers.shared();
         let mut state = shared.lock();
         if shared.ensure_driven(&mut state) {
-            let wheel_by = state.deadlines.schedule(self.slot, at, None, None);
-            shared.rearm_after(&mut state, wheel_by);
+            let by = state
+                .deadlines
+                .schedule_with(self.slot, at, accuracy, None, None);
+            shared.rearm_after(&mut state, by);
             self.flags |= CURRENT;
         }
     }

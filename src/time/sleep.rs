@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use super::Timers;
+use super::accuracy::Accuracy;
 use super::registration::{ELAPSED, FAR, OneShot};
 
 /// A future that completes at its [`deadline`](Sleep::deadline), made by
@@ -93,6 +94,43 @@ impl Sleep {
     pub fn reset(&mut self, deadline: impl Into<Instant>) {
         let key = self.registration.timers().shared().key(deadline.into());
         self.registration.move_to(key);
+    }
+
+    /// Lets it fire up to `accuracy` after its deadline (never before),
+    /// in place of its `Timers`' [slack](Timers#slack), so that the
+    /// driver can fire it in a wake-up it makes anyway for other timers.
+    /// See [`set_accuracy`](Sleep::set_accuracy).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iofd::time::Timers;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let timers = Timers::new()?;
+    /// // A keep-alive that may come up to 10 ms late.
+    /// timers.sleep(Duration::from_millis(2)).accuracy(Duration::from_millis(10)).await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn accuracy(mut self, accuracy: Duration) -> Sleep {
+        self.set_accuracy(accuracy);
+        self
+    }
+
+    /// Sets how late after its deadline it may fire: the driver picks each
+    /// wake-up inside the window `[deadline, deadline + accuracy]` of
+    /// every armed timer, and fires every timer whose deadline has passed
+    /// then. A sloppy timer rides along with the wake-ups of precise ones
+    /// and costs no wake-up of its own; none fires early. The default is
+    /// the [slack](Timers#slack) of its `Timers`. Kept to 11 significant
+    /// bits, rounded down, and at most about 73 minutes.
+    ///
+    /// It may be late by more when the system is (a loaded machine, a
+    /// suspended one).
+    pub fn set_accuracy(&mut self, accuracy: Duration) {
+        self.registration
+            .set_accuracy(Accuracy::from_duration(accuracy));
     }
 
     /// The [`Timers`] this sleep belongs to.
