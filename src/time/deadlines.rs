@@ -517,7 +517,9 @@ impl Deadlines {
     /// heap deadline not past the end of the earliest-ending window (so
     /// that every timer due by then fires in that one wake-up, and none
     /// fires later than its accuracy allows), or the wheel's due time if
-    /// that is sooner. `None` when nothing is armed.
+    /// that is not later than that end (the wheel must be processed by
+    /// then, and the due timers fire with it). `None` when nothing is
+    /// armed.
     pub(crate) fn wake_target(&self) -> Option<(u64, u64)> {
         let wheel = self.wheel.due();
         let Some(root) = self.heap.first() else {
@@ -525,9 +527,13 @@ impl Deadlines {
         };
         let mut end = root.latest();
         self.visit_windows(0, &mut end);
-        let at = self.latest_within(end).unwrap_or(root.at);
         let wheel = wheel.unwrap_or(u64::MAX);
-        Some((at.min(wheel), end.min(wheel)))
+        if wheel <= end {
+            // The wheel needs a wake-up inside every window anyway: the
+            // heap's due timers ride along with it.
+            return Some((wheel, wheel));
+        }
+        Some((self.latest_within(end).unwrap_or(root.at), end))
     }
 
     /// Lowers `end` to the earliest window end among the entries at
@@ -934,6 +940,47 @@ mod tests {
             }
         }
         check_wheel(&d);
+    }
+
+    /// The wake-up lies inside every timer's window: at the latest
+    /// deadline not past the earliest window end. A sloppy timer rides
+    /// along with a precise one (one wake-up for both); a sloppy window
+    /// that ends first is kept.
+    #[test]
+    fn the_wake_up_lies_in_every_window() {
+        let w = waker();
+        let mut d = Deadlines::new();
+        let (sloppy, precise) = (d.alloc().unwrap(), d.alloc().unwrap());
+        // Within two wheel ticks: all in the heap.
+        let u = 100_000;
+        let acc = |nanos| Accuracy::from_nanos(nanos).nanos();
+        d.schedule_with(sloppy, 5 * u, Accuracy::from_nanos(20 * u), None, Some(&w));
+        assert_eq!(
+            d.wake_target(),
+            Some((5 * u, 5 * u + acc(20 * u))),
+            "alone: at its deadline"
+        );
+        d.schedule_with(precise, 15 * u, Accuracy::from_nanos(500), None, Some(&w));
+        assert_eq!(d.wake_target(), Some((15 * u, 15 * u + 500)), "together");
+        let mut wakers = Vec::new();
+        d.pop_due(15 * u, &mut wakers);
+        assert_eq!((wakers.len(), d.armed()), (2, 0), "one wake-up fires both");
+        // A window that ends before the other's deadline: two wake-ups.
+        d.schedule_with(sloppy, 5 * u, Accuracy::from_nanos(3 * u), None, Some(&w));
+        d.schedule_with(precise, 15 * u, Accuracy::ZERO, None, Some(&w));
+        assert_eq!(d.wake_target(), Some((5 * u, 5 * u + acc(3 * u))));
+        // Deeper in the heap: the earliest window end is found below the
+        // root, and the wake-up is the latest deadline before it.
+        let more: Vec<u32> = (0..50).map(|_| d.alloc().unwrap()).collect();
+        for (i, &slot) in more.iter().enumerate() {
+            let at = 4 * u + i as u64 * u / 10 + u / 20;
+            d.schedule_with(slot, at, Accuracy::from_nanos(10 * u), None, Some(&w));
+        }
+        // Windows 4.05..14.05 u, 4.15..14.15 u, …; the sloppy one's 5..8 u
+        // ends first; the latest deadline not past 8 u is 7.95 u.
+        assert_eq!(d.wake_target(), Some((795_000, 5 * u + acc(3 * u))));
+        d.pop_due(795_000, &mut wakers);
+        assert_eq!(d.armed(), 11, "all due fired; none early");
     }
 
     /// Deadlines holding one timer, armed at 1000 and then every 100.

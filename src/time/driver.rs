@@ -200,6 +200,8 @@ pub(crate) struct State {
     armed: Option<u64>,
     /// The key the timing thread serves these timers by.
     served_as: Option<u64>,
+    /// Wake-ups so far (`Timers::wake_ups`).
+    wake_ups: u64,
 }
 
 impl Timers {
@@ -240,6 +242,7 @@ impl Timers {
                 deadlines: Deadlines::starting_at(base.nanos_of(Instant::now())),
                 armed: None,
                 served_as: None,
+                wake_ups: 0,
             }),
             timerfd,
             shut_down: AtomicBool::new(false),
@@ -346,6 +349,14 @@ impl Timers {
     /// polling it (see [Wake-ups](Interval#wake-ups)) are not counted.
     pub fn armed(&self) -> usize {
         self.shared.lock().deadlines.armed()
+    }
+
+    /// How many times the timerfd has woken the driver so far: each
+    /// wake-up fires every timer then due. Fewer wake-ups for the same
+    /// timers means less CPU; see [Slack](Timers#slack) and
+    /// [`Sleep::set_accuracy`].
+    pub fn wake_ups(&self) -> u64 {
+        self.shared.lock().wake_ups
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -583,6 +594,7 @@ impl Shared {
         let now = self.key(Instant::now());
         let mut state = self.lock();
         state.armed = None;
+        state.wake_ups += 1;
         state.deadlines.pop_due(now, firing);
         self.rearm(&mut state);
         drop(state);
