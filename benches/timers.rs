@@ -658,7 +658,7 @@ fn accuracy_mix(window: Duration) -> io::Result<()> {
 /// 2-worker runtime: tasks looping `timeout(10 s, yield_now())`.
 fn churn(quick: bool) -> io::Result<()> {
     let n: usize = if quick { 50_000 } else { 200_000 };
-    let rounds = 5;
+    let rounds = 9;
     let ten = Duration::from_secs(10);
     let hour = Duration::from_secs(3600);
     for armed in [0usize, 1_000_000] {
@@ -742,23 +742,33 @@ fn churn(quick: bool) -> io::Result<()> {
                 samples[3].push(per_op(t));
             }
             drop((load_tokio, load_iofd, load_async_io, pacers));
-            Ok::<_, io::Error>(samples.map(|mut s| {
-                s.sort_by(f64::total_cmp);
-                s[s.len() / 2]
-            }))
+            Ok::<_, io::Error>(samples)
         })?;
-        let [bare, tokio, iofd, async_io] = results;
-        let (tokio_net, iofd_net, async_io_net) = (tokio - bare, iofd - bare, async_io - bare);
+        // Medians of the per-round figures, and of the per-round ratios
+        // (each round measures the contenders back to back).
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let ratio = |k: usize| {
+            median(
+                (0..rounds)
+                    .map(|r| (results[k][r] - results[0][r]) / (results[1][r] - results[0][r]))
+                    .collect(),
+            )
+        };
+        let [bare, tokio, iofd, async_io] = results.clone().map(median);
         println!("bare future {bare:>8.1}");
-        println!("tokio       {tokio:>8.1}   net {tokio_net:>8.1}");
+        println!("tokio       {tokio:>8.1}   net {:>8.1}", tokio - bare);
         println!(
-            "async-io    {async_io:>8.1}   net {async_io_net:>8.1}   ratio to tokio (net) {:.2}",
-            async_io_net / tokio_net
+            "async-io    {async_io:>8.1}   net {:>8.1}   ratio to tokio (net, median of rounds) {:.2}",
+            async_io - bare,
+            ratio(3)
         );
         println!(
-            "iofd::time  {iofd:>8.1}   net {iofd_net:>8.1}   ratio to tokio (net) {:.2}   (gross {:.2})",
-            iofd_net / tokio_net,
-            iofd / tokio
+            "iofd::time  {iofd:>8.1}   net {:>8.1}   ratio to tokio (net, median of rounds) {:.2}",
+            iofd - bare,
+            ratio(2)
         );
     }
     churn_mix(quick)
