@@ -294,7 +294,7 @@ fn poll_again(cx: &mut Context<'_>) {
 }
 
 impl Drop for Registration {
-    /// Gives the slot back: a dropped timer leaves the heap, and its waker
+    /// Gives the slot back: a dropped timer leaves the driver, and its waker
     /// is not woken unless the driver was firing it at the same moment
     /// (it wakes outside the lock).
     fn drop(&mut self) {

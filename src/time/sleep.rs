@@ -7,16 +7,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use super::Timers;
 use super::accuracy::Accuracy;
 use super::registration::{ELAPSED, FAR, OneShot};
+use super::{ClockTime, Timers};
 
 /// A future that completes at its [`deadline`](Sleep::deadline), made by
 /// [`Timers::sleep`] or [`Timers::sleep_until`]; the counterpart of
 /// `tokio::time::Sleep`.
 ///
 /// It never completes before its deadline, and its task is never woken
-/// before it. It takes its place in the driver's heap when first polled
+/// before it. It takes its place in the driver when first polled
 /// (creating one costs no lock and no syscall) and leaves it when dropped:
 /// a `Sleep` dropped before it fires is not woken. One dropped while the
 /// driver is firing it may still have its waker called once, after the
@@ -75,6 +75,16 @@ impl Sleep {
             .timers()
             .shared()
             .instant_of(self.registration.deadline)
+    }
+
+    /// The deadline on its `Timers`' clock (for timers on a clock other
+    /// than `CLOCK_MONOTONIC`, where [`deadline`](Sleep::deadline) is an
+    /// `Instant` mapped as of now).
+    pub fn deadline_time(&self) -> ClockTime {
+        ClockTime::new(
+            self.registration.timers().shared().clock(),
+            Duration::from_nanos(self.registration.deadline),
+        )
     }
 
     /// Whether it has completed (its deadline passed and it was polled
