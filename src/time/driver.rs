@@ -630,7 +630,7 @@ impl Shared {
     /// changes (and nothing else is looked at): every other timer was
     /// already served by it.
     pub(crate) fn rearm_after(&self, state: &mut State, by: u64) {
-        if !state.armed.is_some_and(|armed| armed <= by) {
+        if state.armed.is_none_or(|armed| armed > by) {
             self.rearm(state);
         }
     }

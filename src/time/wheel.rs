@@ -133,7 +133,7 @@ impl Wheel {
         self.len += 1;
         let shift = BITS * (bucket / SLOTS as u32);
         let turn = self.elapsed >> (shift + BITS) << (shift + BITS);
-        let start = turn + (u64::from(bucket) % SLOTS << shift);
+        let start = turn + ((u64::from(bucket) % SLOTS) << shift);
         (start - 1).saturating_mul(1 << TICK_SHIFT)
     }
 
@@ -215,15 +215,6 @@ impl Wheel {
     /// One deadline of a taken list left the wheel.
     pub(super) fn taken_one(&mut self) {
         self.len -= 1;
-    }
-
-    /// The start tick of the bucket of a deadline in the wheel (tests).
-    #[cfg(test)]
-    pub(super) fn bucket_start(&self, bucket: u32) -> u64 {
-        let level = bucket as u64 / SLOTS;
-        let slot = bucket as u64 % SLOTS;
-        let shift = BITS as u64 * level;
-        (self.elapsed >> (shift + BITS as u64) << (shift + BITS as u64)) + (slot << shift)
     }
 
     /// A tick in nanoseconds (tests).
