@@ -525,20 +525,29 @@ impl Deadlines {
         let Some(root) = self.heap.first() else {
             return wheel.map(|due| (due, due));
         };
-        let mut end = root.latest();
-        self.visit_windows(0, &mut end);
+        let first_end = root.latest();
+        let (mut end, mut latest) = (first_end, root.at);
+        self.visit_windows(0, &mut end, &mut latest);
         let wheel = wheel.unwrap_or(u64::MAX);
         if wheel <= end {
             // The wheel needs a wake-up inside every window anyway: the
             // heap's due timers ride along with it.
             return Some((wheel, wheel));
         }
-        Some((self.latest_within(end).unwrap_or(root.at), end))
+        if end < first_end {
+            // A window ended sooner than the root's: some deadlines
+            // visited may lie past it.
+            latest = self.latest_within(end).unwrap_or(root.at);
+        }
+        Some((latest, end))
     }
 
     /// Lowers `end` to the earliest window end among the entries at
-    /// `pos` and below that start before it (no other can end sooner).
-    fn visit_windows(&self, pos: usize, end: &mut u64) {
+    /// `pos` and below that start before it (no other can end sooner),
+    /// and raises `latest` to the latest deadline visited. (With one
+    /// accuracy for all, `end` stays the root's, and `latest` is the
+    /// answer: one pass.)
+    fn visit_windows(&self, pos: usize, end: &mut u64, latest: &mut u64) {
         let Some(entry) = self.heap.get(pos) else {
             return;
         };
@@ -546,8 +555,9 @@ impl Deadlines {
             return;
         }
         *end = (*end).min(entry.latest());
+        *latest = (*latest).max(entry.at);
         for child in ARITY * pos + 1..=ARITY * pos + ARITY {
-            self.visit_windows(child, end);
+            self.visit_windows(child, end, latest);
         }
     }
 
@@ -730,6 +740,7 @@ mod tests {
     fn matches_a_simple_model() {
         let mut d = Deadlines::new();
         let mut model: BTreeMap<u32, u64> = BTreeMap::new(); // armed slot -> at
+        let mut windows: BTreeMap<u32, u64> = BTreeMap::new(); // armed slot -> accuracy
         let mut owned: Vec<u32> = Vec::new();
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut rand = move |n: u64| {
@@ -747,14 +758,18 @@ mod tests {
                     assert!(!owned.contains(&slot));
                     owned.push(slot);
                     let at = now + rand(1000);
-                    d.schedule(slot, at, None, Some(&w));
+                    // Most with one accuracy, some with their own.
+                    let accuracy = Accuracy::from_nanos([50, 50, 50, 0, 7, 400][rand(6) as usize]);
+                    d.schedule_with(slot, at, accuracy, None, Some(&w));
                     model.insert(slot, at);
+                    windows.insert(slot, accuracy.nanos());
                 }
                 2 if !owned.is_empty() => {
                     let slot = owned[rand(owned.len() as u64) as usize];
                     let at = now + rand(1000);
                     d.schedule(slot, at, None, Some(&w));
                     model.insert(slot, at);
+                    windows.insert(slot, 0);
                 }
                 3 if !owned.is_empty() => {
                     let slot = owned.swap_remove(rand(owned.len() as u64) as usize);
@@ -781,6 +796,16 @@ mod tests {
                 _ => {}
             }
             assert_eq!(d.armed(), model.len());
+            // The wake-up: the latest deadline not past the earliest
+            // window end (every 8 rounds: valgrind).
+            if round % 8 == 0 {
+                let end = model.iter().map(|(slot, &at)| at + windows[slot]).min();
+                let expected = end.map(|end| {
+                    let latest = model.values().filter(|&&at| at <= end).max().copied();
+                    (latest.unwrap_or(0), end)
+                });
+                assert_eq!(d.wake_target(), expected, "round {round}");
+            }
             assert_eq!(d.earliest(), model.values().min().copied());
             // The slab-wide checks now and then (valgrind).
             if round % 64 == 0 {
