@@ -668,7 +668,7 @@ fn far_sleeps_are_woken_on_time_never_early() {
 
 /// A `Sleep` is 24 bytes (a handle, its deadline, its slot, flags), so
 /// that a task awaiting one stays as small as one awaiting tokio's; the
-/// driver's own part is a 40-byte slot (see `Timers`).
+/// driver's own part is a 48-byte slot (see `Timers`).
 #[test]
 fn a_sleep_is_small() {
     assert!(

@@ -840,6 +840,14 @@ mod tests {
         assert_eq!(due.is_some(), count > 0);
     }
 
+    /// What a timer costs the driver: a 48-byte slot, and in the heap a
+    /// 16-byte entry (none in the wheel).
+    #[test]
+    fn a_slot_is_48_bytes_and_an_entry_16() {
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+    }
+
     /// A far one-shot timer armed and cancelled never touches the heap;
     /// one that comes near enters it before it is due and fires at its
     /// exact deadline, not before.
