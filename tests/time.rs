@@ -710,7 +710,7 @@ fn a_sloppy_sleep_rides_along_and_is_never_early() {
             assert_eq!(tick, deadline);
             assert_never_woken_early(&woken, "interval");
         }
-        assert!(timers.wake_ups() >= 2);
+        assert!(timers.wake_ups() >= 1, "the driver woke the sleeps");
     });
 }
 

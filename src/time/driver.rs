@@ -257,7 +257,9 @@ pub struct Timers {
 /// What every handle and timer shares. The last one to go closes the
 /// timerfd.
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    /// On a cache line of its own: every arm and cancel writes the lock,
+    /// and the fields below are read on every poll.
+    state: Padded<Mutex<State>>,
     /// The one timerfd, registered with the runtime's reactor.
     timerfd: AsyncFd<TimerFd>,
     /// The reactor is gone (the runtime shut down).
@@ -276,6 +278,10 @@ pub(crate) struct Shared {
     /// The runtime this is the default `Timers` of (`Timers::current`).
     default_for: std::sync::OnceLock<::tokio::runtime::Id>,
 }
+
+/// A value alone on its cache lines (two, as x86 prefetches in pairs).
+#[repr(align(128))]
+pub(crate) struct Padded<T>(T);
 
 /// The part behind the lock.
 pub(crate) struct State {
@@ -344,12 +350,12 @@ impl Timers {
         let timerfd = register(TimerFd::with_clock(clock)?, Interest::READABLE)?;
         let base = Base::now(clock)?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+            state: Padded(Mutex::new(State {
                 deadlines: Deadlines::starting_at(base.now_nanos()),
                 armed: None,
                 served_as: None,
                 wake_ups: 0,
-            }),
+            })),
             timerfd,
             shut_down: AtomicBool::new(false),
             served: AtomicBool::new(false),
@@ -531,7 +537,7 @@ impl Drop for Shared {
     /// The timing thread, if it serves these timers, forgets them (and
     /// ends if they were its last).
     fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        let state = self.state.0.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(key) = state.served_as {
             fallback::forget(key);
         }
@@ -558,6 +564,7 @@ impl Shared {
         // Nothing panics while the lock is held; a poisoned lock is used
         // rather than turned into a panic.
         self.state
+            .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
