@@ -203,10 +203,12 @@ impl Entry {
 /// Neither keeps the capacity of a past peak. The heap shrinks to twice
 /// its length when it falls below a quarter of its capacity (the classic
 /// hysteresis: a steady load never reallocates, and each shrink is paid
-/// for by the removals before it). The slab drops its free tail as soon
-/// as its last slot is freed, and then shrinks by the same rule; a live
-/// timer's slot cannot move, so it keeps everything up to its highest slot
-/// in use. With no slot in use, all of it goes.
+/// for by the removals before it). The slab drops its free tail when its
+/// last slot is freed and it is more than twice (plus [`KEEP`]) what is
+/// in use (so that a timeout armed and dropped over and over reuses its
+/// slot), and then shrinks by the same rule; a live timer's slot cannot
+/// move, so it keeps everything up to its highest slot in use. With no
+/// slot in use, all of it goes. The wheel is a fixed 1.6 KiB.
 pub(crate) struct Deadlines {
     slots: Vec<Slot>,
     /// Free slots, most recently freed last. It may also hold stale
