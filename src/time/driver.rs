@@ -146,7 +146,11 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// An `Instant` given to a `Timers` on another clock ([`sleep_until`],
 /// [`interval_at`], [`Sleep::reset`]) is taken relative to now: a deadline
 /// `d` from now on `CLOCK_MONOTONIC` becomes `d` from now on the clock; and
-/// [`Sleep::deadline`] maps back the same way.
+/// [`Sleep::deadline`] maps back the same way. An [`Interval`] keeps its
+/// schedule in `Instant`s: on another clock its ticks are fired by that
+/// clock's timerfd but counted on `CLOCK_MONOTONIC` (across a suspend, a
+/// `Boottime` interval ticks as a monotonic one would). [`Sleep`]s and
+/// [`Timeout`]s are on the clock throughout.
 ///
 /// ```
 /// use std::time::Duration;
