@@ -85,58 +85,6 @@ fn main() -> io::Result<()> {
     if args.iter().any(|a| a == "--slack") {
         return slack(window);
     }
-    if args.iter().any(|a| a == "--prim") {
-        let n = 1_000_000;
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(Instant::now());
-        }
-        println!(
-            "Instant::now {:.1}",
-            t.elapsed().as_nanos() as f64 / n as f64
-        );
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(rustix::time::clock_gettime(
-                rustix::time::ClockId::MonotonicCoarse,
-            ));
-        }
-        println!("coarse {:.1}", t.elapsed().as_nanos() as f64 / n as f64);
-        let m = std::sync::Mutex::new(0u64);
-        let t = Instant::now();
-        for _ in 0..n {
-            *std::hint::black_box(&m).lock().unwrap() += 1;
-        }
-        println!("mutex {:.1}", t.elapsed().as_nanos() as f64 / n as f64);
-        if std::env::var_os("PRIM_IOFD").is_some() {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let timers = Timers::new().unwrap();
-                let waker = std::task::Waker::noop();
-                let mut cx = std::task::Context::from_waker(waker);
-                let mut pacer = timers.sleep(Duration::from_secs(5));
-                let _ = std::pin::Pin::new(&mut pacer).poll(&mut cx);
-                let t = Instant::now();
-                for _ in 0..20_000_000 {
-                    let mut f = std::pin::pin!(
-                        timers.timeout(Duration::from_secs(10), std::future::pending::<()>())
-                    );
-                    let _ = f.as_mut().poll(&mut cx);
-                }
-                println!("iofd {:.1}", t.elapsed().as_nanos() as f64 / 20e6);
-            });
-            return Ok(());
-        }
-        let a = Arc::new(0u64);
-        let t = Instant::now();
-        for _ in 0..n {
-            drop(std::hint::black_box(a.clone()));
-        }
-        println!("arc {:.1}", t.elapsed().as_nanos() as f64 / n as f64);
-        return Ok(());
-    }
     if args.iter().any(|a| a == "--accuracy") {
         return accuracy_mix(window);
     }
