@@ -679,16 +679,25 @@ fn a_sleep_is_small() {
     assert!(std::mem::size_of::<iofd::time::Timeout<std::future::Pending<()>>>() <= 24);
 }
 
-/// A sloppy sleep (deadline 10 ms, accuracy 40 ms) next to a precise one
-/// (20 ms) is never woken before its deadline, and is not woken at its
-/// deadline either: it rides along with the wake-up the precise one needs
-/// (or the one the driver makes to bring it near), well inside its
-/// window. Being late on a loaded machine only makes it later.
+/// A sloppy sleep (deadline 10 ms, accuracy 40 ms) next to a precise
+/// timer due at 20 ms is never woken before its deadline, and is not woken
+/// at its deadline either: it rides along with the wake-up the precise one
+/// needs, inside its window. (The precise one is an interval, which the
+/// driver keeps in its heap from the first poll; a driver woken more than
+/// a wheel tick late, as under valgrind, may find the sloppy one due
+/// earlier, so the lateness is checked only outside valgrind.)
 #[test]
 fn a_sloppy_sleep_rides_along_and_is_never_early() {
     on_both_runtimes(|| async {
         let timers = Timers::new().unwrap();
-        let precise = tokio::spawn(recorded_sleep(timers.sleep(Duration::from_millis(20))));
+        let period = Duration::from_millis(20);
+        let mut precise = timers.interval_at(Instant::now() + period, period).unwrap();
+        // Armed now: its first tick is 20 ms away.
+        std::future::poll_fn(|cx| {
+            assert!(precise.poll_tick(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
         let sloppy = timers
             .sleep(Duration::from_millis(10))
             .accuracy(Duration::from_millis(40));
@@ -696,21 +705,21 @@ fn a_sloppy_sleep_rides_along_and_is_never_early() {
         assert_never_woken_early(&woken, "sloppy");
         let last = woken.last().unwrap();
         let late = last.at.unwrap() - last.deadline;
-        assert!(
-            late >= Duration::from_millis(5),
-            "woken at its own deadline ({late:?} late)"
-        );
-        assert_never_woken_early(&within(precise).await.unwrap(), "precise");
-        // An interval with its own accuracy ticks, never early.
-        let mut interval = timers.interval(Duration::from_millis(2)).unwrap();
-        interval.set_accuracy(Duration::from_millis(1));
+        if !std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+            assert!(
+                late >= Duration::from_millis(5),
+                "woken at its own deadline ({late:?} late)"
+            );
+        }
+        // The interval, with an accuracy of its own, ticks, never early.
+        precise.set_accuracy(Duration::from_millis(1));
         for _ in 0..3 {
-            let deadline = interval.next_deadline();
-            let (tick, woken) = recorded(|cx| (interval.poll_tick(cx), deadline)).await;
+            let deadline = precise.next_deadline();
+            let (tick, woken) = recorded(|cx| (precise.poll_tick(cx), deadline)).await;
             assert_eq!(tick, deadline);
             assert_never_woken_early(&woken, "interval");
         }
-        assert!(timers.wake_ups() >= 1, "the driver woke the sleeps");
+        assert!(timers.wake_ups() >= 1, "the driver woke the timers");
     });
 }
 

@@ -322,11 +322,12 @@ impl Deadlines {
         Some(index)
     }
 
-    /// Gives `slot` back: unarms it and drops its waker.
-    pub(crate) fn free(&mut self, slot: u32) {
+    /// Gives `slot` back: unarms it, and returns its waker (for the caller
+    /// to drop once the lock is released).
+    pub(crate) fn free(&mut self, slot: u32) -> Option<Waker> {
         self.unarm(slot);
         let entry = &mut self.slots[slot as usize];
-        entry.waker = None;
+        let waker = entry.waker.take();
         entry.periodic = None;
         entry.pos = FREED;
         self.free.push(slot);
@@ -340,7 +341,7 @@ impl Deadlines {
             }
             self.free.clear();
             shrink_when_sparse(&mut self.free);
-            return;
+            return waker;
         }
         if slot as usize + 1 == self.slots.len() && self.slots.len() > 2 * self.in_use + KEEP {
             // The tail is free, and the slab is sparse: the tail goes
@@ -356,6 +357,7 @@ impl Deadlines {
         if self.free.len() > 2 * free_slots + KEEP {
             self.purge_free();
         }
+        waker
     }
 
     /// Drops the free stack's stale and repeated entries (it then holds
@@ -453,14 +455,21 @@ impl Deadlines {
     }
 
     /// If `slot` is armed, makes it wake `waker` (cloning only if it
-    /// would wake another task) and returns `true`.
-    pub(crate) fn set_waker_if_armed(&mut self, slot: u32, waker: &Waker) -> bool {
+    /// would wake another task) and returns `Ok` with the waker it
+    /// replaced, for the caller to drop once the lock is released.
+    pub(crate) fn set_waker_if_armed(
+        &mut self,
+        slot: u32,
+        waker: &Waker,
+    ) -> Result<Option<Waker>, ()> {
         let entry = &mut self.slots[slot as usize];
         if entry.pos == NONE {
-            return false;
+            return Err(());
         }
-        set_waker(&mut entry.waker, waker);
-        true
+        match &entry.waker {
+            Some(current) if current.will_wake(waker) => Ok(None),
+            _ => Ok(entry.waker.replace(waker.clone())),
+        }
     }
 
     /// Whether `slot` is armed.

@@ -225,7 +225,13 @@ impl OneShot {
             drop(state);
             return poll_again(cx);
         }
-        if self.flags & CURRENT != 0 && state.deadlines.set_waker_if_armed(self.slot, cx.waker()) {
+        if self.flags & CURRENT != 0
+            && let Ok(replaced) = state.deadlines.set_waker_if_armed(self.slot, cx.waker())
+        {
+            // A waker is never dropped under the lock (its drop may run
+            // anything).
+            drop(state);
+            drop(replaced);
             return;
         }
         if self.slot == NO_SLOT {
@@ -275,8 +281,10 @@ impl Drop for OneShot {
     /// Gives the slot back, as [`Registration`]'s drop does.
     fn drop(&mut self) {
         if self.slot != NO_SLOT {
-            let mut state = self.timers.shared().lock();
-            state.deadlines.free(self.slot);
+            // The slot's waker may be the last clone: dropped after the
+            // lock is released (its drop may run anything).
+            let waker = self.timers.shared().lock().deadlines.free(self.slot);
+            drop(waker);
         }
     }
 }
