@@ -131,7 +131,7 @@
 //!
 //! | to… | tokio's own | iofd | when iofd wins |
 //! |---|---|---|---|
-//! | sleep or tick | `tokio::time` (millisecond wheel) | [`time::Timers`] (many timers, one timerfd) or [`AsyncTimerFd`] (one timer, any clock) | sub-millisecond deadlines (tens to hundreds of µs p99 lateness against tokio's 1–2 ms), the count of missed ticks, boot-time and wall-clock alarms. tokio wins on CPU for timers of millisecond precision and up |
+//! | sleep or tick | `tokio::time` (millisecond wheel) | [`time::Timers`] (many timers, one timerfd, any clock, per-timer accuracy) or [`AsyncTimerFd`] (one timer, any clock) | sub-millisecond deadlines (tens to hundreds of µs p99 lateness against tokio's 1–2 ms), the count of missed ticks, boot-time and wall-clock alarms. tokio wins on CPU for timers of millisecond precision and up |
 //! | wake a task | `tokio::sync::Notify` | [`AsyncEventFd`] | waking from another process, a non-tokio thread or a mio loop. `Notify` wins inside one process: no syscall, about 4× faster |
 //! | receive signals | `tokio::signal::unix` | [`AsyncSignalFd`] | the sender's pid and uid, the `sigqueue` value, every real-time signal in order. tokio wins when you cannot block the signals in every thread, or other code installs handlers |
 //! | await a process | `tokio::process::Child::wait` | [`AsyncPidFd`] | any process, not only your children, with no pid-reuse race; observing a child that tokio reaps ([`AsyncPidFd::from_tokio_child`]); whichever of many exits next ([`PidFdSet`]). tokio wins for plain children: it owns stdio and reaping |

@@ -632,3 +632,229 @@ fn instant_is_clock_monotonic() {
         "not CLOCK_REALTIME"
     );
 }
+
+/// Far sleeps (from a few milliseconds to over a second, which wait in
+/// the driver's coarse wheel until they come near) are never woken
+/// early, and are woken about on time: the wheel hands them to the
+/// precise heap before they are due, so a bucket processed late (say at
+/// its end, 67 ms wide at this distance) would show.
+#[test]
+fn far_sleeps_are_woken_on_time_never_early() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let mut tasks = Vec::new();
+        for millis in [3, 10, 70, 300, 1200] {
+            let timers = timers.clone();
+            tasks.push(tokio::spawn(async move {
+                let sleep = timers.sleep(Duration::from_millis(millis));
+                (millis, recorded_sleep(sleep).await)
+            }));
+        }
+        for task in tasks {
+            let (millis, woken) = within(task).await.unwrap();
+            assert_never_woken_early(&woken, &format!("{millis} ms"));
+            let last = woken.last().unwrap();
+            let late = last.at.unwrap() - last.deadline;
+            if !std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+                assert!(
+                    late < Duration::from_millis(40),
+                    "{millis} ms: {late:?} late"
+                );
+            }
+        }
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+/// A `Sleep` is 24 bytes (a handle, its deadline, its slot, flags), so
+/// that a task awaiting one stays as small as one awaiting tokio's; the
+/// driver's own part is a 48-byte slot (see `Timers`).
+#[test]
+fn a_sleep_is_small() {
+    assert!(
+        std::mem::size_of::<iofd::time::Sleep>() <= 24,
+        "{}",
+        std::mem::size_of::<iofd::time::Sleep>()
+    );
+    assert!(std::mem::size_of::<iofd::time::Timeout<std::future::Pending<()>>>() <= 24);
+}
+
+/// A sloppy sleep (deadline 10 ms, accuracy 40 ms) next to a precise
+/// timer due at 20 ms is never woken before its deadline, and is not woken
+/// at its deadline either: it rides along with the wake-up the precise one
+/// needs, inside its window. (The precise one is an interval, which the
+/// driver keeps in its heap from the first poll; a driver woken more than
+/// a wheel tick late, as under valgrind, may find the sloppy one due
+/// earlier, so the lateness is checked only outside valgrind.)
+#[test]
+fn a_sloppy_sleep_rides_along_and_is_never_early() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let period = Duration::from_millis(20);
+        let mut precise = timers.interval_at(Instant::now() + period, period).unwrap();
+        // Armed now: its first tick is 20 ms away.
+        std::future::poll_fn(|cx| {
+            assert!(precise.poll_tick(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        let sloppy = timers
+            .sleep(Duration::from_millis(10))
+            .accuracy(Duration::from_millis(40));
+        let woken = within(recorded_sleep(sloppy)).await;
+        assert_never_woken_early(&woken, "sloppy");
+        let last = woken.last().unwrap();
+        let late = last.at.unwrap() - last.deadline;
+        if !std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+            assert!(
+                late >= Duration::from_millis(5),
+                "woken at its own deadline ({late:?} late)"
+            );
+        }
+        // The interval, with an accuracy of its own, ticks, never early.
+        precise.set_accuracy(Duration::from_millis(1));
+        for _ in 0..3 {
+            let deadline = precise.next_deadline();
+            let (tick, woken) = recorded(|cx| (precise.poll_tick(cx), deadline)).await;
+            assert_eq!(tick, deadline);
+            assert_never_woken_early(&woken, "interval");
+        }
+        assert!(timers.wake_ups() >= 1, "the driver woke the timers");
+    });
+}
+
+/// A `CLOCK_BOOTTIME` service: durations and `ClockTime` deadlines on that
+/// clock complete after their time on it, and no task is woken before
+/// its deadline, read with `clock_gettime(CLOCK_BOOTTIME)` at the wake.
+#[test]
+fn a_boottime_sleep_is_never_early_on_its_clock() {
+    on_both_runtimes(|| async {
+        let boot = Timers::with_clock(iofd::Clock::Boottime).unwrap();
+        assert_eq!(boot.clock(), iofd::Clock::Boottime);
+        let start = boot.now().unwrap();
+        let sleep = boot.sleep(Duration::from_millis(20));
+        assert_eq!(sleep.deadline_time().clock(), iofd::Clock::Boottime);
+        assert!(sleep.deadline_time() >= start + Duration::from_millis(20));
+        within(time_support::assert_sleep_never_early_on_its_clock(
+            sleep, "20 ms",
+        ))
+        .await;
+        assert!(boot.now().unwrap().duration_since(start).unwrap() >= Duration::from_millis(20));
+        let at = boot.now().unwrap() + Duration::from_millis(3);
+        let sleep = boot.sleep_until_time(at).unwrap();
+        within(time_support::assert_sleep_never_early_on_its_clock(
+            sleep, "at",
+        ))
+        .await;
+        // A deadline on another clock is refused, with the clocks named.
+        let wall = iofd::time::ClockTime::from_system_time(std::time::SystemTime::now()).unwrap();
+        let err = boot.sleep_until_time(wall).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("Realtime"), "{err}");
+    });
+}
+
+/// A wall-clock deadline on a `CLOCK_REALTIME` service fires at its wall
+/// time, never before. With `IOFD_TEST_SET_CLOCK=1` (CI), the clock is
+/// set (to its own value) while it waits: the driver is woken by the
+/// set (`TFD_TIMER_CANCEL_ON_SET`), re-evaluates, and the sleep still
+/// fires at its wall time, never early.
+#[test]
+fn a_realtime_deadline_survives_a_clock_set_and_is_never_early() {
+    on_both_runtimes(|| async {
+        let wall = Timers::with_clock(iofd::Clock::Realtime).unwrap();
+        let at = iofd::time::ClockTime::from_system_time(
+            std::time::SystemTime::now() + Duration::from_millis(15),
+        )
+        .unwrap();
+        within(time_support::assert_sleep_never_early_on_its_clock(
+            wall.sleep_until_time(at).unwrap(),
+            "15 ms",
+        ))
+        .await;
+        if std::env::var_os("IOFD_TEST_SET_CLOCK").is_none() {
+            eprintln!("skipped: set IOFD_TEST_SET_CLOCK=1 to let this test set CLOCK_REALTIME");
+            return;
+        }
+        let sleep = wall.sleep(Duration::from_millis(150));
+        let wake_ups = wall.wake_ups();
+        let setter = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            let current = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+            rustix::time::clock_settime(rustix::time::ClockId::Realtime, current)
+        });
+        within(time_support::assert_sleep_never_early_on_its_clock(
+            sleep,
+            "across a set",
+        ))
+        .await;
+        match setter.join().unwrap() {
+            Ok(()) => assert!(
+                wall.wake_ups() >= wake_ups + 2,
+                "the set woke the driver: {} wake-ups",
+                wall.wake_ups() - wake_ups
+            ),
+            Err(e) if e == rustix::io::Errno::PERM => {
+                eprintln!("skipped: clock_settime needs CAP_SYS_TIME ({e})");
+            }
+            Err(e) => panic!("clock_settime: {e}"),
+        }
+    });
+}
+
+/// The alarm clocks need `CAP_WAKE_ALARM`: without it, `with_clock`
+/// returns the kernel's `EPERM`. Capabilities are per thread: a thread
+/// drops all of its own (`capset`), then tries.
+#[test]
+fn alarm_clocks_without_cap_wake_alarm_are_refused_with_eperm() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let result = std::thread::spawn(move || {
+        let _entered = handle.enter();
+        let header = Header {
+            version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+            pid: 0,
+        };
+        let data = [Data::default(); 2];
+        // SAFETY: capset reads a valid header and two data structs (version
+        // 3), and changes only this thread's capabilities.
+        let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok([iofd::Clock::RealtimeAlarm, iofd::Clock::BoottimeAlarm]
+            .map(|clock| Timers::with_clock(clock).map(|_| ()).map_err(|e| e.kind())))
+    })
+    .join()
+    .unwrap();
+    match result {
+        Err(e) => eprintln!("skipped: capset to drop capabilities failed ({e})"),
+        Ok(results) => {
+            for result in results {
+                assert_eq!(result, Err(std::io::ErrorKind::PermissionDenied));
+            }
+        }
+    }
+    // With the capability (as root here, maybe), it may work; the kernel
+    // says which.
+    let _entered = rt.enter();
+    match Timers::with_clock(iofd::Clock::BoottimeAlarm) {
+        Ok(timers) => assert_eq!(timers.clock(), iofd::Clock::BoottimeAlarm),
+        Err(e) => eprintln!("BoottimeAlarm with this process's capabilities: {e}"),
+    }
+}

@@ -1,5 +1,7 @@
 //! The deadline structure behind [`Timers`](super::Timers): a slab of timer
-//! slots and a 4-ary min-heap of their deadlines.
+//! slots, a 4-ary min-heap of the near deadlines, and a timing wheel of
+//! coarse buckets for far one-shot deadlines ([`Wheel`]), which enter the
+//! heap a tick (about a millisecond) before their bucket starts.
 //!
 //! - A slot is taken when a timer is first polled and given back when it is
 //!   dropped; freed slots are reused, so in steady state nothing allocates.
@@ -14,11 +16,15 @@
 //!   polling it is parked (taken out of the heap, not woken again) within
 //!   a few periods, until it polls.
 //!
-//! Why a heap and not a wheel: deadlines here have nanosecond resolution
-//! and periods from microseconds to hours. A hierarchical wheel at
-//! microsecond granularity needs many levels and cascades; the heap needs
-//! no tuning, costs O(log₄ n) per insert and removal (7 levels at 10 000
-//! timers), and its root is the next instant to arm the timerfd at.
+//! Why a heap and a wheel: deadlines here have nanosecond resolution and
+//! periods from microseconds to hours. A hierarchical wheel at microsecond
+//! granularity needs many levels and cascades; the heap needs no tuning,
+//! costs O(log₄ n) per insert and removal (7 levels at 10 000 timers), and
+//! its root is the next instant to arm the timerfd at. But most far
+//! deadlines are timeouts that are cancelled long before they are due:
+//! the coarse wheel takes and drops them in O(1), and only the ones that
+//! come near pay for the heap. Periodic timers, which always fire, stay in
+//! the heap.
 
 #[cfg(all(test, iofd_loom))]
 use loom::sync::atomic::{AtomicU8, Ordering};
@@ -26,6 +32,9 @@ use std::sync::Arc;
 #[cfg(not(all(test, iofd_loom)))]
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
+
+use super::accuracy::Accuracy;
+use super::wheel::{self, Linked, NIL, Wheel};
 
 /// No slot, no heap position.
 const NONE: u32 = u32::MAX;
@@ -128,7 +137,8 @@ impl Periodic {
     }
 }
 
-/// One timer's slot (32 bytes; its deadline lives in its heap entry).
+/// One timer's slot (48 bytes; in the heap, its deadline and accuracy
+/// live in its heap entry; in the wheel, here).
 struct Slot {
     /// For a periodic timer, its period and poll state: when it fires, the
     /// driver moves it to the first multiple of the period past the firing
@@ -137,8 +147,34 @@ struct Slot {
     periodic: Option<Arc<Periodic>>,
     /// The task to wake when it fires.
     waker: Option<Waker>,
-    /// Its index in `heap`, `NONE` when not armed, `FREED` when free.
+    /// In the wheel: its deadline.
+    at: u64,
+    /// Its index in `heap` (below [`wheel::PREV`]); in the wheel, its
+    /// predecessor or bucket ([`wheel::PREV`], [`wheel::HEAD`]); `NONE`
+    /// when not armed, `FREED` when free.
     pos: u32,
+    /// In the wheel: the next slot of its bucket.
+    next: u32,
+    /// In the wheel: its accuracy ([`Accuracy::code`]).
+    accuracy: u16,
+}
+
+impl Linked for Slot {
+    fn set_at(&mut self, at: u64) {
+        self.at = at;
+    }
+    fn next(&self) -> u32 {
+        self.next
+    }
+    fn set_next(&mut self, next: u32) {
+        self.next = next;
+    }
+    fn pos(&self) -> u32 {
+        self.pos
+    }
+    fn set_pos(&mut self, pos: u32) {
+        self.pos = pos;
+    }
 }
 
 /// A heap entry: the deadline, kept here too so that sifting compares
@@ -149,7 +185,17 @@ struct Entry {
     slot: u32,
     /// For a periodic timer, the periods fired since the driver last
     /// checked its owner ([`CHECK_EVERY`]).
-    unchecked: u32,
+    unchecked: u16,
+    /// How late it may fire ([`Accuracy::code`]).
+    accuracy: u16,
+}
+
+impl Entry {
+    /// The end of its window: the latest it may fire.
+    fn latest(&self) -> u64 {
+        self.at
+            .saturating_add(Accuracy::from_code(self.accuracy).nanos())
+    }
 }
 
 /// The slab of slots and the heap of armed deadlines.
@@ -157,10 +203,12 @@ struct Entry {
 /// Neither keeps the capacity of a past peak. The heap shrinks to twice
 /// its length when it falls below a quarter of its capacity (the classic
 /// hysteresis: a steady load never reallocates, and each shrink is paid
-/// for by the removals before it). The slab drops its free tail as soon
-/// as its last slot is freed, and then shrinks by the same rule; a live
-/// timer's slot cannot move, so it keeps everything up to its highest slot
-/// in use. With no slot in use, all of it goes.
+/// for by the removals before it). The slab drops its free tail when its
+/// last slot is freed and it is more than twice (plus [`KEEP`]) what is
+/// in use (so that a timeout armed and dropped over and over reuses its
+/// slot), and then shrinks by the same rule; a live timer's slot cannot
+/// move, so it keeps everything up to its highest slot in use. With no
+/// slot in use, all of it goes. The wheel is a fixed 1.6 KiB.
 pub(crate) struct Deadlines {
     slots: Vec<Slot>,
     /// Free slots, most recently freed last. It may also hold stale
@@ -169,6 +217,8 @@ pub(crate) struct Deadlines {
     /// stack is purged when stale entries outnumber the free slots.
     free: Vec<u32>,
     heap: Vec<Entry>,
+    /// The far one-shot deadlines.
+    wheel: Wheel,
     /// Slots held by timers.
     in_use: usize,
 }
@@ -188,8 +238,17 @@ impl Deadlines {
             slots: Vec::new(),
             free: Vec::new(),
             heap: Vec::new(),
+            wheel: Wheel::new(),
             in_use: 0,
         }
+    }
+
+    /// Empty deadlines whose wheel starts at `now` (nanoseconds on the
+    /// clock of the deadlines).
+    pub(crate) fn starting_at(now: u64) -> Deadlines {
+        let mut deadlines = Deadlines::new();
+        let _ = deadlines.wheel.take_due(now);
+        deadlines
     }
 
     /// The capacities of the slab and the heap (for tests of shrinking).
@@ -224,12 +283,19 @@ impl Deadlines {
 
     /// The number of armed timers.
     pub(crate) fn armed(&self) -> usize {
+        self.heap.len() + self.wheel.len()
+    }
+
+    /// How many armed timers are in the heap (the others are in the
+    /// wheel).
+    #[cfg(test)]
+    pub(crate) fn in_heap(&self) -> usize {
         self.heap.len()
     }
 
     /// Takes a slot (reusing a freed one when there is one), unarmed.
     ///
-    /// Returns `None` only when `u32::MAX - 1` slots are in use.
+    /// Returns `None` only when 2³⁰ slots are in use.
     pub(crate) fn alloc(&mut self) -> Option<u32> {
         while let Some(index) = self.free.pop() {
             if let Some(slot) = self.slots.get_mut(index as usize)
@@ -241,21 +307,27 @@ impl Deadlines {
             }
             // Stale: dropped with the tail, or taken again since.
         }
-        let index = u32::try_from(self.slots.len()).ok().filter(|&i| i < SEEN)?;
+        let index = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&i| i < wheel::MAX_SLOTS)?;
         self.slots.push(Slot {
             periodic: None,
             waker: None,
+            at: 0,
             pos: NONE,
+            next: NIL,
+            accuracy: 0,
         });
         self.in_use += 1;
         Some(index)
     }
 
-    /// Gives `slot` back: unarms it and drops its waker.
-    pub(crate) fn free(&mut self, slot: u32) {
+    /// Gives `slot` back: unarms it, and returns its waker (for the caller
+    /// to drop once the lock is released).
+    pub(crate) fn free(&mut self, slot: u32) -> Option<Waker> {
         self.unarm(slot);
         let entry = &mut self.slots[slot as usize];
-        entry.waker = None;
+        let waker = entry.waker.take();
         entry.periodic = None;
         entry.pos = FREED;
         self.free.push(slot);
@@ -269,10 +341,13 @@ impl Deadlines {
             }
             self.free.clear();
             shrink_when_sparse(&mut self.free);
-            return;
+            return waker;
         }
-        if slot as usize + 1 == self.slots.len() {
-            // The tail is free: it goes (each slot once).
+        if slot as usize + 1 == self.slots.len() && self.slots.len() > 2 * self.in_use + KEEP {
+            // The tail is free, and the slab is sparse: the tail goes
+            // (each slot once). A slab at most twice what is in use (plus
+            // a little) keeps its free tail for reuse, so that a timer
+            // armed and dropped over and over reuses its slot.
             while self.slots.last().is_some_and(|last| last.pos == FREED) {
                 self.slots.pop();
             }
@@ -282,6 +357,7 @@ impl Deadlines {
         if self.free.len() > 2 * free_slots + KEEP {
             self.purge_free();
         }
+        waker
     }
 
     /// Drops the free stack's stale and repeated entries (it then holds
@@ -304,16 +380,33 @@ impl Deadlines {
         shrink_when_sparse(&mut self.free);
     }
 
-    /// Arms `slot` to fire at `at` (replacing any earlier deadline), and
-    /// then on the grid of `periodic` if there is one, waking `waker` (or
-    /// the waker it already has, for `None`).
+    /// [`schedule_with`](Deadlines::schedule_with) with no accuracy.
+    #[cfg(test)]
     pub(crate) fn schedule(
         &mut self,
         slot: u32,
         at: u64,
         periodic: Option<&Arc<Periodic>>,
         waker: Option<&Waker>,
-    ) {
+    ) -> u64 {
+        self.schedule_with(slot, at, Accuracy::ZERO, periodic, waker)
+    }
+
+    /// Arms `slot` to fire at `at` (replacing any earlier deadline), at
+    /// most `accuracy` later, and then on the grid of `periodic` if there
+    /// is one, waking `waker` (or the waker it already has, for `None`).
+    ///
+    /// Returns by when the driver must next run for it: the end of its
+    /// window in the heap, or, for a deadline that went to the wheel, when
+    /// its bucket must be processed.
+    pub(crate) fn schedule_with(
+        &mut self,
+        slot: u32,
+        at: u64,
+        accuracy: Accuracy,
+        periodic: Option<&Arc<Periodic>>,
+        waker: Option<&Waker>,
+    ) -> u64 {
         let entry = &mut self.slots[slot as usize];
         match periodic {
             Some(periodic) => {
@@ -332,24 +425,50 @@ impl Deadlines {
             set_waker(&mut entry.waker, waker);
         }
         let pos = entry.pos;
+        // A far one-shot deadline goes to the wheel: O(1) in and out.
+        if periodic.is_none()
+            && let Some(bucket) = self.wheel.bucket_for(at)
+        {
+            self.unarm(slot);
+            self.slots[slot as usize].accuracy = accuracy.code();
+            return self.wheel.push(&mut self.slots, slot, at, bucket);
+        }
+        if wheel::in_wheel(pos) {
+            self.wheel.unlink(&mut self.slots, slot);
+            self.slots[slot as usize].pos = NONE;
+        }
+        let pos = self.slots[slot as usize].pos;
         if pos == NONE {
-            let pos = self.heap.len();
-            self.heap.push(Entry {
-                at,
-                slot,
-                unchecked: 0,
-            });
-            self.slots[slot as usize].pos = pos as u32;
-            self.sift_up(pos);
+            self.push_heap(slot, at, accuracy);
         } else {
             let pos = pos as usize;
             let old = self.heap[pos].at;
             self.heap[pos].at = at;
+            self.heap[pos].accuracy = accuracy.code();
             if at < old {
                 self.sift_up(pos);
             } else {
                 self.sift_down(pos);
             }
+        }
+        at.saturating_add(accuracy.nanos())
+    }
+
+    /// If `slot` is armed, makes it wake `waker` (cloning only if it
+    /// would wake another task) and returns `Ok` with the waker it
+    /// replaced, for the caller to drop once the lock is released.
+    pub(crate) fn set_waker_if_armed(
+        &mut self,
+        slot: u32,
+        waker: &Waker,
+    ) -> Result<Option<Waker>, ()> {
+        let entry = &mut self.slots[slot as usize];
+        if entry.pos == NONE {
+            return Err(());
+        }
+        match &entry.waker {
+            Some(current) if current.will_wake(waker) => Ok(None),
+            _ => Ok(entry.waker.replace(waker.clone())),
         }
     }
 
@@ -359,9 +478,98 @@ impl Deadlines {
         self.slots[slot as usize].pos != NONE
     }
 
-    /// The earliest armed deadline.
+    /// The earliest deadline in the heap (the wheel's are later: see
+    /// [`wheel_due`](Deadlines::wheel_due)).
+    #[cfg(test)]
     pub(crate) fn earliest(&self) -> Option<u64> {
         self.heap.first().map(|entry| entry.at)
+    }
+
+    /// When [`pop_due`](Deadlines::pop_due) must next run for the wheel
+    /// (to move deadlines that come near into the heap), if it holds any.
+    #[cfg(test)]
+    pub(crate) fn wheel_due(&self) -> Option<u64> {
+        self.wheel.due()
+    }
+
+    /// Moves every wheel deadline within a tick of `now` into the heap (or
+    /// a level down the wheel).
+    fn advance(&mut self, now: u64) {
+        while let Some(mut cur) = self.wheel.take_due(now) {
+            while cur != NIL {
+                let entry = &self.slots[cur as usize];
+                let (next, at, accuracy) = (entry.next, entry.at, entry.accuracy);
+                self.wheel.taken_one();
+                match self.wheel.bucket_for(at) {
+                    Some(bucket) => {
+                        self.wheel.push(&mut self.slots, cur, at, bucket);
+                    }
+                    None => self.push_heap(cur, at, Accuracy::from_code(accuracy)),
+                }
+                cur = next;
+            }
+        }
+    }
+
+    /// Puts unarmed `slot` into the heap at `at`.
+    fn push_heap(&mut self, slot: u32, at: u64, accuracy: Accuracy) {
+        let pos = self.heap.len();
+        self.heap.push(Entry {
+            at,
+            slot,
+            unchecked: 0,
+            accuracy: accuracy.code(),
+        });
+        self.slots[slot as usize].pos = pos as u32;
+        self.sift_up(pos);
+    }
+
+    /// When the timerfd should fire, and the latest it may: the latest
+    /// heap deadline not past the end of the earliest-ending window (so
+    /// that every timer due by then fires in that one wake-up, and none
+    /// fires later than its accuracy allows), or the wheel's due time if
+    /// that is not later than that end (the wheel must be processed by
+    /// then, and the due timers fire with it). `None` when nothing is
+    /// armed.
+    pub(crate) fn wake_target(&self) -> Option<(u64, u64)> {
+        let wheel = self.wheel.due();
+        let Some(root) = self.heap.first() else {
+            return wheel.map(|due| (due, due));
+        };
+        let first_end = root.latest();
+        let (mut end, mut latest) = (first_end, root.at);
+        self.visit_windows(0, &mut end, &mut latest);
+        let wheel = wheel.unwrap_or(u64::MAX);
+        if wheel <= end {
+            // The wheel needs a wake-up inside every window anyway: the
+            // heap's due timers ride along with it.
+            return Some((wheel, wheel));
+        }
+        if end < first_end {
+            // A window ended sooner than the root's: some deadlines
+            // visited may lie past it.
+            latest = self.latest_within(end).unwrap_or(root.at);
+        }
+        Some((latest, end))
+    }
+
+    /// Lowers `end` to the earliest window end among the entries at
+    /// `pos` and below that start before it (no other can end sooner),
+    /// and raises `latest` to the latest deadline visited. (With one
+    /// accuracy for all, `end` stays the root's, and `latest` is the
+    /// answer: one pass.)
+    fn visit_windows(&self, pos: usize, end: &mut u64, latest: &mut u64) {
+        let Some(entry) = self.heap.get(pos) else {
+            return;
+        };
+        if entry.at > *end {
+            return;
+        }
+        *end = (*end).min(entry.latest());
+        *latest = (*latest).max(entry.at);
+        for child in ARITY * pos + 1..=ARITY * pos + ARITY {
+            self.visit_windows(child, end, latest);
+        }
     }
 
     /// The latest armed deadline that is at most `bound` (`None` if every
@@ -398,10 +606,12 @@ impl Deadlines {
     /// The caller wakes them once the lock is released, and reuses the
     /// list, so that it stops growing once it has held the largest batch.
     pub(crate) fn pop_due(&mut self, now: u64, wakers: &mut Vec<Waker>) {
+        self.advance(now);
         while let Some(&Entry {
             at,
             slot,
             unchecked,
+            ..
         }) = self.heap.first()
         {
             if at > now {
@@ -415,7 +625,7 @@ impl Deadlines {
                     }
                     self.remove_at(0);
                 }
-                Some(periodic) if unchecked + 1 >= CHECK_EVERY && !periodic.check() => {
+                Some(periodic) if u32::from(unchecked) + 1 >= CHECK_EVERY && !periodic.check() => {
                     self.remove_at(0)
                 }
                 Some(periodic) => {
@@ -435,7 +645,7 @@ impl Deadlines {
                     match next {
                         Some(next) => {
                             self.heap[0].at = next;
-                            self.heap[0].unchecked = (unchecked + 1) % CHECK_EVERY;
+                            self.heap[0].unchecked = (unchecked + 1) % CHECK_EVERY as u16;
                             self.sift_down(0);
                         }
                         None => {
@@ -448,10 +658,13 @@ impl Deadlines {
         }
     }
 
-    /// Takes `slot` out of the heap, if it is in it.
+    /// Takes `slot` out of the heap or the wheel, if it is in one.
     fn unarm(&mut self, slot: u32) {
         let pos = self.slots[slot as usize].pos;
-        if pos != NONE {
+        if wheel::in_wheel(pos) {
+            self.wheel.unlink(&mut self.slots, slot);
+            self.slots[slot as usize].pos = NONE;
+        } else if pos != NONE {
             self.remove_at(pos as usize);
         }
     }
@@ -538,6 +751,7 @@ mod tests {
     fn matches_a_simple_model() {
         let mut d = Deadlines::new();
         let mut model: BTreeMap<u32, u64> = BTreeMap::new(); // armed slot -> at
+        let mut windows: BTreeMap<u32, u64> = BTreeMap::new(); // armed slot -> accuracy
         let mut owned: Vec<u32> = Vec::new();
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut rand = move |n: u64| {
@@ -555,14 +769,18 @@ mod tests {
                     assert!(!owned.contains(&slot));
                     owned.push(slot);
                     let at = now + rand(1000);
-                    d.schedule(slot, at, None, Some(&w));
+                    // Most with one accuracy, some with their own.
+                    let accuracy = Accuracy::from_nanos([50, 50, 50, 0, 7, 400][rand(6) as usize]);
+                    d.schedule_with(slot, at, accuracy, None, Some(&w));
                     model.insert(slot, at);
+                    windows.insert(slot, accuracy.nanos());
                 }
                 2 if !owned.is_empty() => {
                     let slot = owned[rand(owned.len() as u64) as usize];
                     let at = now + rand(1000);
                     d.schedule(slot, at, None, Some(&w));
                     model.insert(slot, at);
+                    windows.insert(slot, 0);
                 }
                 3 if !owned.is_empty() => {
                     let slot = owned.swap_remove(rand(owned.len() as u64) as usize);
@@ -589,6 +807,16 @@ mod tests {
                 _ => {}
             }
             assert_eq!(d.armed(), model.len());
+            // The wake-up: the latest deadline not past the earliest
+            // window end (every 8 rounds: valgrind).
+            if round % 8 == 0 {
+                let end = model.iter().map(|(slot, &at)| at + windows[slot]).min();
+                let expected = end.map(|end| {
+                    let latest = model.values().filter(|&&at| at <= end).max().copied();
+                    (latest.unwrap_or(0), end)
+                });
+                assert_eq!(d.wake_target(), expected, "round {round}");
+            }
             assert_eq!(d.earliest(), model.values().min().copied());
             // The slab-wide checks now and then (valgrind).
             if round % 64 == 0 {
@@ -597,6 +825,206 @@ mod tests {
             }
             check(&d);
         }
+    }
+
+    /// Checks the wheel's links: each wheel slot is reachable from its
+    /// bucket, and the wheel asks to be processed at least a tick before
+    /// the earliest deadline it holds.
+    fn check_wheel(d: &Deadlines) {
+        let mut count = 0;
+        let due = d.wheel_due();
+        for slot in 0..d.slots.len() as u32 {
+            let entry = &d.slots[slot as usize];
+            if wheel::in_wheel(entry.pos) {
+                count += 1;
+                let due = due.expect("a wheel slot, so a wheel due time");
+                assert!(due + Wheel::TICK <= entry.at, "{due} {}", entry.at);
+                if entry.pos < wheel::HEAD {
+                    assert_eq!(d.slots[(entry.pos - wheel::PREV) as usize].next, slot);
+                }
+                if entry.next != NIL {
+                    assert_eq!(d.slots[entry.next as usize].pos, wheel::PREV | slot);
+                }
+            }
+        }
+        assert_eq!(count, d.wheel.len());
+        assert_eq!(due.is_some(), count > 0);
+    }
+
+    /// What a timer costs the driver: a 48-byte slot, and in the heap a
+    /// 16-byte entry (none in the wheel).
+    #[test]
+    fn a_slot_is_48_bytes_and_an_entry_16() {
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+    }
+
+    /// A far one-shot timer armed and cancelled never touches the heap;
+    /// one that comes near enters it before it is due and fires at its
+    /// exact deadline, not before.
+    #[test]
+    fn far_timers_wait_in_the_wheel() {
+        let second = 1_000_000_000;
+        let start = 3600 * second;
+        let mut d = Deadlines::starting_at(start);
+        let w = waker();
+        let slot = d.alloc().unwrap();
+        d.schedule(slot, start + 10 * second, None, Some(&w));
+        assert_eq!((d.armed(), d.in_heap()), (1, 0));
+        d.free(slot);
+        assert_eq!((d.armed(), d.in_heap()), (0, 0));
+        assert_eq!(d.heap.capacity(), 0, "the heap was never touched");
+
+        let at = start + 10 * second + 12_345;
+        let slot = d.alloc().unwrap();
+        d.schedule(slot, at, None, Some(&w));
+        let mut wakers = Vec::new();
+        let mut now = start;
+        // Processed only when the driver is asked to: at its due time.
+        while d.in_heap() == 0 {
+            let due = d.wheel_due().unwrap();
+            assert!(due > now && due + Wheel::TICK <= at, "{due}");
+            now = due;
+            d.pop_due(now, &mut wakers);
+            check_wheel(&d);
+        }
+        assert!(wakers.is_empty());
+        assert_eq!(d.earliest(), Some(at));
+        d.pop_due(at - 1, &mut wakers);
+        assert!(wakers.is_empty(), "never early");
+        d.pop_due(at, &mut wakers);
+        assert_eq!((wakers.len(), d.armed()), (1, 0));
+    }
+
+    /// Deadlines from nanoseconds to hours ahead, rescheduled, freed and
+    /// fired at a clock that jumps by less and more than a tick, against
+    /// a `BTreeMap` model: every timer fires exactly when its deadline has
+    /// passed, never before, wherever it waited.
+    #[test]
+    fn the_wheel_matches_a_simple_model() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let start = 1 << 40;
+        let mut d = Deadlines::starting_at(start);
+        let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut owned: Vec<u32> = Vec::new();
+        let w = waker();
+        let mut now = start;
+        let rounds = if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
+            3_000
+        } else {
+            30_000
+        };
+        for round in 0..rounds {
+            let ahead = |r: &mut dyn FnMut(u64) -> u64| match r(4) {
+                0 => r(3_000_000),
+                1 => r(200_000_000),
+                2 => r(20_000_000_000),
+                _ => r(5_000_000_000_000),
+            };
+            match rand(7) {
+                0 | 1 => {
+                    let slot = d.alloc().unwrap();
+                    owned.push(slot);
+                    let at = now + ahead(&mut rand);
+                    d.schedule(slot, at, None, Some(&w));
+                    model.insert(slot, at);
+                }
+                2 if !owned.is_empty() => {
+                    let slot = owned[rand(owned.len() as u64) as usize];
+                    let at = now + ahead(&mut rand);
+                    d.schedule(slot, at, None, Some(&w));
+                    model.insert(slot, at);
+                }
+                3 if !owned.is_empty() => {
+                    let slot = owned.swap_remove(rand(owned.len() as u64) as usize);
+                    d.free(slot);
+                    model.remove(&slot);
+                }
+                4 | 5 => {
+                    // As the driver: never later than the wheel asks.
+                    let step = ahead(&mut rand) / 64;
+                    let mut to = now + step;
+                    if let Some(due) = d.wheel_due() {
+                        to = to.min(due.max(now));
+                    }
+                    now = to;
+                    let mut wakers = Vec::new();
+                    d.pop_due(now, &mut wakers);
+                    let due: Vec<u32> = model
+                        .iter()
+                        .filter(|&(_, &at)| at <= now)
+                        .map(|(&slot, _)| slot)
+                        .collect();
+                    assert_eq!(wakers.len(), due.len(), "round {round}");
+                    for slot in due {
+                        assert!(!d.is_armed(slot));
+                        model.remove(&slot);
+                    }
+                    // Whatever is left is later than now, and what is in
+                    // the heap is all that fires within the next tick.
+                    for (&slot, &at) in &model {
+                        assert!(d.is_armed(slot));
+                        if at <= now + Wheel::TICK {
+                            assert!((d.slots[slot as usize].pos as usize) < d.heap.len());
+                        }
+                    }
+                }
+                _ => {}
+            }
+            assert_eq!(d.armed(), model.len());
+            if round % 64 == 0 {
+                check_wheel(&d);
+                check(&d);
+            }
+        }
+        check_wheel(&d);
+    }
+
+    /// The wake-up lies inside every timer's window: at the latest
+    /// deadline not past the earliest window end. A sloppy timer rides
+    /// along with a precise one (one wake-up for both); a sloppy window
+    /// that ends first is kept.
+    #[test]
+    fn the_wake_up_lies_in_every_window() {
+        let w = waker();
+        let mut d = Deadlines::new();
+        let (sloppy, precise) = (d.alloc().unwrap(), d.alloc().unwrap());
+        // Within two wheel ticks: all in the heap.
+        let u = 100_000;
+        let acc = |nanos| Accuracy::from_nanos(nanos).nanos();
+        d.schedule_with(sloppy, 5 * u, Accuracy::from_nanos(20 * u), None, Some(&w));
+        assert_eq!(
+            d.wake_target(),
+            Some((5 * u, 5 * u + acc(20 * u))),
+            "alone: at its deadline"
+        );
+        d.schedule_with(precise, 15 * u, Accuracy::from_nanos(500), None, Some(&w));
+        assert_eq!(d.wake_target(), Some((15 * u, 15 * u + 500)), "together");
+        let mut wakers = Vec::new();
+        d.pop_due(15 * u, &mut wakers);
+        assert_eq!((wakers.len(), d.armed()), (2, 0), "one wake-up fires both");
+        // A window that ends before the other's deadline: two wake-ups.
+        d.schedule_with(sloppy, 5 * u, Accuracy::from_nanos(3 * u), None, Some(&w));
+        d.schedule_with(precise, 15 * u, Accuracy::ZERO, None, Some(&w));
+        assert_eq!(d.wake_target(), Some((5 * u, 5 * u + acc(3 * u))));
+        // Deeper in the heap: the earliest window end is found below the
+        // root, and the wake-up is the latest deadline before it.
+        let more: Vec<u32> = (0..50).map(|_| d.alloc().unwrap()).collect();
+        for (i, &slot) in more.iter().enumerate() {
+            let at = 4 * u + i as u64 * u / 10 + u / 20;
+            d.schedule_with(slot, at, Accuracy::from_nanos(10 * u), None, Some(&w));
+        }
+        // Windows 4.05..14.05 u, 4.15..14.15 u, …; the sloppy one's 5..8 u
+        // ends first; the latest deadline not past 8 u is 7.95 u.
+        assert_eq!(d.wake_target(), Some((795_000, 5 * u + acc(3 * u))));
+        d.pop_due(795_000, &mut wakers);
+        assert_eq!(d.armed(), 11, "all due fired; none early");
     }
 
     /// Deadlines holding one timer, armed at 1000 and then every 100.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 
 use super::Timers;
+use super::accuracy::Accuracy;
 use super::driver::saturating_add;
 use super::registration::Registration;
 
@@ -238,6 +239,16 @@ impl Interval {
         let deadline = deadline.into();
         self.next = deadline;
         self.registration.move_to(deadline);
+    }
+
+    /// Lets each tick fire up to `accuracy` after its deadline (never
+    /// before), in place of its `Timers`' [slack](Timers#slack): see
+    /// [`Sleep::set_accuracy`](super::Sleep::set_accuracy). Takes effect
+    /// from the next tick.
+    pub fn set_accuracy(&mut self, accuracy: Duration) {
+        self.registration
+            .set_accuracy(Accuracy::from_duration(accuracy));
+        self.registration.move_to(self.next);
     }
 
     /// The period.

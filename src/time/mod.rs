@@ -4,11 +4,13 @@
 //! [`Timers`] is the service: clone it into your tasks, then
 //! [`sleep`](Timers::sleep), [`sleep_until`](Timers::sleep_until),
 //! [`interval`](Timers::interval) and [`timeout`](Timers::timeout) as with
-//! `tokio::time`. Every timer of a `Timers` lives in one deadline heap; one
-//! timerfd, armed at the earliest deadline and registered with tokio's
-//! reactor, fires every timer due from the reactor's own turn — no task,
-//! no thread. Timers due within the [slack](Timers#slack) of each other
-//! fire in one wake-up; none fires early.
+//! `tokio::time`. Every timer of a `Timers` lives in one deadline heap
+//! (far one-shot deadlines first wait in a coarse wheel, where arming and
+//! cancelling a timeout is O(1)); one timerfd, armed at the earliest
+//! deadline and registered with tokio's reactor, fires every timer due
+//! from the reactor's own turn — no task, no thread. Timers due within the
+//! [slack](Timers#slack) of each other fire in one wake-up, and each timer
+//! may have its own [accuracy](Sleep::set_accuracy); none fires early.
 //!
 //! # A drop-in for `tokio::time`
 //!
@@ -42,7 +44,8 @@
 //! |---|---|
 //! | a few timers, or timers of millisecond precision and up | `tokio::time`: no descriptor, the least CPU |
 //! | many timers (up to hundreds of thousands) with microsecond precision | [`Timers`] |
-//! | one timer on another clock (`CLOCK_BOOTTIME`, `CLOCK_REALTIME`, the alarm clocks), or its kernel expiration count | [`AsyncTimerFd`](crate::AsyncTimerFd) |
+//! | many timers on another clock (`CLOCK_BOOTTIME`, which counts suspend; `CLOCK_REALTIME`, re-evaluated when the clock is set; the alarm clocks) | [`Timers::with_clock`], with [`ClockTime`] deadlines |
+//! | one timer's kernel expiration count | [`AsyncTimerFd`](crate::AsyncTimerFd) |
 //! | a timer in a mio loop or a blocking thread | [`TimerFd`](crate::TimerFd) |
 //!
 //! A single `AsyncTimerFd` is as precise as a `Timers` for one timer (one
@@ -61,13 +64,17 @@
 //! On Linux, `std::time::Instant` is a reading of `CLOCK_MONOTONIC`
 //! (`clock_gettime`), the clock the timerfd is armed on
 //! (`TFD_TIMER_ABSTIME`), so a deadline given as an `Instant` is kept on
-//! the kernel's clock without drift. `Instant` does not expose its clock
+//! the kernel's clock without drift (for the other clocks, see
+//! [`Timers`]' *Clocks*). `Instant` does not expose its clock
 //! value, so each `Timers` reads an `Instant` and then the clock once, at
 //! creation, and maps every deadline by that offset; the clock is read
 //! second, so a mapped deadline is late by the nanoseconds between the two
 //! reads, never early. `CLOCK_MONOTONIC` stops while the system is
 //! suspended, as `Instant` does.
 
+mod accuracy;
+mod clock;
+mod clock_time;
 mod deadlines;
 mod default;
 mod driver;
@@ -79,7 +86,9 @@ mod registration;
 mod rerun;
 mod sleep;
 mod timeout;
+mod wheel;
 
+pub use clock_time::ClockTime;
 pub use driver::{DEFAULT_SLACK, Timers};
 pub use functions::{interval, interval_at, sleep, sleep_until, timeout, timeout_at};
 pub use interval::{Interval, MissedTickBehavior};

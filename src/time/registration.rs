@@ -14,6 +14,7 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use super::Timers;
+use super::accuracy::Accuracy;
 use super::deadlines::Periodic;
 use crate::timerfd::saturating_nanos;
 
@@ -32,14 +33,11 @@ pub(crate) struct Registration {
     /// For a periodic timer, its period and poll state, shared with its
     /// slot.
     periodic: Option<Arc<Periodic>>,
+    /// Its own accuracy (`None`: the slack of its `Timers`).
+    accuracy: Option<Accuracy>,
 }
 
 impl Registration {
-    /// A one-shot timer's registration.
-    pub(crate) fn new(timers: Timers) -> Registration {
-        Registration::with(timers, None)
-    }
-
     /// A periodic timer's registration: its slot fires every `period`
     /// (one allocation, for the state shared with the slot).
     pub(crate) fn periodic(timers: Timers, period: Duration) -> Registration {
@@ -53,7 +51,14 @@ impl Registration {
             current: false,
             waker: None,
             periodic,
+            accuracy: None,
         }
+    }
+
+    /// Sets its accuracy: it takes effect at the next arming (the caller
+    /// re-arms, see [`move_to`](Registration::move_to)).
+    pub(crate) fn set_accuracy(&mut self, accuracy: Accuracy) {
+        self.accuracy = Some(accuracy);
     }
 
     pub(crate) fn timers(&self) -> &Timers {
@@ -97,10 +102,15 @@ impl Registration {
                 }
             },
         };
-        state
-            .deadlines
-            .schedule(slot, key, self.periodic.as_ref(), Some(cx.waker()));
-        shared.rearm(&mut state);
+        let accuracy = self.accuracy.unwrap_or_else(|| shared.slack_accuracy());
+        let by = state.deadlines.schedule_with(
+            slot,
+            key,
+            accuracy,
+            self.periodic.as_ref(),
+            Some(cx.waker()),
+        );
+        shared.rearm_after(&mut state, by);
         drop(state);
         self.current = true;
         self.waker = Some(cx.waker().clone());
@@ -118,11 +128,163 @@ impl Registration {
         let key = shared.key(at);
         let mut state = shared.lock();
         if self.waker.is_some() && shared.ensure_driven(&mut state) {
-            state
-                .deadlines
-                .schedule(slot, key, self.periodic.as_ref(), self.waker.as_ref());
-            shared.rearm(&mut state);
+            let accuracy = self.accuracy.unwrap_or_else(|| shared.slack_accuracy());
+            let by = state.deadlines.schedule_with(
+                slot,
+                key,
+                accuracy,
+                self.periodic.as_ref(),
+                self.waker.as_ref(),
+            );
+            shared.rearm_after(&mut state, by);
             self.current = true;
+        }
+    }
+}
+
+/// No slot (a [`OneShot`] not yet polled).
+const NO_SLOT: u32 = u32::MAX;
+
+/// [`OneShot::flags`]: the slot is armed (or has fired) at the deadline.
+const CURRENT: u8 = 1;
+/// [`OneShot::flags`]: the owner found the deadline passed.
+pub(crate) const ELAPSED: u8 = 2;
+/// [`OneShot::flags`]: made far enough from its deadline that its first
+/// poll need not read the clock (see [`Sleep`](super::Sleep)'s poll).
+pub(crate) const FAR: u8 = 4;
+/// [`OneShot::flags`]: it has its own accuracy, in [`OneShot::accuracy`]
+/// (otherwise its `Timers`' slack).
+const OWN_ACCURACY: u8 = 8;
+
+/// A one-shot timer's registration, as small as it can be (a
+/// [`Sleep`](super::Sleep) is one, 24 bytes): the handle, the deadline,
+/// the slot and a few flags. Unlike [`Registration`], it keeps no clone of
+/// the waker: a poll of a timer already armed takes the lock to compare
+/// wakers (most one-shot timers are polled once, then fire or are
+/// dropped).
+pub(crate) struct OneShot {
+    timers: Timers,
+    /// Nanoseconds on the driver's clock.
+    pub(crate) deadline: u64,
+    slot: u32,
+    /// [`CURRENT`], [`OWN_ACCURACY`], and the owner's [`ELAPSED`] and
+    /// [`FAR`].
+    pub(crate) flags: u8,
+    /// With [`OWN_ACCURACY`]: its accuracy ([`Accuracy::code`]).
+    accuracy: u16,
+}
+
+impl OneShot {
+    pub(crate) fn new(timers: Timers, deadline: u64, flags: u8) -> OneShot {
+        OneShot {
+            timers,
+            deadline,
+            slot: NO_SLOT,
+            flags,
+            accuracy: 0,
+        }
+    }
+
+    /// Its accuracy: its own, or its `Timers`' slack.
+    pub(crate) fn accuracy(&self) -> Accuracy {
+        if self.flags & OWN_ACCURACY != 0 {
+            Accuracy::from_code(self.accuracy)
+        } else {
+            self.timers.shared().slack_accuracy()
+        }
+    }
+
+    /// Sets its own accuracy; an armed slot moves to its new window at
+    /// once.
+    pub(crate) fn set_accuracy(&mut self, accuracy: Accuracy) {
+        self.flags |= OWN_ACCURACY;
+        self.accuracy = accuracy.code();
+        if self.flags & CURRENT != 0 {
+            let elapsed = self.flags & ELAPSED;
+            self.move_to(self.deadline);
+            self.flags |= elapsed;
+        }
+    }
+
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
+    /// Whether it has a slot (it has been polled).
+    pub(crate) fn is_registered(&self) -> bool {
+        self.slot != NO_SLOT
+    }
+
+    /// Makes sure the task of `cx` is woken at the deadline, never
+    /// earlier, and is pending; as [`Registration::wait_until`]. One lock;
+    /// a syscall only if the timerfd must be re-armed earlier.
+    pub(crate) fn wait(&mut self, cx: &mut Context<'_>) {
+        let shared = self.timers.shared();
+        let mut state = shared.lock();
+        if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
+            drop(state);
+            return poll_again(cx);
+        }
+        if self.flags & CURRENT != 0
+            && let Ok(replaced) = state.deadlines.set_waker_if_armed(self.slot, cx.waker())
+        {
+            // A waker is never dropped under the lock (its drop may run
+            // anything).
+            drop(state);
+            drop(replaced);
+            return;
+        }
+        if self.slot == NO_SLOT {
+            match state.deadlines.alloc() {
+                Some(slot) => self.slot = slot,
+                None => {
+                    drop(state);
+                    return poll_again(cx);
+                }
+            }
+        }
+        let accuracy = self.accuracy();
+        let by = state.deadlines.schedule_with(
+            self.slot,
+            self.deadline,
+            accuracy,
+            None,
+            Some(cx.waker()),
+        );
+        shared.rearm_after(&mut state, by);
+        self.flags |= CURRENT;
+    }
+
+    /// Moves the deadline to `at`: a slot already taken moves there at
+    /// once, keeping the waker it has (a task already waiting is woken at
+    /// the new deadline without polling again).
+    pub(crate) fn move_to(&mut self, at: u64) {
+        self.deadline = at;
+        self.flags &= !(CURRENT | ELAPSED | FAR);
+        if self.slot == NO_SLOT {
+            return;
+        }
+        let accuracy = self.accuracy();
+        let shared = self.timers.shared();
+        let mut state = shared.lock();
+        if shared.ensure_driven(&mut state) {
+            let by = state
+                .deadlines
+                .schedule_with(self.slot, at, accuracy, None, None);
+            shared.rearm_after(&mut state, by);
+            self.flags |= CURRENT;
+        }
+    }
+}
+
+impl Drop for OneShot {
+    /// Gives the slot back, as [`Registration`]'s drop does.
+    fn drop(&mut self) {
+        if self.slot != NO_SLOT {
+            // The slot's waker may be the last clone: dropped after the
+            // lock is released (its drop may run anything).
+            let waker = self.timers.shared().lock().deadlines.free(self.slot);
+            drop(waker);
         }
     }
 }
@@ -140,7 +302,7 @@ fn poll_again(cx: &mut Context<'_>) {
 }
 
 impl Drop for Registration {
-    /// Gives the slot back: a dropped timer leaves the heap, and its waker
+    /// Gives the slot back: a dropped timer leaves the driver, and its waker
     /// is not woken unless the driver was firing it at the same moment
     /// (it wakes outside the lock).
     fn drop(&mut self) {

@@ -5,17 +5,18 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::Timers;
-use super::registration::Registration;
+use super::accuracy::Accuracy;
+use super::registration::{ELAPSED, FAR, OneShot};
+use super::{ClockTime, Timers};
 
 /// A future that completes at its [`deadline`](Sleep::deadline), made by
 /// [`Timers::sleep`] or [`Timers::sleep_until`]; the counterpart of
 /// `tokio::time::Sleep`.
 ///
 /// It never completes before its deadline, and its task is never woken
-/// before it. It takes its place in the driver's heap when first polled
+/// before it. It takes its place in the driver when first polled
 /// (creating one costs no lock and no syscall) and leaves it when dropped:
 /// a `Sleep` dropped before it fires is not woken. One dropped while the
 /// driver is firing it may still have its waker called once, after the
@@ -51,29 +52,45 @@ use super::registration::Registration;
 #[must_use = "a Sleep does nothing unless awaited"]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct Sleep {
-    registration: Registration,
-    deadline: Instant,
-    elapsed: bool,
+    registration: OneShot,
 }
 
+/// A `Sleep` made at least this long before its deadline skips reading the
+/// clock at its first poll (see `poll`).
+pub(crate) const FAR_ENOUGH: Duration = Duration::from_millis(1);
+
 impl Sleep {
-    pub(crate) fn new(timers: Timers, deadline: Instant) -> Sleep {
+    /// A sleep until `deadline` (nanoseconds on the driver's clock);
+    /// `far` if it was made at least [`FAR_ENOUGH`] before it (so that
+    /// its first poll may skip reading the clock).
+    pub(crate) fn new(timers: Timers, deadline: u64, far: bool) -> Sleep {
         Sleep {
-            registration: Registration::new(timers),
-            deadline,
-            elapsed: false,
+            registration: OneShot::new(timers, deadline, if far { FAR } else { 0 }),
         }
     }
 
     /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        self.registration
+            .timers()
+            .shared()
+            .instant_of(self.registration.deadline)
+    }
+
+    /// The deadline on its `Timers`' clock (for timers on a clock other
+    /// than `CLOCK_MONOTONIC`, where [`deadline`](Sleep::deadline) is an
+    /// `Instant` mapped as of now).
+    pub fn deadline_time(&self) -> ClockTime {
+        ClockTime::new(
+            self.registration.timers().shared().clock(),
+            Duration::from_nanos(self.registration.deadline),
+        )
     }
 
     /// Whether it has completed (its deadline passed and it was polled
     /// since).
     pub fn is_elapsed(&self) -> bool {
-        self.elapsed
+        self.registration.flags & ELAPSED != 0
     }
 
     /// Moves the deadline (a `std::time::Instant` or a
@@ -85,10 +102,45 @@ impl Sleep {
     /// (`tokio::pin!(sleep)`) `sleep.as_mut().reset(deadline)` works
     /// unchanged.
     pub fn reset(&mut self, deadline: impl Into<Instant>) {
-        let deadline = deadline.into();
-        self.deadline = deadline;
-        self.elapsed = false;
-        self.registration.move_to(deadline);
+        let key = self.registration.timers().shared().key(deadline.into());
+        self.registration.move_to(key);
+    }
+
+    /// Lets it fire up to `accuracy` after its deadline (never before),
+    /// in place of its `Timers`' [slack](Timers#slack), so that the
+    /// driver can fire it in a wake-up it makes anyway for other timers.
+    /// See [`set_accuracy`](Sleep::set_accuracy).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iofd::time::Timers;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let timers = Timers::new()?;
+    /// // A keep-alive that may come up to 10 ms late.
+    /// timers.sleep(Duration::from_millis(2)).accuracy(Duration::from_millis(10)).await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn accuracy(mut self, accuracy: Duration) -> Sleep {
+        self.set_accuracy(accuracy);
+        self
+    }
+
+    /// Sets how late after its deadline it may fire: the driver picks each
+    /// wake-up inside the window `[deadline, deadline + accuracy]` of
+    /// every armed timer, and fires every timer whose deadline has passed
+    /// then. A sloppy timer rides along with the wake-ups of precise ones
+    /// and costs no wake-up of its own; none fires early. The default is
+    /// the [slack](Timers#slack) of its `Timers`. Kept to 11 significant
+    /// bits, rounded down, and at most about 73 minutes.
+    ///
+    /// It may be late by more when the system is (a loaded machine, a
+    /// suspended one).
+    pub fn set_accuracy(&mut self, accuracy: Duration) {
+        self.registration
+            .set_accuracy(Accuracy::from_duration(accuracy));
     }
 
     /// The [`Timers`] this sleep belongs to.
@@ -104,15 +156,26 @@ impl Future for Sleep {
     /// budget as `tokio::time::Sleep` does: with the task's budget spent
     /// it is pending (the task yields, and is polled again at once), so
     /// that a loop of sleeps that are always ready lets other tasks run.
+    ///
+    /// The first poll of a sleep made at least a millisecond before its
+    /// deadline does not read the clock: it arms the timer (a timeout
+    /// armed and cancelled pays for one clock reading, when it is made,
+    /// as tokio's does). Were that deadline already past, the driver finds
+    /// it due at once and wakes the task, which then reads the clock.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
+        let this = &mut self.get_mut().registration;
         let coop = ready!(::tokio::task::coop::poll_proceed(cx));
-        if this.elapsed || Instant::now() >= this.deadline {
-            this.elapsed = true;
+        // Only the first poll may skip the clock.
+        let unread = this.flags & FAR != 0 && !this.is_registered();
+        this.flags &= !FAR;
+        if this.flags & ELAPSED != 0
+            || (!unread && this.timers().shared().now_key() >= this.deadline)
+        {
+            this.flags |= ELAPSED;
             coop.made_progress();
             return Poll::Ready(());
         }
-        this.registration.wait_until(this.deadline, cx);
+        this.wait(cx);
         Poll::Pending
     }
 }
@@ -120,8 +183,8 @@ impl Future for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
-            .field("elapsed", &self.elapsed)
+            .field("deadline", &self.deadline())
+            .field("elapsed", &self.is_elapsed())
             .finish_non_exhaustive()
     }
 }

@@ -74,6 +74,14 @@ impl<F> Timeout<F> {
     pub fn deadline(&self) -> std::time::Instant {
         self.sleep.deadline()
     }
+
+    /// Lets the limit fire up to `accuracy` after its deadline (never
+    /// before): see [`Sleep::set_accuracy`]. A timeout that guards a
+    /// request rarely needs microseconds.
+    pub fn accuracy(mut self, accuracy: std::time::Duration) -> Timeout<F> {
+        self.sleep.set_accuracy(accuracy);
+        self
+    }
 }
 
 impl<F: Future> Future for Timeout<F> {

@@ -6,6 +6,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+use std::future::Future;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -94,4 +95,68 @@ pub fn assert_never_woken_early(woken: &[Woken], what: &str) {
     if let Some(last) = woken.last() {
         assert!(last.at.is_some(), "{what}: completed without a wake-up");
     }
+}
+
+/// A waker that records the reading of `clock` when first called.
+struct ClockRecorder {
+    task: Waker,
+    clock: iofd::Clock,
+    woken: Mutex<Option<std::time::Duration>>,
+}
+
+impl Wake for ClockRecorder {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let now = self.clock.now().unwrap();
+        self.woken.lock().unwrap().get_or_insert(now);
+        self.task.wake_by_ref();
+    }
+}
+
+/// Drives a sleep of a `Timers` on any clock to completion with wakers
+/// that read that clock when called; asserts that no waker was called
+/// before the deadline by that clock, and that the driver woke the last
+/// pending poll. Returns how late the last wake was, on that clock.
+pub async fn assert_sleep_never_early_on_its_clock(
+    mut sleep: iofd::time::Sleep,
+    what: &str,
+) -> std::time::Duration {
+    let deadline = sleep.deadline_time();
+    let clock = deadline.clock();
+    let mut polls: Vec<Arc<ClockRecorder>> = Vec::new();
+    poll_fn(|cx| {
+        let recorder = Arc::new(ClockRecorder {
+            task: cx.waker().clone(),
+            clock,
+            woken: Mutex::new(None),
+        });
+        let waker = Waker::from(Arc::clone(&recorder));
+        let poll = std::pin::Pin::new(&mut sleep).poll(&mut Context::from_waker(&waker));
+        if poll.is_pending() && tokio::task::coop::has_budget_remaining() {
+            polls.push(recorder);
+        }
+        poll
+    })
+    .await;
+    let mut late = std::time::Duration::ZERO;
+    for (i, recorder) in polls.iter().enumerate() {
+        if let Some(at) = *recorder.woken.lock().unwrap() {
+            assert!(
+                at >= deadline.since_zero(),
+                "{what}: poll {i} woken {:?} before its deadline on {clock:?}",
+                deadline.since_zero() - at
+            );
+            late = at - deadline.since_zero();
+        }
+    }
+    if let Some(last) = polls.last() {
+        assert!(
+            last.woken.lock().unwrap().is_some(),
+            "{what}: completed without a wake-up"
+        );
+    }
+    late
 }
