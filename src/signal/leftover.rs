@@ -15,9 +15,17 @@
 //! (the signals held here) and take the lock only when it shares a signal
 //! with their mask. Records given back wake the async readers waiting for
 //! their signals ([`super::waiters`]).
+//!
+//! `fork`: the kernel gives a child no pending signal, but it would get a
+//! copy of this queue, and read its parent's records (delivered twice, and
+//! looking as if the parent had signalled the child). So the queue is
+//! tagged with the pid that filled it, and a process that finds another
+//! pid there treats it as empty and clears it. The `getpid` for that runs
+//! only when a record of the reader's signals is held, never on the
+//! fast path.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{SigSet, SignalInfo};
@@ -27,6 +35,29 @@ static RECORDS: Mutex<Vec<SignalInfo>> = Mutex::new(Vec::new());
 /// The signals of [`RECORDS`] (bit `n - 1` for signal `n`, as
 /// [`SigSet::bits`]); written only with the lock held.
 static HELD: AtomicU64 = AtomicU64::new(0);
+
+/// The process whose records [`RECORDS`] holds (0 before the first);
+/// written only with the lock held.
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
+/// This process's pid (`getpid`, one syscall: no cache survives `fork`
+/// wrongly).
+fn this_process() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get().unsigned_abs()
+}
+
+/// The lock, with the records of this process only: records copied from
+/// a parent by `fork` are dropped here (lock held, so `HELD` follows).
+fn own_records() -> MutexGuard<'static, Vec<SignalInfo>> {
+    let mut records = records();
+    let pid = this_process();
+    if OWNER.load(Ordering::Relaxed) != pid {
+        records.clear();
+        update(&mut records);
+        OWNER.store(pid, Ordering::Relaxed);
+    }
+    records
+}
 
 /// The lock. Nothing panics while it is held, but a poisoned lock is used
 /// rather than turned into a panic.
@@ -69,7 +100,7 @@ pub(crate) fn take(mask: SigSet, buf: &mut [SignalInfo]) -> usize {
     if HELD.load(Ordering::Acquire) & mask.bits() == 0 {
         return 0;
     }
-    let mut records = records();
+    let mut records = own_records();
     let mut taken = 0;
     records.retain(|record| {
         if taken < buf.len() && bit(record) & mask.bits() != 0 {
@@ -97,7 +128,7 @@ pub(crate) fn give_back(given: &[SignalInfo]) {
     if given_bits == 0 {
         return;
     }
-    let mut records = records();
+    let mut records = own_records();
     if records.try_reserve(given.len()).is_err() {
         drop(records);
         for info in given {
@@ -108,7 +139,7 @@ pub(crate) fn give_back(given: &[SignalInfo]) {
     records.splice(0..0, given.iter().copied().filter(|r| bit(r) != 0));
     update(&mut records);
     drop(records);
-    super::waiters::wake(given_bits);
+    super::waiters::wake();
 }
 
 impl SignalInfo {
@@ -161,7 +192,7 @@ impl SignalInfo {
                 "a blank SignalInfo holds no signal to requeue",
             ));
         }
-        let mut records = records();
+        let mut records = own_records();
         if records.try_reserve(1).is_err() {
             drop(records);
             return super::send::requeue(self);
@@ -170,7 +201,7 @@ impl SignalInfo {
         update(&mut records);
         drop(records);
         #[cfg(feature = "tokio")]
-        super::waiters::wake(bit(self));
+        super::waiters::wake();
         Ok(())
     }
 }
