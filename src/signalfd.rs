@@ -227,12 +227,7 @@ impl SignalFd {
         use std::io::Write as _;
         let mut path = [0u8; 64];
         let mut cursor = &mut path[..];
-        write!(
-            cursor,
-            "/proc/thread-self/fdinfo/{}\0",
-            self.fd.as_raw_fd()
-        )
-        .ok()?;
+        write!(cursor, "/proc/thread-self/fdinfo/{}\0", self.fd.as_raw_fd()).ok()?;
         let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
         let file = rustix::fs::open(
             path,
@@ -258,6 +253,13 @@ impl SignalFd {
             .find_map(|line| line.strip_prefix("sigmask:"))?
             .trim();
         u64::from_str_radix(hex, 16).ok().map(SigSet::from_bits)
+    }
+
+    /// The mask as this handle knows it, shared with the clones, for a
+    /// reader's slot among the readers woken by records given back.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn shared_mask(&self) -> Arc<Mutex<SigSet>> {
+        Arc::clone(&self.mask)
     }
 
     /// The mask lock. A panic cannot happen while it is held (nothing in

@@ -43,7 +43,10 @@ static OWNER: AtomicU32 = AtomicU32::new(0);
 /// This process's pid (`getpid`, one syscall: no cache survives `fork`
 /// wrongly).
 fn this_process() -> u32 {
-    rustix::process::getpid().as_raw_nonzero().get().unsigned_abs()
+    rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs()
 }
 
 /// The lock, with the records of this process only: records copied from
@@ -139,7 +142,7 @@ pub(crate) fn give_back(given: &[SignalInfo]) {
     records.splice(0..0, given.iter().copied().filter(|r| bit(r) != 0));
     update(&mut records);
     drop(records);
-    super::waiters::wake();
+    super::waiters::wake(given_bits);
 }
 
 impl SignalInfo {
@@ -201,7 +204,7 @@ impl SignalInfo {
         update(&mut records);
         drop(records);
         #[cfg(feature = "tokio")]
-        super::waiters::wake();
+        super::waiters::wake(bit(self));
         Ok(())
     }
 }

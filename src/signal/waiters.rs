@@ -1,11 +1,15 @@
 //! Readers waiting for records given back: every
 //! [`AsyncSignalFd`](crate::AsyncSignalFd) has a slot here, and records
 //! given back ([`super::leftover`]) wake the waiting readers of this
-//! process. Every one of them, whatever its mask: which signals a reader
-//! reads is the kernel's mask of its signalfd, which another handle on the
-//! same open file description (here or in another process) may change at
-//! any time, so a woken reader looks for itself (a spurious wake-up costs
-//! it one poll; records are given back rarely).
+//! process whose mask holds one of their signals.
+//!
+//! The mask used here only chooses whom to wake: it is the handle's copy
+//! (what it last set, adopted, or read from the kernel), shared with its
+//! clones. Whether a record goes to a reader is decided when it reads, by
+//! the kernel's mask of its signalfd, which another handle on the same open
+//! file description may have changed. A mask *widened* that way (and not
+//! read since through this handle) can miss the wake-up: the reader then
+//! finds the records at its next wake-up.
 //!
 //! Records given back are not in the kernel, so they cannot make a
 //! descriptor readable, and a reader asleep in `recv().await` would not
@@ -38,8 +42,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
+use super::SigSet;
+
 /// One reader's slot.
 struct Slot {
+    /// The reader's mask as its handle knows it, shared with its
+    /// `SignalFd` (so `set_mask` and `mask` are seen at once).
+    mask: Arc<Mutex<SigSet>>,
     /// The process that made the slot (a copy made by `fork` is not woken).
     owner: u32,
     /// The last wake-up that visited this slot (its number, from
@@ -54,9 +63,15 @@ impl Slot {
     fn waker(&self) -> MutexGuard<'_, Option<Waker>> {
         self.waker.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Whether the reader reads one of `bits`' signals.
+    fn reads_any(&self, bits: u64) -> bool {
+        let mask = self.mask.lock().unwrap_or_else(PoisonError::into_inner);
+        mask.bits() & bits != 0
+    }
 }
 
-/// Every live reader's slot. Lock order: this, then a slot's waker, never
+/// Every live reader's slot. Lock order: this, then a slot's mask or waker, never
 /// the other way round. Nothing panics, and no waker runs or is dropped,
 /// while it is held.
 static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
@@ -73,16 +88,20 @@ fn slots() -> MutexGuard<'static, Vec<Arc<Slot>>> {
 
 /// This process's pid.
 fn this_process() -> u32 {
-    rustix::process::getpid().as_raw_nonzero().get().unsigned_abs()
+    rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs()
 }
 
 /// A reader's place in the list of waiting readers; leaves it on drop.
 pub(crate) struct Waiter(Arc<Slot>);
 
 impl Waiter {
-    /// Adds a reader.
-    pub(crate) fn new() -> Waiter {
+    /// Adds a reader of `mask` (the `SignalFd`'s own shared copy).
+    pub(crate) fn new(mask: Arc<Mutex<SigSet>>) -> Waiter {
         let slot = Arc::new(Slot {
+            mask,
             owner: this_process(),
             visited: AtomicU64::new(0),
             waker: Mutex::new(None),
@@ -124,10 +143,11 @@ impl Drop for Waiter {
     }
 }
 
-/// Wakes every waiting reader of this process. Called after the records
+/// Wakes every waiting reader of this process whose mask holds one of
+/// `bits`' signals (`bits` as [`SigSet::bits`]). Called after the records
 /// are stored. No allocation; no waker runs (or is dropped) with a lock
 /// held.
-pub(crate) fn wake() {
+pub(crate) fn wake(bits: u64) {
     let pid = this_process();
     let round = ROUNDS.fetch_add(1, Ordering::Relaxed);
     loop {
@@ -137,7 +157,10 @@ pub(crate) fn wake() {
         {
             let slots = slots();
             for slot in slots.iter() {
-                if slot.owner != pid || slot.visited.load(Ordering::Relaxed) == round {
+                if slot.owner != pid
+                    || slot.visited.load(Ordering::Relaxed) == round
+                    || !slot.reads_any(bits)
+                {
                     continue;
                 }
                 if taken == BATCH {
@@ -188,11 +211,12 @@ mod tests {
 
     #[test]
     fn a_wake_up_that_drops_a_reader_does_not_deadlock() {
-        let readers: Vec<_> = (0..2 * BATCH + 3).map(|_| Waiter::new()).collect();
+        let all = || Arc::new(Mutex::new(SigSet::from_bits(u64::MAX)));
+        let readers: Vec<_> = (0..2 * BATCH + 3).map(|_| Waiter::new(all())).collect();
         let wakes: Vec<_> = (0..readers.len())
             .map(|_| {
                 Arc::new(DropsReader {
-                    reader: Mutex::new(Some(Waiter::new())),
+                    reader: Mutex::new(Some(Waiter::new(all()))),
                     woken: AtomicUsize::new(0),
                 })
             })
@@ -200,13 +224,13 @@ mod tests {
         for (reader, wake) in readers.iter().zip(&wakes) {
             reader.register(&Waker::from(Arc::clone(wake)));
         }
-        wake();
+        wake(1);
         for wake in &wakes {
             assert_eq!(wake.woken.load(Ordering::Relaxed), 1);
             assert!(wake.reader.lock().unwrap().is_none());
         }
         // Taken: a second wake-up finds no waker.
-        wake();
+        wake(1);
         for wake in &wakes {
             assert_eq!(wake.woken.load(Ordering::Relaxed), 1);
         }

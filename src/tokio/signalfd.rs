@@ -363,8 +363,9 @@ impl TryFrom<SignalFd> for AsyncSignalFd {
     /// that every thread blocks its mask (for programs that arrange
     /// delivery themselves); on failure hands it back.
     fn try_from(signals: SignalFd) -> Result<AsyncSignalFd, RegisterError<SignalFd>> {
+        let mask = signals.shared_mask();
         let inner = register(signals, Interest::READABLE)?;
-        let waiter = Waiter::new();
+        let waiter = Waiter::new(mask);
         Ok(AsyncSignalFd {
             inner,
             pending: Pending {
