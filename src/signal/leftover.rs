@@ -159,7 +159,13 @@ impl SignalInfo {
     /// `RLIMIT_SIGPENDING` refuses a real-time signal and strips a standard
     /// one of its siginfo (it would read as a `kill` from pid 0, uid 0).
     /// So only iofd's readers see them: not `sigwaitinfo(2)`, not a signal
-    /// handler. Every read looks here first, with one atomic load while
+    /// handler, not the default action (a `SIGTERM` given back and never
+    /// read again by iofd does not terminate the process). A child made by
+    /// `fork` does not inherit them (the kernel gives it no pending signal
+    /// either): they stay with the process that gave them back. In a child
+    /// forked from a multi-threaded process, as with any lock, do not read
+    /// a signalfd before `exec` if another thread may have been giving
+    /// records back at the moment of the `fork`. Every read looks here first, with one atomic load while
     /// nothing is held. An [`AsyncSignalFd`](crate::AsyncSignalFd) whose
     /// mask holds the signal and that is waiting in `recv` is woken for
     /// it; a descriptor is not made readable, so a `SignalFd` waiting in a
