@@ -24,9 +24,12 @@
 //! - **An exact limit.** A message with more than [`MAX_FDS`] descriptors
 //!   is an error ([`Truncation::TooManyFds`]), at exactly that count
 //!   whatever else the control buffer holds, and its descriptors are
-//!   closed. The buffer has room for [`MAX_FDS`] descriptors *and* the
-//!   credentials *and* the sender's pidfd, so turning those on never
-//!   lowers the limit.
+//!   closed. The buffer has room for [`MAX_FDS`] descriptors *and* every
+//!   other control message a Unix socket attaches (receive timestamps
+//!   `SO_TIMESTAMP`/`SO_TIMESTAMPNS` and `SO_TIMESTAMPING` on message
+//!   sockets, the credentials, the sender's pidfd, a security label of up
+//!   to 255 bytes from `SO_PASSSEC`), so turning those on never lowers the
+//!   limit.
 //! - **Truncation told apart, the payload kept.** A receive that lost part
 //!   of its message fails with a [`Truncated`] error that says why (too
 //!   many descriptors; this process at its `RLIMIT_NOFILE`, where the
@@ -40,8 +43,8 @@
 //!   [`take_fd`](Received::take_fd) or for the drop to close: nothing the
 //!   caller did not get is closed.
 //! - **No allocation** on the send or receive path (errors aside): the
-//!   control message buffer is on the stack, sized for [`MAX_FDS`]
-//!   descriptors, the credentials and the sender's pidfd. (Adopting a
+//!   control message buffer is on the stack (under 600 bytes), sized as
+//!   above. (Adopting a
 //!   descriptor as a typed handle reads `/proc` and allocates.)
 //!
 //! # Who sent it
