@@ -69,7 +69,11 @@
 //!   message longer than the buffer is a [`Truncated`] error
 //!   ([`Truncation::Payload`]), and a message of 0 bytes may carry
 //!   descriptors: tell the end of a stream with
-//!   [`Received::is_end_of_stream`], not [`Received::is_empty`].
+//!   [`Received::is_end_of_stream`], not [`Received::is_empty`]. On
+//!   `SOCK_SEQPACKET`, the kernel gives the end as 0 bytes with no control
+//!   data and no flag, the same as an empty message without descriptors;
+//!   turn on [`set_pass_credentials`] on the receiving socket to tell them
+//!   apart (every message then carries credentials, the end none).
 //! - `O_NONBLOCK` and the file offset belong to the open file description,
 //!   which the sender and the receiver share after the transfer: adopting
 //!   a pollable handle sets `O_NONBLOCK` for both.
