@@ -57,6 +57,27 @@
 //! These options belong to the socket, shared by every holder: the
 //! receive is ready for them whether or not this process set them.
 //!
+//! What this identity proves: the kernel checked what the *sender* could
+//! claim, not who it is. By default both name the process that called
+//! `sendmsg` (with its real uid and gid). But a sender may attach
+//! `SCM_CREDENTIALS` itself, and the kernel accepts:
+//!
+//! - any pid, if the sender has `CAP_SYS_ADMIN` (in the user namespace
+//!   that owns its pid namespace); the `SCM_PIDFD` then names *that*
+//!   process too, so a privileged sender can make a message look sent by
+//!   another process;
+//! - any uid with `CAP_SETUID`, any gid with `CAP_SETGID` (in its user
+//!   namespace); without them, its own real, effective or saved id, so an
+//!   unprivileged sender can still report an id it holds in any of those
+//!   roles (a set-uid program's caller as well as its owner).
+//!
+//! So a check of the sender proves "sent by this process, or by a process
+//! privileged enough to speak for it", and a pid or uid is only as good as
+//! the capabilities the peers may hold. And the sender is whoever held the
+//! socket at that moment: a socket is a descriptor that can itself be
+//! passed on, so check each message (not the connection, as
+//! `SO_PEERCRED` does) when that matters.
+//!
 //! # Caveats
 //!
 //! - Over a stream socket, descriptors travel with the first byte of the
