@@ -316,7 +316,7 @@ impl SignalFd {
             return Err(empty_batch());
         }
         if leftovers_held() {
-            let n = take_leftovers(self.mask(), buf);
+            let n = take_leftovers(|| self.mask(), buf);
             if n > 0 {
                 return Ok(n);
             }

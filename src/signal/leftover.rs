@@ -97,16 +97,31 @@ pub(crate) fn any_held() -> bool {
 }
 
 /// Moves into `buf` the oldest records (at most `buf.len()`) whose signal
-/// is in `mask`, in order, and returns how many.
+/// is in the reader's mask, in order, and returns how many. `mask` is
+/// asked only when a record of this process is held (it reads the
+/// kernel's mask, a few syscalls); records copied from a parent by `fork`
+/// are dropped first, so a forked child pays this once.
 #[cold]
-pub(crate) fn take(mask: SigSet, buf: &mut [SignalInfo]) -> usize {
-    if HELD.load(Ordering::Acquire) & mask.bits() == 0 {
+pub(crate) fn take(mask: impl FnOnce() -> SigSet, buf: &mut [SignalInfo]) -> usize {
+    if HELD.load(Ordering::Acquire) == 0 {
+        return 0;
+    }
+    if OWNER.load(Ordering::Relaxed) != this_process() {
+        // A copy made by `fork`: dropped (unless this process gave records
+        // back since, which the lock sorts out).
+        drop(own_records());
+        if HELD.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+    }
+    let mask = mask().bits();
+    if HELD.load(Ordering::Acquire) & mask == 0 {
         return 0;
     }
     let mut records = own_records();
     let mut taken = 0;
     records.retain(|record| {
-        if taken < buf.len() && bit(record) & mask.bits() != 0 {
+        if taken < buf.len() && bit(record) & mask != 0 {
             buf[taken] = *record;
             taken += 1;
             false

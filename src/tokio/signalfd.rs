@@ -156,7 +156,7 @@ impl Pending {
         if !leftovers_held() {
             return None;
         }
-        let n = take_leftovers(fd.mask(), &mut self.buffer);
+        let n = take_leftovers(|| fd.mask(), &mut self.buffer);
         if n == 0 {
             return None;
         }
