@@ -303,8 +303,9 @@ impl SignalFd {
     /// changed it.
     ///
     /// No allocation. While no record is given back, one atomic load
-    /// besides the `read`; while some are, a read of `/proc` (open, read,
-    /// close) to learn the kernel's mask.
+    /// besides the `read`; while some are, `getpid` (records given back in
+    /// a parent before `fork` are not the child's) and a read of `/proc`
+    /// (open, read, close) to learn the kernel's mask.
     ///
     /// # Errors
     ///
