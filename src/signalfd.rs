@@ -204,13 +204,59 @@ impl SignalFd {
         })
     }
 
-    /// The set of signals this signalfd reads.
+    /// The set of signals this signalfd reads: the kernel's mask of the
+    /// signalfd, read from `/proc/thread-self/fdinfo` (`sigmask`), so a
+    /// change made through another handle on the same open file
+    /// description (a duplicate adopted with `TryFrom<OwnedFd>`, or held
+    /// by another process) is seen. Where `/proc` cannot be read, the mask
+    /// this handle (or a [`try_clone`](SignalFd::try_clone)) last set or
+    /// adopted.
+    ///
+    /// Not a hot path: a few syscalls (open, read, close), no allocation.
     pub fn mask(&self) -> SigSet {
-        *self.lock_mask()
+        let mut cached = self.lock_mask();
+        if let Some(kernel) = self.kernel_mask() {
+            *cached = kernel;
+        }
+        *cached
     }
 
-    /// The mask, shared with the clones, for a reader's slot among the
-    /// readers woken by records given back.
+    /// The kernel's mask of this signalfd (fdinfo's `sigmask`), or `None`
+    /// where `/proc` cannot be read. No allocation.
+    fn kernel_mask(&self) -> Option<SigSet> {
+        use std::io::Write as _;
+        let mut path = [0u8; 64];
+        let mut cursor = &mut path[..];
+        write!(cursor, "/proc/thread-self/fdinfo/{}\0", self.fd.as_raw_fd()).ok()?;
+        let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
+        let file = rustix::fs::open(
+            path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        // A signalfd's fdinfo is a few short lines (pos, flags, mnt_id,
+        // ino, sigmask).
+        let mut text = [0u8; 512];
+        let mut len = 0;
+        while len < text.len() {
+            match rustix::io::read(&file, &mut text[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return None,
+            }
+        }
+        let text = std::str::from_utf8(&text[..len]).ok()?;
+        let hex = text
+            .lines()
+            .find_map(|line| line.strip_prefix("sigmask:"))?
+            .trim();
+        u64::from_str_radix(hex, 16).ok().map(SigSet::from_bits)
+    }
+
+    /// The mask as this handle knows it, shared with the clones, for a
+    /// reader's slot among the readers woken by records given back.
     #[cfg(feature = "tokio")]
     pub(crate) fn shared_mask(&self) -> Arc<Mutex<SigSet>> {
         Arc::clone(&self.mask)
@@ -251,8 +297,15 @@ impl SignalFd {
     /// buffer, or [`SignalInfo::requeue`]) come first, with no syscall: a
     /// call that finds some returns only those, in the order given.
     ///
+    /// Whether a record given back goes to this reader is decided by the
+    /// kernel's mask of the signalfd ([`mask`](SignalFd::mask)), not by a
+    /// copy: another handle on the same open file description may have
+    /// changed it.
+    ///
     /// No allocation. While no record is given back, one atomic load
-    /// besides the `read`.
+    /// besides the `read`; while some are, `getpid` (records given back in
+    /// a parent before `fork` are not the child's) and a read of `/proc`
+    /// (open, read, close) to learn the kernel's mask.
     ///
     /// # Errors
     ///
@@ -264,7 +317,7 @@ impl SignalFd {
             return Err(empty_batch());
         }
         if leftovers_held() {
-            let n = take_leftovers(self.mask(), buf);
+            let n = take_leftovers(|| self.mask(), buf);
             if n > 0 {
                 return Ok(n);
             }

@@ -573,6 +573,34 @@ fn message_sockets_report_truncation() {
     assert!(received.is_end_of_stream());
 }
 
+/// On `SOCK_SEQPACKET` the kernel reports the end as 0 bytes with no
+/// control data and no flag, like an empty message without descriptors.
+/// With `SO_PASSCRED` on the receiving socket every message carries
+/// credentials, so the two are told apart.
+fn seqpacket_empty_message_and_end_of_stream_told_apart_with_credentials() {
+    let (a, b) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let (a, b) = (UnixStream::from(a), UnixStream::from(b));
+    pass::set_pass_credentials(&b, true).unwrap();
+    let mut control = rustix::net::SendAncillaryBuffer::new(&mut []);
+    rustix::net::sendmsg(&a, &[], &mut control, rustix::net::SendFlags::empty()).unwrap();
+    let mut buf = [0u8; 4];
+    let empty = pass::recv(&b, &mut buf).unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(empty.fd_count(), 0);
+    assert!(empty.credentials().is_some(), "credentials come with it");
+    assert!(!empty.is_end_of_stream(), "an empty message, not the end");
+    drop(a);
+    let end = pass::recv(&b, &mut buf).unwrap();
+    assert!(end.credentials().is_none());
+    assert!(end.is_end_of_stream());
+}
+
 /// The async forms go through tokio's readiness and so its cooperative
 /// budget: a loop of them that never waits still lets a spawned task run
 /// on a current-thread runtime.
@@ -612,6 +640,10 @@ fn main() {
         return sender();
     }
     common::run(&[
+        (
+            "seqpacket_empty_message_and_end_of_stream_told_apart_with_credentials",
+            seqpacket_empty_message_and_end_of_stream_told_apart_with_credentials,
+        ),
         (
             "handles_round_trip_typed_and_close_on_exec",
             handles_round_trip_typed_and_close_on_exec,

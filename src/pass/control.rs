@@ -37,12 +37,39 @@ const fn space(data: usize) -> usize {
 /// `struct ucred`: pid, uid, gid.
 pub(super) const UCRED_LEN: usize = 12;
 
-/// Bytes of control buffer: the credentials (`SO_PASSCRED`), then
-/// [`MAX_FDS`] descriptors, then the sender's pidfd (`SO_PASSPIDFD`), in the
-/// order the kernel writes them. With fewer messages enabled, more
-/// descriptors fit; the receive counts them and refuses any message with
-/// more than [`MAX_FDS`], so the cutoff does not depend on the buffer.
-pub(super) const CONTROL_LEN: usize = space(UCRED_LEN) + space(4 * MAX_FDS) + space(4);
+/// A receive timestamp (`SO_TIMESTAMP` or `SO_TIMESTAMPNS`, old or new
+/// layout): a `timeval` or `timespec`, at most two 64-bit words.
+const TIMESTAMP_LEN: usize = 16;
+
+/// `SO_TIMESTAMPING`'s `scm_timestamping` (old or new layout): three
+/// `timespec`s, at most 16 bytes each.
+const TIMESTAMPING_LEN: usize = 3 * 16;
+
+/// Room for a security label (`SCM_SECURITY`, from `SO_PASSSEC` with a
+/// security module that labels sockets, such as SELinux or AppArmor): a
+/// NUL-terminated string whose length the module decides. Labels longer
+/// than this take room from the descriptors ([`super::Truncation::ControlFull`]).
+pub(super) const SECURITY_LEN: usize = 256;
+
+/// Bytes of control buffer, for every control message the kernel attaches
+/// to a message received on a Unix socket (`net/unix/af_unix.c` and
+/// `__sock_recv_timestamp` in `net/socket.c`, checked on Linux 6.18): on
+/// `SOCK_SEQPACKET` and `SOCK_DGRAM`, a receive timestamp (`SO_TIMESTAMP`
+/// or `SO_TIMESTAMPNS`, one of them) and a `SO_TIMESTAMPING` record,
+/// written first; on every type, a security label (`SO_PASSSEC`, up to
+/// [`SECURITY_LEN`] bytes), the credentials (`SO_PASSCRED`), [`MAX_FDS`]
+/// descriptors and the sender's pidfd (`SO_PASSPIDFD`). Unix sockets
+/// attach nothing else: no `SO_RXQ_OVFL`, `SO_RCVMARK` or
+/// `SO_RCVPRIORITY` record (`sock_recv_cmsgs` is not called for them).
+/// With fewer messages enabled, more descriptors fit; the receive counts
+/// them and refuses any message with more than [`MAX_FDS`], so the cutoff
+/// does not depend on the buffer.
+pub(super) const CONTROL_LEN: usize = space(TIMESTAMP_LEN)
+    + space(TIMESTAMPING_LEN)
+    + space(SECURITY_LEN)
+    + space(UCRED_LEN)
+    + space(4 * MAX_FDS)
+    + space(4);
 
 /// The control buffer, aligned as `struct cmsghdr` is.
 #[repr(C, align(8))]
@@ -114,7 +141,13 @@ mod tests {
             .flat_map(|m| ints(m.data))
             .collect();
         assert_eq!(fds, [7, 8, 9]);
-        assert_eq!(buf.len(), CONTROL_LEN - space(4 * MAX_FDS) + space(12));
+        assert_eq!(
+            buf.len(),
+            CONTROL_LEN - space(4 * MAX_FDS) + space(12)
+                - space(TIMESTAMP_LEN)
+                - space(TIMESTAMPING_LEN)
+                - space(SECURITY_LEN)
+        );
     }
 
     #[test]

@@ -24,9 +24,12 @@
 //! - **An exact limit.** A message with more than [`MAX_FDS`] descriptors
 //!   is an error ([`Truncation::TooManyFds`]), at exactly that count
 //!   whatever else the control buffer holds, and its descriptors are
-//!   closed. The buffer has room for [`MAX_FDS`] descriptors *and* the
-//!   credentials *and* the sender's pidfd, so turning those on never
-//!   lowers the limit.
+//!   closed. The buffer has room for [`MAX_FDS`] descriptors *and* every
+//!   other control message a Unix socket attaches (receive timestamps
+//!   `SO_TIMESTAMP`/`SO_TIMESTAMPNS` and `SO_TIMESTAMPING` on message
+//!   sockets, the credentials, the sender's pidfd, a security label of up
+//!   to 255 bytes from `SO_PASSSEC`), so turning those on never lowers the
+//!   limit.
 //! - **Truncation told apart, the payload kept.** A receive that lost part
 //!   of its message fails with a [`Truncated`] error that says why (too
 //!   many descriptors; this process at its `RLIMIT_NOFILE`, where the
@@ -40,8 +43,8 @@
 //!   [`take_fd`](Received::take_fd) or for the drop to close: nothing the
 //!   caller did not get is closed.
 //! - **No allocation** on the send or receive path (errors aside): the
-//!   control message buffer is on the stack, sized for [`MAX_FDS`]
-//!   descriptors, the credentials and the sender's pidfd. (Adopting a
+//!   control message buffer is on the stack (under 600 bytes), sized as
+//!   above. (Adopting a
 //!   descriptor as a typed handle reads `/proc` and allocates.)
 //!
 //! # Who sent it
@@ -53,6 +56,27 @@
 //! receives the sender's pid, uid and gid ([`Received::credentials`]).
 //! These options belong to the socket, shared by every holder: the
 //! receive is ready for them whether or not this process set them.
+//!
+//! What this identity proves: the kernel checked what the *sender* could
+//! claim, not who it is. By default both name the process that called
+//! `sendmsg` (with its real uid and gid). But a sender may attach
+//! `SCM_CREDENTIALS` itself, and the kernel accepts:
+//!
+//! - any pid, if the sender has `CAP_SYS_ADMIN` (in the user namespace
+//!   that owns its pid namespace); the `SCM_PIDFD` then names *that*
+//!   process too, so a privileged sender can make a message look sent by
+//!   another process;
+//! - any uid with `CAP_SETUID`, any gid with `CAP_SETGID` (in its user
+//!   namespace); without them, its own real, effective or saved id, so an
+//!   unprivileged sender can still report an id it holds in any of those
+//!   roles (a set-uid program's caller as well as its owner).
+//!
+//! So a check of the sender proves "sent by this process, or by a process
+//! privileged enough to speak for it", and a pid or uid is only as good as
+//! the capabilities the peers may hold. And the sender is whoever held the
+//! socket at that moment: a socket is a descriptor that can itself be
+//! passed on, so check each message (not the connection, as
+//! `SO_PEERCRED` does) when that matters.
 //!
 //! # Caveats
 //!
@@ -66,7 +90,11 @@
 //!   message longer than the buffer is a [`Truncated`] error
 //!   ([`Truncation::Payload`]), and a message of 0 bytes may carry
 //!   descriptors: tell the end of a stream with
-//!   [`Received::is_end_of_stream`], not [`Received::is_empty`].
+//!   [`Received::is_end_of_stream`], not [`Received::is_empty`]. On
+//!   `SOCK_SEQPACKET`, the kernel gives the end as 0 bytes with no control
+//!   data and no flag, the same as an empty message without descriptors;
+//!   turn on [`set_pass_credentials`] on the receiving socket to tell them
+//!   apart (every message then carries credentials, the end none).
 //! - `O_NONBLOCK` and the file offset belong to the open file description,
 //!   which the sender and the receiver share after the transfer: adopting
 //!   a pollable handle sets `O_NONBLOCK` for both.

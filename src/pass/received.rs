@@ -57,6 +57,9 @@ pub struct Received {
     /// `SCM_PIDFD`: the sender's pidfd, or the errno the kernel sent in
     /// its place.
     sender: Option<Result<OwnedFd, i32>>,
+    /// Whether any control message came with it (the end of a stream
+    /// carries none).
+    control: bool,
 }
 
 /// The sender's credentials as the kernel reports them with a message
@@ -102,12 +105,14 @@ impl Received {
             arrived: 0,
             credentials: None,
             sender: None,
+            control: false,
         }
     }
 
     /// Takes up one control message: every descriptor in it is kept or
     /// closed here, whatever its type.
     pub(super) fn collect(&mut self, message: Message<'_>) {
+        self.control = true;
         if message.level != libc::SOL_SOCKET {
             return;
         }
@@ -175,10 +180,22 @@ impl Received {
     }
 
     /// Whether the peer has closed its end: no payload byte and no
-    /// descriptor arrived. (On a `SOCK_SEQPACKET` or `SOCK_DGRAM` socket,
-    /// an empty message without descriptors reads the same way.)
+    /// control message at all (no descriptor, credentials, pidfd or
+    /// timestamp) arrived.
+    ///
+    /// Exact on a stream socket, where a message always has a byte. On a
+    /// `SOCK_SEQPACKET` socket the kernel reports the end as a receive of
+    /// 0 bytes with no control data and no flag (not even `MSG_EOR`), and
+    /// a message of 0 bytes without descriptors reads the same way unless
+    /// the socket attaches something to every message: with
+    /// [`set_pass_credentials`](super::set_pass_credentials) (or
+    /// [`set_pass_pidfd`](super::set_pass_pidfd), or a timestamp option)
+    /// on the receiving socket, every real message carries a control
+    /// message, and this is exact there too. A `SOCK_DGRAM` socket has no
+    /// end of stream: `true` there is an empty datagram without control
+    /// data.
     pub fn is_end_of_stream(&self) -> bool {
-        self.len == 0 && self.arrived == 0
+        self.len == 0 && self.arrived == 0 && !self.control
     }
 
     /// The number of descriptors not yet taken.

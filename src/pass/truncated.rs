@@ -57,10 +57,13 @@ pub enum Truncation {
     /// kernel installed only some of the descriptors and dropped the
     /// others (`recvmsg` itself does not fail).
     OutOfDescriptors,
-    /// The control messages did not fit the buffer, which holds the
-    /// credentials (`SO_PASSCRED`), [`MAX_FDS`] descriptors and the
-    /// sender's pidfd (`SO_PASSPIDFD`): something else took the space,
-    /// such as a security label (`SO_PASSSEC`). Also what is reported
+    /// The control messages did not fit the buffer, which holds, besides
+    /// [`MAX_FDS`] descriptors, every other message a Unix socket attaches:
+    /// the receive timestamps (`SO_TIMESTAMP` or `SO_TIMESTAMPNS`, and
+    /// `SO_TIMESTAMPING`), a security label (`SO_PASSSEC`) of up to 255
+    /// bytes, the credentials (`SO_PASSCRED`) and the sender's pidfd
+    /// (`SO_PASSPIDFD`). So the space was taken by a longer security
+    /// label (or a message type a newer kernel added). Also what is reported
     /// when the kernel declined to install descriptors for another reason
     /// than the descriptor limit (a security module refusing them).
     ControlFull,
@@ -128,8 +131,11 @@ impl fmt::Display for Truncated {
             )?,
             Truncation::ControlFull => write!(
                 f,
-                "the message's control data did not fit the buffer (MSG_CTRUNC; a security \
-                 label from SO_PASSSEC?); {arrived} descriptors arrived and were closed"
+                "the message's control data did not fit the buffer (MSG_CTRUNC), which has \
+                 room for {MAX_FDS} descriptors, timestamps (SO_TIMESTAMP/SO_TIMESTAMPNS, \
+                 SO_TIMESTAMPING), credentials (SO_PASSCRED), the sender's pidfd \
+                 (SO_PASSPIDFD) and a security label (SO_PASSSEC) of up to 255 bytes: a \
+                 longer label?; {arrived} descriptors arrived and were closed"
             )?,
             Truncation::Payload => write!(
                 f,

@@ -15,9 +15,17 @@
 //! (the signals held here) and take the lock only when it shares a signal
 //! with their mask. Records given back wake the async readers waiting for
 //! their signals ([`super::waiters`]).
+//!
+//! `fork`: the kernel gives a child no pending signal, but it would get a
+//! copy of this queue, and read its parent's records (delivered twice, and
+//! looking as if the parent had signalled the child). So the queue is
+//! tagged with the pid that filled it, and a process that finds another
+//! pid there treats it as empty and clears it. The `getpid` for that runs
+//! only when a record of the reader's signals is held, never on the
+//! fast path.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{SigSet, SignalInfo};
@@ -27,6 +35,32 @@ static RECORDS: Mutex<Vec<SignalInfo>> = Mutex::new(Vec::new());
 /// The signals of [`RECORDS`] (bit `n - 1` for signal `n`, as
 /// [`SigSet::bits`]); written only with the lock held.
 static HELD: AtomicU64 = AtomicU64::new(0);
+
+/// The process whose records [`RECORDS`] holds (0 before the first);
+/// written only with the lock held.
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
+/// This process's pid (`getpid`, one syscall: no cache survives `fork`
+/// wrongly).
+fn this_process() -> u32 {
+    rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs()
+}
+
+/// The lock, with the records of this process only: records copied from
+/// a parent by `fork` are dropped here (lock held, so `HELD` follows).
+fn own_records() -> MutexGuard<'static, Vec<SignalInfo>> {
+    let mut records = records();
+    let pid = this_process();
+    if OWNER.load(Ordering::Relaxed) != pid {
+        records.clear();
+        update(&mut records);
+        OWNER.store(pid, Ordering::Relaxed);
+    }
+    records
+}
 
 /// The lock. Nothing panics while it is held, but a poisoned lock is used
 /// rather than turned into a panic.
@@ -63,16 +97,31 @@ pub(crate) fn any_held() -> bool {
 }
 
 /// Moves into `buf` the oldest records (at most `buf.len()`) whose signal
-/// is in `mask`, in order, and returns how many.
+/// is in the reader's mask, in order, and returns how many. `mask` is
+/// asked only when a record of this process is held (it reads the
+/// kernel's mask, a few syscalls); records copied from a parent by `fork`
+/// are dropped first, so a forked child pays this once.
 #[cold]
-pub(crate) fn take(mask: SigSet, buf: &mut [SignalInfo]) -> usize {
-    if HELD.load(Ordering::Acquire) & mask.bits() == 0 {
+pub(crate) fn take(mask: impl FnOnce() -> SigSet, buf: &mut [SignalInfo]) -> usize {
+    if HELD.load(Ordering::Acquire) == 0 {
         return 0;
     }
-    let mut records = records();
+    if OWNER.load(Ordering::Relaxed) != this_process() {
+        // A copy made by `fork`: dropped (unless this process gave records
+        // back since, which the lock sorts out).
+        drop(own_records());
+        if HELD.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+    }
+    let mask = mask().bits();
+    if HELD.load(Ordering::Acquire) & mask == 0 {
+        return 0;
+    }
+    let mut records = own_records();
     let mut taken = 0;
     records.retain(|record| {
-        if taken < buf.len() && bit(record) & mask.bits() != 0 {
+        if taken < buf.len() && bit(record) & mask != 0 {
             buf[taken] = *record;
             taken += 1;
             false
@@ -97,7 +146,7 @@ pub(crate) fn give_back(given: &[SignalInfo]) {
     if given_bits == 0 {
         return;
     }
-    let mut records = records();
+    let mut records = own_records();
     if records.try_reserve(given.len()).is_err() {
         drop(records);
         for info in given {
@@ -125,7 +174,13 @@ impl SignalInfo {
     /// `RLIMIT_SIGPENDING` refuses a real-time signal and strips a standard
     /// one of its siginfo (it would read as a `kill` from pid 0, uid 0).
     /// So only iofd's readers see them: not `sigwaitinfo(2)`, not a signal
-    /// handler. Every read looks here first, with one atomic load while
+    /// handler, not the default action (a `SIGTERM` given back and never
+    /// read again by iofd does not terminate the process). A child made by
+    /// `fork` does not inherit them (the kernel gives it no pending signal
+    /// either): they stay with the process that gave them back. In a child
+    /// forked from a multi-threaded process, as with any lock, do not read
+    /// a signalfd before `exec` if another thread may have been giving
+    /// records back at the moment of the `fork`. Every read looks here first, with one atomic load while
     /// nothing is held. An [`AsyncSignalFd`](crate::AsyncSignalFd) whose
     /// mask holds the signal and that is waiting in `recv` is woken for
     /// it; a descriptor is not made readable, so a `SignalFd` waiting in a
@@ -161,7 +216,7 @@ impl SignalInfo {
                 "a blank SignalInfo holds no signal to requeue",
             ));
         }
-        let mut records = records();
+        let mut records = own_records();
         if records.try_reserve(1).is_err() {
             drop(records);
             return super::send::requeue(self);

@@ -61,6 +61,18 @@ const RUNTIME_ADVICE: &str = "a runtime's worker threads take the mask of the th
 ///   from a write on a worker) stays pending on the thread it targets and
 ///   is only seen by a read that happens to run on that thread: send
 ///   signals to the process.
+/// - **Dropped with records buffered, it hands them to iofd, not back to
+///   the signal's disposition.** Records given back on drop (or by
+///   [`into_inner`]) are held in this process for the next iofd reader of
+///   their signals ([`SignalInfo::requeue`]); they are not pending in the
+///   kernel. So a `SIGTERM` (or `SIGINT`, ...) this handle took from the
+///   kernel and did not hand out never reaches a handler installed later,
+///   nor the default action once the signal is unblocked: if no
+///   `SignalFd`/`AsyncSignalFd` of that signal reads again, it is never
+///   acted on. A program that stops reading signals and wants their
+///   default action back must take the records with [`into_parts`] and act
+///   on them itself (for example `raise` them after unblocking). The
+///   records are not inherited by a `fork`ed child.
 /// - After `fork`, the child shares tokio's epoll instance with the parent:
 ///   dropping this handle in the child removes the parent's registration
 ///   too. `std::mem::forget` it in a forked child (or `exec` at once).
@@ -144,7 +156,7 @@ impl Pending {
         if !leftovers_held() {
             return None;
         }
-        let n = take_leftovers(fd.mask(), &mut self.buffer);
+        let n = take_leftovers(|| fd.mask(), &mut self.buffer);
         if n == 0 {
             return None;
         }
