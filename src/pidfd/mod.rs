@@ -481,7 +481,8 @@ impl PidFd {
         // Observe first, with WNOWAIT, and keep the status before reaping:
         // a concurrent caller that finds the child already reaped (ECHILD)
         // then finds the status kept.
-        let observe = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        let observe =
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT | WALL;
         match rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), observe) {
             Ok(Some(status)) => {
                 let status = *self.status.get_or_init(|| exit_status(status));
@@ -537,7 +538,7 @@ impl PidFd {
     /// Reaps the exited child; a concurrent reaper may have been first.
     #[cold]
     fn reap(&self) {
-        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WALL;
         // The status is already kept; ECHILD means another caller reaped.
         let _ = rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), options);
     }
@@ -600,6 +601,13 @@ enum Window {
     )]
     Pending,
 }
+
+/// `__WALL`, in every `waitid` on a pidfd: without it `waitid` sees only
+/// children whose exit signal is `SIGCHLD`, and answers `ECHILD` for a
+/// child made by `clone3` (exit signal 0 by default) or by `clone`
+/// without `SIGCHLD`. rustix has no name for it; its flags keep unknown
+/// bits.
+pub(crate) const WALL: WaitIdOptions = WaitIdOptions::from_bits_retain(libc::__WALL as u32);
 
 /// `PIDFD_THREAD` (`O_EXCL`): a pidfd for one thread (Linux 6.9).
 const PIDFD_THREAD: u32 = libc::O_EXCL as u32;

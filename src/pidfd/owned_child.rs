@@ -96,7 +96,8 @@ impl PidFd {
         // reaped child.)
         let observe = rustix::process::WaitIdOptions::EXITED
             | rustix::process::WaitIdOptions::NOHANG
-            | rustix::process::WaitIdOptions::NOWAIT;
+            | rustix::process::WaitIdOptions::NOWAIT
+            | super::WALL;
         match rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), observe) {
             Err(rustix::io::Errno::CHILD) => Err(already_reaped(pid)),
             // Running, exited, or (Linux 5.3 without P_PIDFD) unknown: the
