@@ -26,6 +26,7 @@ mod owned_child;
 mod send;
 
 pub use info::PidInfo;
+pub use owned_child::OwnedChildError;
 pub use send::SignalScope;
 
 use crate::Fd;
@@ -443,10 +444,13 @@ impl PidFd {
     /// status the kernel keeps (`PIDFD_INFO_EXIT`, Linux 6.15).
     ///
     /// One syscall while the child runs, no allocation. If another handle
-    /// is reaping the child at this very instant (it is then out of
-    /// `waitid`'s sight but its status not yet published), this call
-    /// yields the thread until the status appears, a bounded number of
-    /// times, then says `ECHILD`; [`AsyncPidFd`](crate::AsyncPidFd)'s
+    /// (or thread) is reaping the child at this very instant (it is then
+    /// out of `waitid`'s sight but its status not yet published: a few
+    /// microseconds inside the other reaper's `waitid`), this call yields
+    /// the thread until the status appears, at most 1 000 times, then
+    /// says `ECHILD`; that is the only case in which it yields (`waitid`
+    /// here passes `__WALL`, so children of any exit signal, such as
+    /// `clone3`'s, are seen directly); [`AsyncPidFd`](crate::AsyncPidFd)'s
     /// polls never wait there: they stay pending until the reap wakes them.
     ///
     /// # Errors
@@ -481,8 +485,7 @@ impl PidFd {
         // Observe first, with WNOWAIT, and keep the status before reaping:
         // a concurrent caller that finds the child already reaped (ECHILD)
         // then finds the status kept.
-        let observe =
-            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT | WALL;
+        let observe = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT | WALL;
         match rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), observe) {
             Ok(Some(status)) => {
                 let status = *self.status.get_or_init(|| exit_status(status));
@@ -516,7 +519,7 @@ impl PidFd {
     #[cold]
     fn reaped_elsewhere(&self, window: Window) -> io::Result<Option<ExitStatus>> {
         let me = rustix::process::getpid().as_raw_nonzero().get();
-        for _ in 0..10_000 {
+        for _ in 0..REAP_WINDOW_YIELDS {
             let Ok(info) = self.info() else { break };
             if let Some(status) = info.exit_status() {
                 return Ok(Some(*self.status.get_or_init(|| status)));
@@ -586,11 +589,20 @@ impl PidFd {
     }
 }
 
+/// How many times a synchronous wait yields the thread while another
+/// reaper is reaping the child. `waitid(__WALL)` misses a child of ours
+/// that has exited only while another reaper holds it (the kernel marks it
+/// `EXIT_DEAD`, then releases it and publishes `PIDFD_INFO_EXIT`): a few
+/// microseconds, unless that reaper is preempted in between; a yield lets
+/// it run. Each round is an ioctl, a poll and a `sched_yield`.
+const REAP_WINDOW_YIELDS: u32 = 1_000;
+
 /// What a wait does while another reaper is reaping the child (exited,
 /// ours, no longer visible to `waitid`, not yet published as reaped).
 #[derive(Clone, Copy)]
 enum Window {
-    /// Waits the window out (yielding the thread, up to 10 000 rounds),
+    /// Waits the window out (yielding the thread, up to
+    /// [`REAP_WINDOW_YIELDS`] rounds),
     /// then says `ECHILD`: the synchronous `try_wait` and `wait`.
     WaitOut,
     /// `Ok(None)` at once: a poll, which must not block, waits for the

@@ -340,21 +340,40 @@ impl<K> PidFdSet<K> {
                 continue;
             };
             let status = match pidfd.try_wait_in_poll() {
-                Ok(status) => status,
+                Ok(Some(status)) => status,
+                // Still running (the readiness was spurious), or a child
+                // of ours that another handle is reaping at this instant:
+                // no later edge is certain for the latter (kernels before
+                // 6.15 do not wake a pidfd at the reap), so the edge just
+                // taken is put back (`EPOLL_CTL_MOD` queues the pidfd
+                // again if it is readable), and the task yields so that
+                // the other reaper can finish.
+                Ok(None) => {
+                    let rearmed = epoll::modify(
+                        self.epoll.get_ref(),
+                        pidfd,
+                        epoll::EventData::new_u64(slot as u64),
+                        epoll::EventFlags::IN | epoll::EventFlags::ET,
+                    );
+                    if let Err(e) = rearmed {
+                        return Poll::Ready(self.remove(slot, Err(e.into())));
+                    }
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 // Not our child, or reaped by its owner: the kernel's
                 // record of the reaped process (Linux 6.15).
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => match pidfd.reaped_status() {
-                    Ok(status) => status,
+                    Ok(Some(status)) => status,
+                    // A zombie that is not ours: the kernel wakes its
+                    // pidfd again at the reap (Linux 6.15; before, the
+                    // status cannot be had at all, see `next_exit`).
+                    Ok(None) => continue,
                     Err(e) => return Poll::Ready(self.remove(slot, Err(e))),
                 },
                 Err(e) => return Poll::Ready(self.remove(slot, Err(e))),
             };
-            match status {
-                Some(status) => return Poll::Ready(self.remove(slot, Ok(status))),
-                // Readable without a status (spurious, or a zombie that is
-                // not ours): its next edge, at the reap, reports it again.
-                None => continue,
-            }
+            return Poll::Ready(self.remove(slot, Ok(status)));
         }
     }
 
