@@ -220,3 +220,85 @@ fn pidfd_set_never_reports_a_clone_child() {
     assert_eq!(left, 0);
     assert!(!reapable(pid), "child {pid} was not reaped");
 }
+
+/// A `PidFdSet` dropped while it holds an owning handle of a running
+/// child: the child is reaped when it exits (by the helper thread), not
+/// left a zombie.
+#[test]
+fn pidfd_set_dropped_with_a_running_owned_child_reaps_it() {
+    let _serial = serial();
+    if !pidfds_work() {
+        return;
+    }
+    let mut child = Command::new("sh")
+        .args(["-c", "read x"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let pid = child.id();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut set = iofd::PidFdSet::new().unwrap();
+        set.insert("reader", iofd::AsyncPidFd::from_owned_child(child).unwrap())
+            .unwrap();
+        drop(set);
+    });
+    drop(stdin); // the child exits now
+    let mut gone = false;
+    for _ in 0..2_000 {
+        if !reapable(pid as i32) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gone, "child {pid} of a dropped PidFdSet was never reaped");
+}
+
+/// A thread pidfd in a `PidFdSet`: the thread's exit is reported as an
+/// error for its key, never as a process's exit status.
+#[test]
+fn pidfd_set_reports_a_thread_exit_as_an_error() {
+    let _serial = serial();
+    if !pidfds_work() {
+        return;
+    }
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        tid_tx
+            .send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        let _ = go_rx.recv();
+    });
+    let tid = tid_rx.recv().unwrap();
+    let pidfd = match PidFd::open_thread(tid) {
+        Ok(pidfd) => pidfd,
+        Err(e) => {
+            println!("skipped: PidFd::open_thread: {e}");
+            drop(go_tx);
+            thread.join().unwrap();
+            return;
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let got = rt.block_on(async {
+        let mut set = iofd::PidFdSet::new().unwrap();
+        set.insert("thread", pidfd).unwrap();
+        drop(go_tx);
+        thread.join().unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(20), set.next_exit()).await
+    });
+    println!("PidFdSet::next_exit for an exited thread: {got:?}");
+    let (key, result) = got.expect("next_exit hung").expect("one entry");
+    assert_eq!(key, "thread");
+    let err = result.expect_err("a thread's exit reported as a process's status");
+    assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "{err}");
+}
