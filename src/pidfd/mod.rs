@@ -473,6 +473,18 @@ impl PidFd {
         self.try_wait_with(Window::Pending)
     }
 
+    /// [`try_wait_in_poll`](PidFd::try_wait_in_poll) that tells the
+    /// reap window apart from a running child: `ErrorKind::Interrupted`
+    /// (no allocation) while another reaper is reaping the child, for a
+    /// caller that must come back by itself (`PidFdSet`: on kernels before
+    /// 6.15 no readiness edge follows the reap). `Ok(None)` still means
+    /// "a later edge comes" (running, or a zombie its tracer holds).
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn try_wait_in_set(&self) -> io::Result<Option<ExitStatus>> {
+        self.try_wait_with(Window::Interrupted)
+    }
+
     #[inline]
     fn try_wait_with(&self, window: Window) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status.get() {
@@ -532,6 +544,7 @@ impl PidFd {
             match window {
                 // Not yet: the reap wakes the pidfd's waiters.
                 Window::Pending => return Ok(None),
+                Window::Interrupted => return Err(io::ErrorKind::Interrupted.into()),
                 Window::WaitOut => std::thread::yield_now(),
             }
         }
@@ -612,6 +625,13 @@ enum Window {
         allow(dead_code, reason = "used by the tokio wrappers only")
     )]
     Pending,
+    /// `ErrorKind::Interrupted` at once: `PidFdSet`, which re-queues the
+    /// pidfd rather than wait for an edge that may never come.
+    #[cfg_attr(
+        not(feature = "tokio"),
+        allow(dead_code, reason = "used by the tokio wrappers only")
+    )]
+    Interrupted,
 }
 
 /// `__WALL`, in every `waitid` on a pidfd: without it `waitid` sees only

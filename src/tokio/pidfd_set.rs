@@ -339,16 +339,19 @@ impl<K> PidFdSet<K> {
                 // from the epoll before its slot is freed).
                 continue;
             };
-            let status = match pidfd.try_wait_in_poll() {
+            let status = match pidfd.try_wait_in_set() {
                 Ok(Some(status)) => status,
-                // Still running (the readiness was spurious), or a child
-                // of ours that another handle is reaping at this instant:
-                // no later edge is certain for the latter (kernels before
-                // 6.15 do not wake a pidfd at the reap), so the edge just
-                // taken is put back (`EPOLL_CTL_MOD` queues the pidfd
-                // again if it is readable), and the task yields so that
-                // the other reaper can finish.
-                Ok(None) => {
+                // Still running (the readiness was spurious), or a zombie
+                // its tracer holds: the next edge (its exit, or its
+                // hand-over by the tracer) reports it.
+                Ok(None) => continue,
+                // A child of ours that another handle is reaping at this
+                // instant: no later edge is certain (kernels before 6.15
+                // do not wake a pidfd at the reap), so the edge just taken
+                // is put back (`EPOLL_CTL_MOD` queues the pidfd again, as
+                // it is readable), and the task yields so that the other
+                // reaper can finish (a few microseconds).
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                     let rearmed = epoll::modify(
                         self.epoll.get_ref(),
                         pidfd,
