@@ -302,3 +302,42 @@ fn pidfd_set_reports_a_thread_exit_as_an_error() {
     let err = result.expect_err("a thread's exit reported as a process's status");
     assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "{err}");
 }
+
+/// The same child twice in a `PidFdSet` (a handle and its `try_clone`,
+/// under one key), inserted after it has exited: both entries are
+/// reported, with the same status, and the child is reaped.
+#[test]
+fn pidfd_set_reports_an_exited_child_inserted_twice() {
+    let _serial = serial();
+    if !pidfds_work() {
+        return;
+    }
+    let child = Command::new("sh").args(["-c", "exit 6"]).spawn().unwrap();
+    let pid = child.id() as i32;
+    let pidfd = PidFd::from_owned_child(child).unwrap();
+    while !pidfd.has_exited().unwrap() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let clone = pidfd.try_clone().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let got = rt.block_on(async {
+        let mut set = iofd::PidFdSet::new().unwrap();
+        set.insert("twice", pidfd).unwrap();
+        set.insert("twice", clone).unwrap();
+        let mut got = Vec::new();
+        while let Some((key, status)) =
+            tokio::time::timeout(std::time::Duration::from_secs(20), set.next_exit())
+                .await
+                .expect("next_exit hung")
+        {
+            got.push((key, status.map(|s| s.code()).map_err(|e| e.to_string())));
+        }
+        got
+    });
+    println!("PidFdSet with one child twice: {got:?}");
+    assert_eq!(got, vec![("twice", Ok(Some(6))), ("twice", Ok(Some(6)))]);
+    assert!(!reapable(pid), "child {pid} was not reaped");
+}
