@@ -1,6 +1,12 @@
-//! Review: `PidFd::from_owned_child` consumes the `Child` even when it
-//! fails, so on `EMFILE` the caller can neither wait for nor kill the child
-//! through std any more: a guaranteed zombie (or a runaway process).
+//! Review findings on the process handles, now fixed: `from_owned_child`
+//! lost the `Child` when it failed (a zombie, or a runaway nobody could
+//! kill); a child with exit signal 0 (`clone3`'s default) was invisible to
+//! `waitid` without `__WALL` (`try_wait` spun then said `ECHILD`,
+//! `AsyncPidFd::wait` and `PidFdSet` never answered); plus the `PidFdSet`
+//! cases checked after them.
+
+// Most of these tests go through `AsyncPidFd` and `PidFdSet`.
+#![cfg(feature = "tokio")]
 
 use std::process::Command;
 
