@@ -39,7 +39,11 @@ use crate::PidFd;
 /// or `from_child`) leaves reaping to the process's owner. A process that
 /// is not a child of this one is reported once its parent has reaped it,
 /// with the status the kernel keeps (Linux 6.15; an `Unsupported` error
-/// before).
+/// before). A [thread](PidFd::is_thread) pidfd is reported when its thread
+/// exits, with an `ECHILD` error: a thread's exit is never a process's
+/// exit status. The same process may be in the set more than once (a
+/// pidfd and its [`try_clone`](PidFd::try_clone)): each entry is reported,
+/// with the same status.
 ///
 /// # How it works
 ///
