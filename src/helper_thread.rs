@@ -160,7 +160,8 @@ pub(crate) fn adopt_orphan(pidfd: OwnedFd) -> io::Result<()> {
 /// `true` once there is nothing left to wait for (reaped now, or by someone
 /// else: `ECHILD`), `false` while it runs.
 pub(crate) fn reap_now(pidfd: BorrowedFd<'_>) -> bool {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    // `__WALL`: a child whose exit signal is not SIGCHLD (clone3) too.
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | crate::pidfd::WALL;
     loop {
         match rustix::process::waitid(WaitId::PidFd(pidfd), options) {
             Ok(Some(_)) => return true,

@@ -210,7 +210,7 @@ pub use eventfd::{EVENTFD_MAX, EventFd};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use memfd::{MEMFD_NAME_MAX, MappedRegion, MemFd, MemFdOptions, Protection, Seals};
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use pidfd::{PidFd, PidInfo, SignalScope};
+pub use pidfd::{OwnedChildError, PidFd, PidInfo, SignalScope};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use signal::{
     SigSet, SigSetIter, Signal, SignalCode, SignalInfo, SignalMaskGuard, UnblockedThread,

@@ -601,10 +601,9 @@ fn two_reapers_give_every_waiter_the_same_status() {
     });
 }
 
-/// Starts a child with exit signal 0 (a "clone" child) that exits with
-/// `code` at once. Plain `waitid` never sees such a child (only `__WALL`
-/// does), so to a pidfd it looks as a child does while another reaper is
-/// reaping it: exited, ours, not waitable, not yet reaped.
+/// Starts a child with exit signal 0 (a "clone" child, as `clone3` makes
+/// by default) that exits with `code` at once. `waitid` sees such a child
+/// only with `__WALL`.
 fn clone_child_exiting(code: i32) -> i32 {
     // No CLONE_* flag and exit signal 0: a fork whose parent gets no
     // SIGCHLD. The child calls only `_exit`, which is async-signal-safe.
@@ -618,56 +617,48 @@ fn clone_child_exiting(code: i32) -> i32 {
     pid as i32
 }
 
-/// A child that `waitid` cannot see though it has exited (another reaper
-/// is reaping it): `AsyncPidFd::wait` and `exit_status` stay pending,
-/// without spinning inside the poll, until the reap wakes them; the sync
-/// `try_wait` waits the window out (bounded), then says `ECHILD`.
-fn a_child_mid_reap_keeps_the_async_wait_pending_without_spinning() {
-    if !kernel_at_least(6, 15) {
-        eprintln!("skipped: PIDFD_INFO_EXIT needs Linux 6.15");
+/// A clone child (exit signal 0) is waited for like any child: the sync
+/// `try_wait`, `AsyncPidFd::wait`/`exit_status` and a `PidFdSet` all get
+/// its status at once and reap it. (Before `__WALL`, `waitid` answered
+/// `ECHILD` for it: `try_wait` spun, then said `ECHILD`, and the async
+/// waits stayed pending for ever.)
+fn a_clone_child_is_waited_for_like_any_child() {
+    if !pidfds_or_skip() {
         return;
     }
+    let all = rustix::process::WaitIdOptions::EXITED
+        | rustix::process::WaitIdOptions::NOHANG
+        | rustix::process::WaitIdOptions::NOWAIT
+        | rustix::process::WaitIdOptions::from_bits_retain(libc::__WALL as u32);
+    let reaped = |pid: i32| {
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        rustix::process::waitid(rustix::process::WaitId::Pid(pid), all).is_err()
+    };
     let pid = clone_child_exiting(3);
     let pidfd = PidFd::open(pid).unwrap(); // a reaping handle
     while !pidfd.has_exited().unwrap() {
         std::thread::sleep(Duration::from_millis(1));
     }
-    let err = pidfd.try_wait().unwrap_err();
-    assert_eq!(iofd::errno(&err), Some(libc::ECHILD));
+    assert_eq!(pidfd.try_wait().unwrap().unwrap().code(), Some(3));
+    assert!(reaped(pid));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let watch = AsyncPidFd::try_from(pidfd).unwrap();
-        let mut wait = task::spawn(watch.wait());
-        let mut status = task::spawn(watch.exit_status());
-        assert_pending!(wait.poll(), "answered while the reap is pending");
-        assert_pending!(status.poll());
-        // The other reaper finishes: the reap wakes both.
-        let all = rustix::process::WaitIdOptions::EXITED
-            | rustix::process::WaitIdOptions::from_bits_retain(libc::__WALL as u32);
-        let pid = rustix::process::Pid::from_raw(pid).unwrap();
-        rustix::process::waitid(rustix::process::WaitId::Pid(pid), all).unwrap();
-        until(|| wait.is_woken() && status.is_woken()).await;
-        assert_eq!(assert_ready!(wait.poll()).unwrap().code(), Some(3));
-        assert_eq!(assert_ready!(status.poll()).unwrap().code(), Some(3));
+        let pid = clone_child_exiting(5);
+        let watch = AsyncPidFd::try_from(PidFd::open(pid).unwrap()).unwrap();
+        assert_eq!(within(watch.wait()).await.unwrap().code(), Some(5));
+        assert_eq!(within(watch.exit_status()).await.unwrap().code(), Some(5));
+        assert!(reaped(pid));
 
         // The same through a PidFdSet.
         let pid = clone_child_exiting(4);
-        let pidfd = PidFd::open(pid).unwrap();
-        while !pidfd.has_exited().unwrap() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
         let mut set = iofd::PidFdSet::new().unwrap();
-        set.insert("clone", pidfd).unwrap();
-        let mut next = task::spawn(set.next_exit());
-        assert_pending!(next.poll(), "answered while the reap is pending");
-        let pid = rustix::process::Pid::from_raw(pid).unwrap();
-        rustix::process::waitid(rustix::process::WaitId::Pid(pid), all).unwrap();
-        until(|| next.is_woken()).await;
-        let (key, status) = assert_ready!(next.poll()).unwrap();
+        set.insert("clone", PidFd::open(pid).unwrap()).unwrap();
+        let (key, status) = within(set.next_exit()).await.unwrap();
         assert_eq!((key, status.unwrap().code()), ("clone", Some(4)));
+        assert!(reaped(pid));
     });
 }
 
@@ -873,8 +864,8 @@ fn main() {
             two_reapers_give_every_waiter_the_same_status,
         ),
         (
-            "a_child_mid_reap_keeps_the_async_wait_pending_without_spinning",
-            a_child_mid_reap_keeps_the_async_wait_pending_without_spinning,
+            "a_clone_child_is_waited_for_like_any_child",
+            a_clone_child_is_waited_for_like_any_child,
         ),
         (
             "a_forked_process_reaps_its_own_orphans",

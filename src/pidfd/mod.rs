@@ -26,6 +26,7 @@ mod owned_child;
 mod send;
 
 pub use info::PidInfo;
+pub use owned_child::OwnedChildError;
 pub use send::SignalScope;
 
 use crate::Fd;
@@ -443,10 +444,13 @@ impl PidFd {
     /// status the kernel keeps (`PIDFD_INFO_EXIT`, Linux 6.15).
     ///
     /// One syscall while the child runs, no allocation. If another handle
-    /// is reaping the child at this very instant (it is then out of
-    /// `waitid`'s sight but its status not yet published), this call
-    /// yields the thread until the status appears, a bounded number of
-    /// times, then says `ECHILD`; [`AsyncPidFd`](crate::AsyncPidFd)'s
+    /// (or thread) is reaping the child at this very instant (it is then
+    /// out of `waitid`'s sight but its status not yet published: a few
+    /// microseconds inside the other reaper's `waitid`), this call yields
+    /// the thread until the status appears, at most 1 000 times, then
+    /// says `ECHILD`; that is the only case in which it yields (`waitid`
+    /// here passes `__WALL`, so children of any exit signal, such as
+    /// `clone3`'s, are seen directly); [`AsyncPidFd`](crate::AsyncPidFd)'s
     /// polls never wait there: they stay pending until the reap wakes them.
     ///
     /// # Errors
@@ -469,6 +473,18 @@ impl PidFd {
         self.try_wait_with(Window::Pending)
     }
 
+    /// [`try_wait_in_poll`](PidFd::try_wait_in_poll) that tells the
+    /// reap window apart from a running child: `ErrorKind::Interrupted`
+    /// (no allocation) while another reaper is reaping the child, for a
+    /// caller that must come back by itself (`PidFdSet`: on kernels before
+    /// 6.15 no readiness edge follows the reap). `Ok(None)` still means
+    /// "a later edge comes" (running, or a zombie its tracer holds).
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn try_wait_in_set(&self) -> io::Result<Option<ExitStatus>> {
+        self.try_wait_with(Window::Interrupted)
+    }
+
     #[inline]
     fn try_wait_with(&self, window: Window) -> io::Result<Option<ExitStatus>> {
         if let Some(status) = self.status.get() {
@@ -481,7 +497,7 @@ impl PidFd {
         // Observe first, with WNOWAIT, and keep the status before reaping:
         // a concurrent caller that finds the child already reaped (ECHILD)
         // then finds the status kept.
-        let observe = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        let observe = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT | WALL;
         match rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), observe) {
             Ok(Some(status)) => {
                 let status = *self.status.get_or_init(|| exit_status(status));
@@ -515,7 +531,7 @@ impl PidFd {
     #[cold]
     fn reaped_elsewhere(&self, window: Window) -> io::Result<Option<ExitStatus>> {
         let me = rustix::process::getpid().as_raw_nonzero().get();
-        for _ in 0..10_000 {
+        for _ in 0..REAP_WINDOW_YIELDS {
             let Ok(info) = self.info() else { break };
             if let Some(status) = info.exit_status() {
                 return Ok(Some(*self.status.get_or_init(|| status)));
@@ -528,6 +544,7 @@ impl PidFd {
             match window {
                 // Not yet: the reap wakes the pidfd's waiters.
                 Window::Pending => return Ok(None),
+                Window::Interrupted => return Err(io::ErrorKind::Interrupted.into()),
                 Window::WaitOut => std::thread::yield_now(),
             }
         }
@@ -537,7 +554,7 @@ impl PidFd {
     /// Reaps the exited child; a concurrent reaper may have been first.
     #[cold]
     fn reap(&self) {
-        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WALL;
         // The status is already kept; ECHILD means another caller reaped.
         let _ = rustix::process::waitid(WaitId::PidFd(self.fd.as_fd()), options);
     }
@@ -585,11 +602,20 @@ impl PidFd {
     }
 }
 
+/// How many times a synchronous wait yields the thread while another
+/// reaper is reaping the child. `waitid(__WALL)` misses a child of ours
+/// that has exited only while another reaper holds it (the kernel marks it
+/// `EXIT_DEAD`, then releases it and publishes `PIDFD_INFO_EXIT`): a few
+/// microseconds, unless that reaper is preempted in between; a yield lets
+/// it run. Each round is an ioctl, a poll and a `sched_yield`.
+const REAP_WINDOW_YIELDS: u32 = 1_000;
+
 /// What a wait does while another reaper is reaping the child (exited,
 /// ours, no longer visible to `waitid`, not yet published as reaped).
 #[derive(Clone, Copy)]
 enum Window {
-    /// Waits the window out (yielding the thread, up to 10 000 rounds),
+    /// Waits the window out (yielding the thread, up to
+    /// [`REAP_WINDOW_YIELDS`] rounds),
     /// then says `ECHILD`: the synchronous `try_wait` and `wait`.
     WaitOut,
     /// `Ok(None)` at once: a poll, which must not block, waits for the
@@ -599,7 +625,21 @@ enum Window {
         allow(dead_code, reason = "used by the tokio wrappers only")
     )]
     Pending,
+    /// `ErrorKind::Interrupted` at once: `PidFdSet`, which re-queues the
+    /// pidfd rather than wait for an edge that may never come.
+    #[cfg_attr(
+        not(feature = "tokio"),
+        allow(dead_code, reason = "used by the tokio wrappers only")
+    )]
+    Interrupted,
 }
+
+/// `__WALL`, in every `waitid` on a pidfd: without it `waitid` sees only
+/// children whose exit signal is `SIGCHLD`, and answers `ECHILD` for a
+/// child made by `clone3` (exit signal 0 by default) or by `clone`
+/// without `SIGCHLD`. rustix has no name for it; its flags keep unknown
+/// bits.
+pub(crate) const WALL: WaitIdOptions = WaitIdOptions::from_bits_retain(libc::__WALL as u32);
 
 /// `PIDFD_THREAD` (`O_EXCL`): a pidfd for one thread (Linux 6.9).
 const PIDFD_THREAD: u32 = libc::O_EXCL as u32;

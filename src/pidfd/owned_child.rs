@@ -1,6 +1,7 @@
 //! [`PidFd::from_owned_child`]: a child handed over to its pidfd, which
 //! then reaps it.
 
+use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
 use std::process::Child;
@@ -58,7 +59,13 @@ impl PidFd {
     ///   (`Child::wait` or `try_wait` returned its status: its pid may
     ///   already name another process), or its id does not fit a pid.
     /// - As [`PidFd::open`] otherwise (`EMFILE`, `Unsupported` before Linux
-    ///   5.3). The `Child` is dropped on error (the process is not killed).
+    ///   5.3).
+    ///
+    /// The error hands the `Child` back, untouched
+    /// ([`OwnedChildError::into_child`]), so it can still be waited for or
+    /// killed; `?` in a function returning `io::Result` keeps the
+    /// `io::Error` (and drops the `Child`, as std does: not killed, not
+    /// reaped).
     ///
     /// # Examples
     ///
@@ -77,7 +84,19 @@ impl PidFd {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn from_owned_child(child: Child) -> io::Result<PidFd> {
+    pub fn from_owned_child(child: Child) -> Result<PidFd, OwnedChildError> {
+        match PidFd::owning(&child) {
+            // The pidfd owns the child now; the `Child` only closes its
+            // pipes.
+            Ok(pidfd) => Ok(pidfd),
+            Err(error) => Err(OwnedChildError { child, error }),
+        }
+    }
+
+    /// A pidfd that owns `child` (the caller drops the `Child` once it
+    /// keeps the pidfd, or [disowns](PidFd::observe_only) it to give the
+    /// `Child` back).
+    pub(crate) fn owning(child: &Child) -> io::Result<PidFd> {
         let pid = i32::try_from(child.id())
             .map_err(|_| invalid_input("child pid does not fit in pid_t"))?;
         let pidfd = match PidFd::open(pid) {
@@ -96,7 +115,8 @@ impl PidFd {
         // reaped child.)
         let observe = rustix::process::WaitIdOptions::EXITED
             | rustix::process::WaitIdOptions::NOHANG
-            | rustix::process::WaitIdOptions::NOWAIT;
+            | rustix::process::WaitIdOptions::NOWAIT
+            | super::WALL;
         match rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), observe) {
             Err(rustix::io::Errno::CHILD) => Err(already_reaped(pid)),
             // Running, exited, or (Linux 5.3 without P_PIDFD) unknown: the
@@ -115,6 +135,96 @@ impl PidFd {
             fd: Descriptor::owning(self.fd.into_owned(), &self.status),
             ..self
         }
+    }
+}
+
+/// The error of [`PidFd::from_owned_child`] and
+/// [`AsyncPidFd::from_owned_child`](crate::AsyncPidFd::from_owned_child):
+/// why it failed, and the `Child`, handed back untouched (not waited for,
+/// not killed), so that it can still be reaped or stopped.
+///
+/// `From<OwnedChildError> for io::Error` keeps the error (and drops the
+/// `Child`), so `?` works in a function that returns `io::Result`.
+///
+/// # Examples
+///
+/// ```
+/// use std::process::Command;
+/// use iofd::PidFd;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let child = Command::new("true").spawn()?;
+/// let pidfd = match PidFd::from_owned_child(child) {
+///     Ok(pidfd) => pidfd,
+///     Err(e) => {
+///         let (mut child, error) = e.into_parts();
+///         child.kill()?; // still ours: stop it and reap it
+///         child.wait()?;
+///         return Err(error);
+///     }
+/// };
+/// assert!(pidfd.wait()?.success());
+/// # Ok(())
+/// # }
+/// ```
+pub struct OwnedChildError {
+    pub(crate) child: Child,
+    pub(crate) error: io::Error,
+}
+
+impl OwnedChildError {
+    /// The `Child` and the error.
+    pub fn into_parts(self) -> (Child, io::Error) {
+        (self.child, self.error)
+    }
+
+    /// The `Child` that was not taken over.
+    pub fn into_child(self) -> Child {
+        self.child
+    }
+
+    /// Why the child was not taken over.
+    pub fn error(&self) -> &io::Error {
+        &self.error
+    }
+
+    /// The kind of [`error`](OwnedChildError::error).
+    pub fn kind(&self) -> io::ErrorKind {
+        self.error.kind()
+    }
+}
+
+impl fmt::Debug for OwnedChildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedChildError")
+            .field("pid", &self.child.id())
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl fmt::Display for OwnedChildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot take over child {} (handed back in the error): {}",
+            self.child.id(),
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for OwnedChildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<OwnedChildError> for io::Error {
+    /// Keeps the error and drops the `Child` (as std drops one: the process
+    /// is neither killed nor reaped).
+    fn from(err: OwnedChildError) -> io::Error {
+        err.error
     }
 }
 

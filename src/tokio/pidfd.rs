@@ -11,7 +11,7 @@ use ::tokio::io::unix::AsyncFd;
 
 use super::{RegisterError, register, would_block};
 use crate::error::invalid_input;
-use crate::{PidFd, PidInfo, Signal, SignalScope};
+use crate::{OwnedChildError, PidFd, PidInfo, Signal, SignalScope};
 
 /// A [`PidFd`] for tokio: `wait().await` gives a child's [`ExitStatus`];
 /// `exited().await` waits for any process to end.
@@ -145,7 +145,8 @@ impl AsyncPidFd {
     /// As [`PidFd::from_owned_child`]; an error when no tokio runtime is
     /// current or it has no I/O driver (`enable_io`), but under
     /// `panic = "abort"` the latter aborts inside tokio
-    /// ([details](crate#runtimes-without-an-io-driver)).
+    /// ([details](crate#runtimes-without-an-io-driver)). Every error hands
+    /// the `Child` back untouched ([`OwnedChildError::into_child`]).
     ///
     /// # Examples
     ///
@@ -160,8 +161,23 @@ impl AsyncPidFd {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn from_owned_child(child: Child) -> io::Result<AsyncPidFd> {
-        Ok(AsyncPidFd::try_from(PidFd::from_owned_child(child)?)?)
+    pub fn from_owned_child(child: Child) -> Result<AsyncPidFd, OwnedChildError> {
+        let pidfd = match PidFd::owning(&child) {
+            Ok(pidfd) => pidfd,
+            Err(error) => return Err(OwnedChildError { child, error }),
+        };
+        match AsyncPidFd::try_from(pidfd) {
+            // The pidfd owns the child now; the `Child` only closes its
+            // pipes.
+            Ok(pidfd) => Ok(pidfd),
+            Err(e) => {
+                let (pidfd, error) = e.into_parts();
+                // Disowned: closing it neither reaps nor hands the child
+                // to the helper thread; the `Child` stays its owner.
+                drop(pidfd.observe_only());
+                Err(OwnedChildError { child, error })
+            }
+        }
     }
 
     /// Waits for the child to exit and returns its status (reaping it if

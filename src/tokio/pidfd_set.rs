@@ -39,7 +39,11 @@ use crate::PidFd;
 /// or `from_child`) leaves reaping to the process's owner. A process that
 /// is not a child of this one is reported once its parent has reaped it,
 /// with the status the kernel keeps (Linux 6.15; an `Unsupported` error
-/// before).
+/// before). A [thread](PidFd::is_thread) pidfd is reported when its thread
+/// exits, with an `ECHILD` error: a thread's exit is never a process's
+/// exit status. The same process may be in the set more than once (a
+/// pidfd and its [`try_clone`](PidFd::try_clone)): each entry is reported,
+/// with the same status.
 ///
 /// # How it works
 ///
@@ -339,22 +343,44 @@ impl<K> PidFdSet<K> {
                 // from the epoll before its slot is freed).
                 continue;
             };
-            let status = match pidfd.try_wait_in_poll() {
-                Ok(status) => status,
+            let status = match pidfd.try_wait_in_set() {
+                Ok(Some(status)) => status,
+                // Still running (the readiness was spurious), or a zombie
+                // its tracer holds: the next edge (its exit, or its
+                // hand-over by the tracer) reports it.
+                Ok(None) => continue,
+                // A child of ours that another handle is reaping at this
+                // instant: no later edge is certain (kernels before 6.15
+                // do not wake a pidfd at the reap), so the edge just taken
+                // is put back (`EPOLL_CTL_MOD` queues the pidfd again, as
+                // it is readable), and the task yields so that the other
+                // reaper can finish (a few microseconds).
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    let rearmed = epoll::modify(
+                        self.epoll.get_ref(),
+                        pidfd,
+                        epoll::EventData::new_u64(slot as u64),
+                        epoll::EventFlags::IN | epoll::EventFlags::ET,
+                    );
+                    if let Err(e) = rearmed {
+                        return Poll::Ready(self.remove(slot, Err(e.into())));
+                    }
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 // Not our child, or reaped by its owner: the kernel's
                 // record of the reaped process (Linux 6.15).
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => match pidfd.reaped_status() {
-                    Ok(status) => status,
+                    Ok(Some(status)) => status,
+                    // A zombie that is not ours: the kernel wakes its
+                    // pidfd again at the reap (Linux 6.15; before, the
+                    // status cannot be had at all, see `next_exit`).
+                    Ok(None) => continue,
                     Err(e) => return Poll::Ready(self.remove(slot, Err(e))),
                 },
                 Err(e) => return Poll::Ready(self.remove(slot, Err(e))),
             };
-            match status {
-                Some(status) => return Poll::Ready(self.remove(slot, Ok(status))),
-                // Readable without a status (spurious, or a zombie that is
-                // not ours): its next edge, at the reap, reports it again.
-                None => continue,
-            }
+            return Poll::Ready(self.remove(slot, Ok(status)));
         }
     }
 

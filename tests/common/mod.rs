@@ -213,7 +213,8 @@ macro_rules! require {
         }
     };
     ($result:expr) => {
-        match $result {
+        // Any error that converts into an `io::Error` (`OwnedChildError`).
+        match $result.map_err(::std::io::Error::from) {
             Ok(value) => value,
             Err(err) if err.get_ref().is_some_and(|e| e.is::<iofd::SyscallError>()) => {
                 eprintln!("skipped: {err}");
