@@ -265,8 +265,10 @@ pub(crate) struct Shared {
     /// On a cache line of its own: every arm and cancel writes the lock,
     /// and the fields below are read on every poll.
     state: Padded<Mutex<State>>,
-    /// The one timerfd, registered with the runtime's reactor.
-    timerfd: AsyncFd<TimerFd>,
+    /// The one timerfd, registered with the runtime's reactor; `None` for
+    /// a stand-in made when no descriptor could be had (see
+    /// [`Timers::without_descriptor`]).
+    timerfd: Option<AsyncFd<TimerFd>>,
     /// The reactor is gone (the runtime shut down).
     shut_down: AtomicBool,
     /// The process's timing thread fires these timers in place of the
@@ -354,7 +356,40 @@ impl Timers {
         })?;
         let timerfd = register(TimerFd::with_clock(clock)?, Interest::READABLE)?;
         let base = Base::now(clock)?;
-        let shared = Arc::new(Shared {
+        let shared = Shared::new(Some(timerfd), base, slack, clock);
+        // Registers for the timerfd's readiness (pending: it is disarmed),
+        // whatever the task's coop budget (see `FireOnReady::poll_once`).
+        Arc::new(FireOnReady {
+            shared: Arc::downgrade(&shared),
+            firing: Mutex::new(Vec::new()),
+            rerun: Rerun::new(),
+        })
+        .wake();
+        Ok(Timers { shared })
+    }
+
+    /// A stand-in for the drop-in functions when the current runtime's
+    /// default cannot be made (no descriptor left, or no memory for the
+    /// reactor's registration): timers on `CLOCK_MONOTONIC` with no
+    /// timerfd, as after a runtime shutdown when the timing thread cannot
+    /// start. Each of its timers completes at its deadline, never early,
+    /// woken through the fallback of `registration::poll_again`.
+    pub(crate) fn without_descriptor() -> Timers {
+        let base = Base::monotonic();
+        let shared = Shared::new(None, base, DEFAULT_SLACK, Clock::Monotonic);
+        shared.shut_down.store(true, Ordering::Release);
+        Timers { shared }
+    }
+}
+
+impl Shared {
+    fn new(
+        timerfd: Option<AsyncFd<TimerFd>>,
+        base: Base,
+        slack: Duration,
+        clock: Clock,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
             state: Padded(Mutex::new(State {
                 deadlines: Deadlines::starting_at(base.now_nanos()),
                 armed: None,
@@ -369,18 +404,11 @@ impl Timers {
             base,
             cancel_on_set: matches!(clock, Clock::Realtime | Clock::RealtimeAlarm),
             default_for: std::sync::OnceLock::new(),
-        });
-        // Registers for the timerfd's readiness (pending: it is disarmed),
-        // whatever the task's coop budget (see `FireOnReady::poll_once`).
-        Arc::new(FireOnReady {
-            shared: Arc::downgrade(&shared),
-            firing: Mutex::new(Vec::new()),
-            rerun: Rerun::new(),
         })
-        .wake();
-        Ok(Timers { shared })
     }
+}
 
+impl Timers {
     /// The clock its deadlines are on.
     pub fn clock(&self) -> Clock {
         self.shared.base.clock()
@@ -529,7 +557,11 @@ impl fmt::Debug for Timers {
         f.debug_struct("Timers")
             .field(
                 "timerfd",
-                &std::os::fd::AsRawFd::as_raw_fd(&self.shared.timerfd),
+                &self
+                    .shared
+                    .timerfd
+                    .as_ref()
+                    .map(std::os::fd::AsRawFd::as_raw_fd),
             )
             .field("clock", &self.clock())
             .field("slack", &self.slack())
@@ -602,9 +634,13 @@ impl Shared {
         if self.is_driven() {
             return true;
         }
+        // A stand-in without a descriptor: nothing can serve it.
+        let Some(timerfd) = &self.timerfd else {
+            return false;
+        };
         let weak: std::sync::Weak<Shared> = Arc::downgrade(self);
         let fire: std::sync::Weak<dyn helper_thread::Fire> = weak;
-        match helper_thread::serve(fire, self.timerfd.get_ref().as_fd()) {
+        match helper_thread::serve(fire, timerfd.get_ref().as_fd()) {
             Ok(key) => {
                 state.served_as = Some(key);
                 self.served.store(true, Ordering::Release);
@@ -670,7 +706,10 @@ impl Shared {
         let at = at.max(1);
         // An error here (none is expected: the descriptor is ours and the
         // time valid) leaves `armed` unset, so the next change retries.
-        let timerfd = self.timerfd.get_ref();
+        let Some(timerfd) = &self.timerfd else {
+            return;
+        };
+        let timerfd = timerfd.get_ref();
         let at_time = Duration::from_nanos(at);
         let armed = if self.cancel_on_set {
             timerfd.arm_at_cancel_on_set(at_time, Duration::ZERO)
@@ -745,9 +784,11 @@ impl FireOnReady {
 /// This registration is the reactor's, not the task's: it must not depend
 /// on what the task that happens to run it has spent.
 fn poll_readiness(shared: &Shared, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    let Some(timerfd) = &shared.timerfd else {
+        return Poll::Ready(Err(io::Error::other("no timerfd")));
+    };
     let readiness = std::future::poll_fn(|cx| {
-        shared
-            .timerfd
+        timerfd
             .poll_read_ready(cx)
             .map_ok(|mut guard| guard.clear_ready())
     });
@@ -782,7 +823,9 @@ impl Shared {
     /// level-triggered, and an expiry nothing re-arms must stop being
     /// ready).
     fn fire_from_thread(&self, firing: &mut Vec<Waker>) {
-        let _ = self.timerfd.get_ref().expirations();
+        if let Some(timerfd) = &self.timerfd {
+            let _ = timerfd.get_ref().expirations();
+        }
         self.fire_due(firing);
     }
 
