@@ -189,9 +189,26 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// however many there are.
 ///
 /// If that thread cannot be started (no descriptor left, or the process
-/// at its thread limit), a timer's poll never blocks: its task is woken
-/// at once to poll again (it yields to the others, and spends CPU) until
-/// its deadline passes or the thread can be started.
+/// at its thread limit), a timer's poll never blocks and never completes
+/// early. When a tokio runtime is current where it is polled, a task of
+/// that runtime's blocking pool (`spawn_blocking`) sleeps a step and wakes
+/// it: a quarter of the time left, between 1 ms and 100 ms, the last step
+/// ending at the deadline (`nanosleep`, as precise as the timerfd). At
+/// each wake-up the timer reads its clock and tries the thread again: a
+/// few polls of each timer a second, each step holding one of the pool's
+/// threads (so with more such timers than the pool has threads, 512 by
+/// default, they are woken late, never early). Only where nothing else
+/// can wake it — no runtime is current, or tokio cannot start a blocking
+/// thread either (then tokio's own panic message is printed, and caught)
+/// — is its task woken at once to poll again (it yields to the others,
+/// and spends CPU) until its deadline passes or the thread can be started.
+///
+/// The free functions ([`sleep`](super::sleep), …) behave the same way
+/// when the current runtime's default `Timers` cannot be made for want of
+/// a resource (no descriptor left, no memory): rather than panic where
+/// `tokio::time` works, they serve that call from a stand-in with no
+/// descriptor, fired as above, and the next call tries to make the
+/// default again.
 ///
 /// # Cooperative scheduling
 ///

@@ -35,7 +35,10 @@ fn current() -> Timers {
 /// # Panics
 ///
 /// Outside a tokio runtime, or on one without an I/O driver (tokio's
-/// panics without a timer driver).
+/// panics without a timer driver). Not when the default `Timers` cannot
+/// be made for want of a resource (no descriptor left, `EMFILE`): the
+/// sleep then completes at its deadline all the same, never early,
+/// through a fallback (see [Lifetime](Timers#lifetime)).
 ///
 /// # Examples
 ///
