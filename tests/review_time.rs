@@ -532,3 +532,60 @@ fn helper_cpu_ticks() -> u64 {
     }
     total
 }
+
+/// A stranded `Sleep` (runtime gone, no descriptor for the timing thread)
+/// in a task that is polled often for other reasons (here: it wakes
+/// itself 20 000 times) takes at most one of tokio's blocking threads at
+/// a time, not one per poll.
+#[test]
+fn stranded_sleep_polled_often_takes_one_blocking_thread() {
+    let _serial = serial();
+    if rlimit_emulated() {
+        return;
+    }
+    watchdog("stranded polled often", 30);
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let rt1 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let timers = rt1.block_on(async { iofd::time::Timers::new().unwrap() });
+    drop(rt1);
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let rt2 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_start(|| {
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .build()
+        .unwrap();
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(3),
+            maximum: old.maximum,
+        },
+    )
+    .unwrap();
+    let waited = rt2.block_on(async {
+        let start = Instant::now();
+        let mut sleep = std::pin::pin!(timers.sleep(Duration::from_millis(200)));
+        let mut busy = 20_000u32;
+        std::future::poll_fn(|cx| {
+            let poll = sleep.as_mut().poll(cx);
+            if poll.is_pending() && busy > 0 {
+                busy -= 1;
+                cx.waker().wake_by_ref();
+            }
+            poll
+        })
+        .await;
+        start.elapsed()
+    });
+    setrlimit(Resource::Nofile, old).unwrap();
+    let started = STARTED.load(std::sync::atomic::Ordering::Relaxed);
+    println!("blocking threads started while polled often: {started}; completed after {waited:?}");
+    assert!(waited >= Duration::from_millis(200), "early: {waited:?}");
+    assert!(started <= 2, "{started} blocking threads: one per poll");
+}

@@ -190,18 +190,19 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 ///
 /// If that thread cannot be started (no descriptor left, or the process
 /// at its thread limit), a timer's poll never blocks and never completes
-/// early. When a tokio runtime is current where it is polled, a task of
-/// that runtime's blocking pool (`spawn_blocking`) sleeps a step and wakes
-/// it: a quarter of the time left, between 1 ms and 100 ms, the last step
-/// ending at the deadline (`nanosleep`, as precise as the timerfd). At
-/// each wake-up the timer reads its clock and tries the thread again: a
-/// few polls of each timer a second, each step holding one of the pool's
-/// threads (so with more such timers than the pool has threads, 512 by
-/// default, they are woken late, never early). Only where nothing else
-/// can wake it — no runtime is current, or tokio cannot start a blocking
-/// thread either (then tokio's own panic message is printed, and caught)
-/// — is its task woken at once to poll again (it yields to the others,
-/// and spends CPU) until its deadline passes or the thread can be started.
+/// early. When a tokio runtime is current where it is polled, one task of
+/// that runtime's blocking pool (`spawn_blocking`) per `Timers` sleeps a
+/// step and wakes every timer that asked meanwhile: a quarter of the time
+/// left to the earliest deadline, between 1 ms and 100 ms, the last step
+/// ending at that deadline (`nanosleep`, as precise as the timerfd); a
+/// timer due before the running step ends gets a step of its own. At each
+/// wake-up a timer reads its clock and tries the thread again: a few polls
+/// a second, however often its task is polled for other reasons. Only
+/// where nothing else can wake it — no runtime is current, or tokio cannot
+/// start a blocking thread either (then tokio's own panic message is
+/// printed, and caught) — is its task woken at once to poll again (it
+/// yields to the others, and spends CPU) until its deadline passes or the
+/// thread can be started.
 ///
 /// The free functions ([`sleep`](super::sleep), …) behave the same way
 /// when the current runtime's default `Timers` cannot be made for want of
@@ -301,6 +302,8 @@ pub(crate) struct Shared {
     cancel_on_set: bool,
     /// The runtime this is the default `Timers` of (`Timers::current`).
     default_for: std::sync::OnceLock<::tokio::runtime::Id>,
+    /// What wakes its timers when nothing can fire them.
+    fallback: super::fallback::Fallback,
 }
 
 /// A value alone on its cache lines (two, as x86 prefetches in pairs).
@@ -391,11 +394,19 @@ impl Timers {
     /// timerfd, as after a runtime shutdown when the timing thread cannot
     /// start. Each of its timers completes at its deadline, never early,
     /// woken through the fallback of `registration::poll_again`.
+    ///
+    /// One for the process, made the first time one is needed (a few
+    /// kilobytes, no descriptor): its timers never take a slot.
     pub(crate) fn without_descriptor() -> Timers {
-        let base = Base::monotonic();
-        let shared = Shared::new(None, base, DEFAULT_SLACK, Clock::Monotonic);
-        shared.shut_down.store(true, Ordering::Release);
-        Timers { shared }
+        static STAND_IN: std::sync::OnceLock<Timers> = std::sync::OnceLock::new();
+        STAND_IN
+            .get_or_init(|| {
+                let base = Base::monotonic();
+                let shared = Shared::new(None, base, DEFAULT_SLACK, Clock::Monotonic);
+                shared.shut_down.store(true, Ordering::Release);
+                Timers { shared }
+            })
+            .clone()
     }
 }
 
@@ -421,6 +432,7 @@ impl Shared {
             base,
             cancel_on_set: matches!(clock, Clock::Realtime | Clock::RealtimeAlarm),
             default_for: std::sync::OnceLock::new(),
+            fallback: super::fallback::Fallback::default(),
         })
     }
 }
@@ -620,6 +632,11 @@ pub(crate) fn saturating_add(at: Instant, duration: Duration) -> Instant {
 }
 
 impl Shared {
+    /// What wakes its timers when nothing can fire them.
+    pub(crate) fn fallback(&self) -> &super::fallback::Fallback {
+        &self.fallback
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; a poisoned lock is used
         // rather than turned into a panic.

@@ -78,6 +78,7 @@ mod clock_time;
 mod deadlines;
 mod default;
 mod driver;
+mod fallback;
 mod functions;
 mod interval;
 #[cfg(all(test, iofd_loom))]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::Timers;
 use super::accuracy::Accuracy;
 use super::deadlines::Periodic;
-use super::driver::Shared;
+use super::fallback::poll_again;
 use crate::timerfd::saturating_nanos;
 
 /// A timer's registration with its driver.
@@ -68,7 +68,8 @@ impl Registration {
 
     /// Makes sure the task of `cx` is woken at `at` (and, for a periodic
     /// timer, at every period after it), never earlier, and is pending. In
-    /// the one case where nothing can fire the timer (see [`poll_again`])
+    /// the one case where nothing can fire the timer (see
+    /// [`fallback`](super::fallback))
     /// the task is woken at once instead, to look at the clock again.
     ///
     /// No lock, no syscall and no allocation when the slot is already armed
@@ -286,67 +287,6 @@ impl Drop for OneShot {
             // lock is released (its drop may run anything).
             let waker = self.timers.shared().lock().deadlines.free(self.slot);
             drop(waker);
-        }
-    }
-}
-
-/// For the one case where nothing can fire the timer: the runtime is gone
-/// and the process's timing thread cannot be started (no descriptor left,
-/// or the thread limit reached), a drop-in function's stand-in `Timers`
-/// (no descriptor for the default), or four billion timers exist.
-///
-/// Blocking the executor thread until the deadline would stall every other
-/// task on it, returning early would break the promise, and waking the
-/// task at once would spin its thread until the deadline. When a tokio
-/// runtime is current, a task of its blocking pool sleeps a step
-/// ([`fallback_step`]) and wakes the task, which then looks at the clock
-/// and tries the timing thread again: a few polls per second, and the last
-/// step ends at the deadline (the pool's thread sleeps with `nanosleep`,
-/// precise). Only without a current runtime, or when tokio cannot start a
-/// blocking thread either, is the task woken at once.
-#[cold]
-fn poll_again(cx: &mut Context<'_>, shared: &Shared, deadline: u64) {
-    let step = fallback_step(deadline.saturating_sub(shared.now_key()));
-    if let Ok(handle) = ::tokio::runtime::Handle::try_current() {
-        let wake = WakeOnDrop(Some(cx.waker().clone()));
-        let sleep_then_wake = move || {
-            std::thread::sleep(step);
-            drop(wake);
-        };
-        // tokio panics (it does not return an error) when the OS refuses
-        // a thread and its pool has none idle.
-        let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(handle.spawn_blocking(sleep_then_wake));
-        }));
-        if spawned.is_ok() {
-            return;
-        }
-    }
-    cx.waker().wake_by_ref();
-}
-
-/// The longest step of [`poll_again`]'s fallback: how often, at most, a
-/// timer left without a driver tries the timing thread again.
-pub(crate) const FALLBACK_STEP: Duration = Duration::from_millis(100);
-
-/// The next step of the fallback for a timer due in `remaining`
-/// nanoseconds: a quarter of it, between 1 ms and [`FALLBACK_STEP`], and
-/// never past the deadline.
-fn fallback_step(remaining: u64) -> Duration {
-    let remaining = Duration::from_nanos(remaining);
-    (remaining / 4)
-        .clamp(Duration::from_millis(1), FALLBACK_STEP)
-        .min(remaining)
-}
-
-/// Wakes its waker when dropped: after the fallback's sleep, or at once if
-/// tokio drops the blocking task unrun (its runtime shutting down).
-struct WakeOnDrop(Option<Waker>);
-
-impl Drop for WakeOnDrop {
-    fn drop(&mut self) {
-        if let Some(waker) = self.0.take() {
-            waker.wake();
         }
     }
 }
