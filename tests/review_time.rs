@@ -1,6 +1,8 @@
 //! Review: iofd::time edge cases (budget, far-future deadlines, runtime
 //! switch). Each test has a watchdog: a hang prints and exits 3.
 
+mod time_support;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -588,4 +590,96 @@ fn stranded_sleep_polled_often_takes_one_blocking_thread() {
     println!("blocking threads started while polled often: {started}; completed after {waited:?}");
     assert!(waited >= Duration::from_millis(200), "early: {waited:?}");
     assert!(started <= 2, "{started} blocking threads: one per poll");
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A waiting `Sleep` reset between a far deadline (the wheel) and a near
+/// one (the heap) 200 times, then to 3 ms ahead: the driver holds it once
+/// (no stale copy in the wheel or the heap), wakes it at its last
+/// deadline, never before, and nothing is left armed.
+#[test]
+fn reset_between_wheel_and_heap_many_times() {
+    let _serial = serial();
+    watchdog("reset far near", 30);
+    current_thread().block_on(async {
+        let timers = iofd::time::Timers::new().unwrap();
+        let mut sleep = tokio_test::task::spawn(timers.sleep(Duration::from_secs(3600)));
+        tokio_test::assert_pending!(sleep.poll());
+        for i in 0..200u64 {
+            let far = Instant::now() + Duration::from_secs(60 + i);
+            sleep.enter(|_, mut s| s.as_mut().reset(far));
+            tokio_test::assert_pending!(sleep.poll());
+            assert_eq!(timers.armed(), 1, "far, round {i}");
+            let near = Instant::now() + Duration::from_micros(1_500 + 700 * (i % 5));
+            sleep.enter(|_, mut s| s.as_mut().reset(near));
+            assert_eq!(timers.armed(), 1, "near, round {i}");
+        }
+        let mut sleep = sleep.into_inner();
+        sleep.reset(Instant::now() + Duration::from_millis(3));
+        let woken = time_support::recorded_sleep(sleep).await;
+        time_support::assert_never_woken_early(&woken, "after 200 resets");
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+/// Accuracy at its extremes: `Duration::MAX` (saturates at about 73
+/// minutes) and zero, and one larger than the distance to the deadline.
+/// A sleep alone is woken at its deadline whatever its accuracy (the
+/// driver wakes at the latest deadline inside the earliest window, which
+/// is its own), never before; a sloppy one next to a precise one rides
+/// along, never before its own deadline.
+#[test]
+fn accuracy_extremes_never_early_and_not_stranded() {
+    let _serial = serial();
+    watchdog("accuracy extremes", 30);
+    current_thread().block_on(async {
+        let timers = iofd::time::Timers::new().unwrap();
+        for accuracy in [Duration::MAX, Duration::ZERO, Duration::from_secs(10)] {
+            let start = Instant::now();
+            let sleep = timers.sleep(Duration::from_millis(4)).accuracy(accuracy);
+            let woken = time_support::recorded_sleep(sleep).await;
+            time_support::assert_never_woken_early(&woken, &format!("{accuracy:?} alone"));
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{accuracy:?} alone: woken after {:?}",
+                start.elapsed()
+            );
+        }
+        let sloppy = timers
+            .sleep(Duration::from_millis(3))
+            .accuracy(Duration::MAX);
+        let precise = timers.sleep(Duration::from_millis(8));
+        let sloppy = tokio::spawn(time_support::recorded_sleep(sloppy));
+        let precise = tokio::spawn(time_support::recorded_sleep(precise));
+        let (sloppy, precise) = (sloppy.await.unwrap(), precise.await.unwrap());
+        time_support::assert_never_woken_early(&sloppy, "sloppy beside precise");
+        time_support::assert_never_woken_early(&precise, "precise beside sloppy");
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+/// A sleep waiting in the wheel (50 ms ahead) is moved to another task:
+/// the new task is woken at the deadline, never before, and the old one
+/// is not woken at all.
+#[test]
+fn sleep_moved_between_tasks_while_in_the_wheel() {
+    let _serial = serial();
+    watchdog("moved in wheel", 30);
+    current_thread().block_on(async {
+        let timers = iofd::time::Timers::new().unwrap();
+        let mut first = tokio_test::task::spawn(timers.sleep(Duration::from_millis(50)));
+        tokio_test::assert_pending!(first.poll());
+        let sleep = first.into_inner();
+        // `first`'s waker is gone with its task; a second task's is
+        // counted by the recorder.
+        let woken = time_support::recorded_sleep(sleep).await;
+        time_support::assert_never_woken_early(&woken, "moved");
+        assert_eq!(timers.armed(), 0);
+    });
 }
