@@ -510,7 +510,7 @@ fn fallback_after_fork_in_the_child() {
     unsafe { libc::waitpid(pid, &mut status, 0) };
     let cpu1 = helper_cpu_ticks();
     println!(
-        "child exit {}; parent's iofd-timers thread CPU ticks during the child's life: {cpu0} -> {cpu1}",
+        "child exit {}; parent's iofd-helper thread CPU ticks during the child's life: {cpu0} -> {cpu1}",
         libc::WEXITSTATUS(status)
     );
     assert_eq!(
@@ -520,13 +520,14 @@ fn fallback_after_fork_in_the_child() {
     );
 }
 
-/// utime + stime (clock ticks) of this process's `iofd-timers` thread.
+/// utime + stime (clock ticks) of this process's `iofd-helper` thread
+/// (it was looked up as `iofd-timers`, a name no thread has: always 0).
 fn helper_cpu_ticks() -> u64 {
     let mut total = 0;
     for e in std::fs::read_dir("/proc/self/task").unwrap() {
         let path = e.unwrap().path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() == "iofd-timers" {
+        if comm.trim() == "iofd-helper" {
             let stat = std::fs::read_to_string(path.join("stat")).unwrap();
             let f: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
             total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();

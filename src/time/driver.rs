@@ -91,9 +91,11 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 ///
 /// # Slack
 ///
-/// Timers due within the slack of each other fire in one wake-up of the
-/// timerfd, at the latest of their deadlines: the earliest of them is up
-/// to the slack late, **none is ever early**. A larger slack costs
+/// The slack is the [accuracy](Timers#accuracy) of every timer that
+/// sets none of its own. Timers due within the slack of each other (and
+/// with no accuracy of their own) fire in one wake-up of the timerfd, at
+/// the latest of their deadlines: the earliest of them is up to the slack
+/// late, **none is ever early**. A larger slack costs
 /// precision and saves CPU (fewer timerfd wake-ups, each waking more
 /// tasks); a zero slack wakes once per distinct deadline. The default,
 /// [`DEFAULT_SLACK`] (50 µs), is far below tokio's millisecond and merges
@@ -324,7 +326,8 @@ pub(crate) struct State {
 impl Timers {
     /// A timer service on the current tokio runtime, with
     /// [`DEFAULT_SLACK`]: one timerfd, registered with the runtime's
-    /// reactor (no task, no thread).
+    /// reactor (no task, no thread while the runtime runs; see
+    /// [Lifetime](Timers#lifetime)).
     ///
     /// # Errors
     ///
