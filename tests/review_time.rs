@@ -457,10 +457,10 @@ fn one_fallback_thread_and_it_goes_away() {
 }
 
 /// A forked child that builds its own runtimes (the prefork pattern) and
-/// needs the fallback thread while the parent has one: the child inherits
-/// iofd's "thread running" state but not the thread, and its timer hangs.
+/// needs the fallback thread while the parent has one: the child inherited
+/// iofd's "thread running" state but not the thread, and its timer hung.
+/// (Fixed: the helper thread's state records the process it runs in.)
 #[test]
-#[ignore = "review finding: fallback thread state inherited across fork"]
 fn fallback_after_fork_in_the_child() {
     let _serial = serial();
     watchdog("fork fallback", 60);
