@@ -586,15 +586,12 @@ impl Clone for Timers {
 
 impl fmt::Debug for Timers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Timers")
-            .field(
-                "timerfd",
-                &self
-                    .shared
-                    .timerfd
-                    .as_ref()
-                    .map(std::os::fd::AsRawFd::as_raw_fd),
-            )
+        let mut timers = f.debug_struct("Timers");
+        match &self.shared.timerfd {
+            Some(timerfd) => timers.field("timerfd", &std::os::fd::AsRawFd::as_raw_fd(timerfd)),
+            None => timers.field("timerfd", &format_args!("none (a stand-in)")),
+        };
+        timers
             .field("clock", &self.clock())
             .field("slack", &self.slack())
             .field("armed", &self.armed())
