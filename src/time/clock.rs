@@ -46,6 +46,17 @@ impl Base {
         })
     }
 
+    /// On `CLOCK_MONOTONIC`, as [`now`](Base::now) but with no error
+    /// (`Instant::now()` reads the same clock, and would panic first).
+    pub(crate) fn monotonic() -> Base {
+        let instant = Instant::now();
+        Base {
+            clock: Clock::Monotonic,
+            instant,
+            nanos: read(Clock::Monotonic),
+        }
+    }
+
     pub(crate) fn clock(&self) -> Clock {
         self.clock
     }

@@ -896,6 +896,46 @@ mod tests {
         assert_eq!((wakers.len(), d.armed()), (1, 0));
     }
 
+    /// Deadlines exactly at a bucket boundary of each level (and a
+    /// nanosecond either side), driven as the driver does (woken at the
+    /// wheel's due time, else at the deadline): each cascades into the
+    /// heap before it is due, fires at its deadline and not a nanosecond
+    /// before, after at most two wheel steps per level.
+    #[test]
+    fn deadlines_at_bucket_boundaries_fire_exactly() {
+        let w = waker();
+        let start = (1u64 << 40) + 12_345;
+        for level in 0..6u32 {
+            let width = 1u64 << (6 * level);
+            let tick = start / Wheel::TICK + 2 * width;
+            let boundary = tick.div_ceil(width) * width * Wheel::TICK;
+            for at in [boundary - 1, boundary, boundary + 1] {
+                let mut d = Deadlines::starting_at(start);
+                let slot = d.alloc().unwrap();
+                d.schedule(slot, at, None, Some(&w));
+                let mut now = start;
+                let mut steps = 0;
+                let mut wakers = Vec::new();
+                while d.armed() > 0 {
+                    let next = d.wheel_due().map_or(at, |due| due.min(at));
+                    assert!(
+                        next >= now,
+                        "level {level}, at {at}: due {next} < now {now}"
+                    );
+                    now = next;
+                    d.pop_due(now, &mut wakers);
+                    check_wheel(&d);
+                    if d.armed() == 0 {
+                        assert!(now >= at, "level {level}: fired {} ns early", at - now);
+                    }
+                    steps += 1;
+                    assert!(steps <= 2 * 6 + 2, "level {level}, at {at}: {steps} steps");
+                }
+                assert_eq!((wakers.len(), now), (1, at), "level {level}");
+            }
+        }
+    }
+
     /// Deadlines from nanoseconds to hours ahead, rescheduled, freed and
     /// fired at a clock that jumps by less and more than a tick, against
     /// a `BTreeMap` model: every timer fires exactly when its deadline has

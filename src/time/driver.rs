@@ -91,9 +91,11 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 ///
 /// # Slack
 ///
-/// Timers due within the slack of each other fire in one wake-up of the
-/// timerfd, at the latest of their deadlines: the earliest of them is up
-/// to the slack late, **none is ever early**. A larger slack costs
+/// The slack is the [accuracy](Timers#accuracy) of every timer that
+/// sets none of its own. Timers due within the slack of each other (and
+/// with no accuracy of their own) fire in one wake-up of the timerfd, at
+/// the latest of their deadlines: the earliest of them is up to the slack
+/// late, **none is ever early**. A larger slack costs
 /// precision and saves CPU (fewer timerfd wake-ups, each waking more
 /// tasks); a zero slack wakes once per distinct deadline. The default,
 /// [`DEFAULT_SLACK`] (50 µs), is far below tokio's millisecond and merges
@@ -189,9 +191,27 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// however many there are.
 ///
 /// If that thread cannot be started (no descriptor left, or the process
-/// at its thread limit), a timer's poll never blocks: its task is woken
-/// at once to poll again (it yields to the others, and spends CPU) until
-/// its deadline passes or the thread can be started.
+/// at its thread limit), a timer's poll never blocks and never completes
+/// early. When a tokio runtime is current where it is polled, one task of
+/// that runtime's blocking pool (`spawn_blocking`) per `Timers` sleeps a
+/// step and wakes every timer that asked meanwhile: a quarter of the time
+/// left to the earliest deadline, between 1 ms and 100 ms, the last step
+/// ending at that deadline (`nanosleep`, as precise as the timerfd); a
+/// timer due before the running step ends gets a step of its own. At each
+/// wake-up a timer reads its clock and tries the thread again: a few polls
+/// a second, however often its task is polled for other reasons. Only
+/// where nothing else can wake it — no runtime is current, or tokio cannot
+/// start a blocking thread either (then tokio's own panic message is
+/// printed, and caught) — is its task woken at once to poll again (it
+/// yields to the others, and spends CPU) until its deadline passes or the
+/// thread can be started.
+///
+/// The free functions ([`sleep`](super::sleep), …) behave the same way
+/// when the current runtime's default `Timers` cannot be made for want of
+/// a resource (no descriptor left, no memory): rather than panic where
+/// `tokio::time` works, they serve that call from a stand-in with no
+/// descriptor, fired as above, and the next call tries to make the
+/// default again.
 ///
 /// # Cooperative scheduling
 ///
@@ -265,8 +285,10 @@ pub(crate) struct Shared {
     /// On a cache line of its own: every arm and cancel writes the lock,
     /// and the fields below are read on every poll.
     state: Padded<Mutex<State>>,
-    /// The one timerfd, registered with the runtime's reactor.
-    timerfd: AsyncFd<TimerFd>,
+    /// The one timerfd, registered with the runtime's reactor; `None` for
+    /// a stand-in made when no descriptor could be had (see
+    /// [`Timers::without_descriptor`]).
+    timerfd: Option<AsyncFd<TimerFd>>,
     /// The reactor is gone (the runtime shut down).
     shut_down: AtomicBool,
     /// The process's timing thread fires these timers in place of the
@@ -282,6 +304,8 @@ pub(crate) struct Shared {
     cancel_on_set: bool,
     /// The runtime this is the default `Timers` of (`Timers::current`).
     default_for: std::sync::OnceLock<::tokio::runtime::Id>,
+    /// What wakes its timers when nothing can fire them.
+    fallback: super::fallback::Fallback,
 }
 
 /// A value alone on its cache lines (two, as x86 prefetches in pairs).
@@ -302,7 +326,8 @@ pub(crate) struct State {
 impl Timers {
     /// A timer service on the current tokio runtime, with
     /// [`DEFAULT_SLACK`]: one timerfd, registered with the runtime's
-    /// reactor (no task, no thread).
+    /// reactor (no task, no thread while the runtime runs; see
+    /// [Lifetime](Timers#lifetime)).
     ///
     /// # Errors
     ///
@@ -354,7 +379,48 @@ impl Timers {
         })?;
         let timerfd = register(TimerFd::with_clock(clock)?, Interest::READABLE)?;
         let base = Base::now(clock)?;
-        let shared = Arc::new(Shared {
+        let shared = Shared::new(Some(timerfd), base, slack, clock);
+        // Registers for the timerfd's readiness (pending: it is disarmed),
+        // whatever the task's coop budget (see `FireOnReady::poll_once`).
+        Arc::new(FireOnReady {
+            shared: Arc::downgrade(&shared),
+            firing: Mutex::new(Vec::new()),
+            rerun: Rerun::new(),
+        })
+        .wake();
+        Ok(Timers { shared })
+    }
+
+    /// A stand-in for the drop-in functions when the current runtime's
+    /// default cannot be made (no descriptor left, or no memory for the
+    /// reactor's registration): timers on `CLOCK_MONOTONIC` with no
+    /// timerfd, as after a runtime shutdown when the timing thread cannot
+    /// start. Each of its timers completes at its deadline, never early,
+    /// woken through the fallback of `registration::poll_again`.
+    ///
+    /// One for the process, made the first time one is needed (a few
+    /// kilobytes, no descriptor): its timers never take a slot.
+    pub(crate) fn without_descriptor() -> Timers {
+        static STAND_IN: std::sync::OnceLock<Timers> = std::sync::OnceLock::new();
+        STAND_IN
+            .get_or_init(|| {
+                let base = Base::monotonic();
+                let shared = Shared::new(None, base, DEFAULT_SLACK, Clock::Monotonic);
+                shared.shut_down.store(true, Ordering::Release);
+                Timers { shared }
+            })
+            .clone()
+    }
+}
+
+impl Shared {
+    fn new(
+        timerfd: Option<AsyncFd<TimerFd>>,
+        base: Base,
+        slack: Duration,
+        clock: Clock,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
             state: Padded(Mutex::new(State {
                 deadlines: Deadlines::starting_at(base.now_nanos()),
                 armed: None,
@@ -369,18 +435,12 @@ impl Timers {
             base,
             cancel_on_set: matches!(clock, Clock::Realtime | Clock::RealtimeAlarm),
             default_for: std::sync::OnceLock::new(),
-        });
-        // Registers for the timerfd's readiness (pending: it is disarmed),
-        // whatever the task's coop budget (see `FireOnReady::poll_once`).
-        Arc::new(FireOnReady {
-            shared: Arc::downgrade(&shared),
-            firing: Mutex::new(Vec::new()),
-            rerun: Rerun::new(),
+            fallback: super::fallback::Fallback::default(),
         })
-        .wake();
-        Ok(Timers { shared })
     }
+}
 
+impl Timers {
     /// The clock its deadlines are on.
     pub fn clock(&self) -> Clock {
         self.shared.base.clock()
@@ -526,11 +586,12 @@ impl Clone for Timers {
 
 impl fmt::Debug for Timers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Timers")
-            .field(
-                "timerfd",
-                &std::os::fd::AsRawFd::as_raw_fd(&self.shared.timerfd),
-            )
+        let mut timers = f.debug_struct("Timers");
+        match &self.shared.timerfd {
+            Some(timerfd) => timers.field("timerfd", &std::os::fd::AsRawFd::as_raw_fd(timerfd)),
+            None => timers.field("timerfd", &format_args!("none (a stand-in)")),
+        };
+        timers
             .field("clock", &self.clock())
             .field("slack", &self.slack())
             .field("armed", &self.armed())
@@ -571,6 +632,11 @@ pub(crate) fn saturating_add(at: Instant, duration: Duration) -> Instant {
 }
 
 impl Shared {
+    /// What wakes its timers when nothing can fire them.
+    pub(crate) fn fallback(&self) -> &super::fallback::Fallback {
+        &self.fallback
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; a poisoned lock is used
         // rather than turned into a panic.
@@ -602,9 +668,13 @@ impl Shared {
         if self.is_driven() {
             return true;
         }
+        // A stand-in without a descriptor: nothing can serve it.
+        let Some(timerfd) = &self.timerfd else {
+            return false;
+        };
         let weak: std::sync::Weak<Shared> = Arc::downgrade(self);
         let fire: std::sync::Weak<dyn helper_thread::Fire> = weak;
-        match helper_thread::serve(fire, self.timerfd.get_ref().as_fd()) {
+        match helper_thread::serve(fire, timerfd.get_ref().as_fd()) {
             Ok(key) => {
                 state.served_as = Some(key);
                 self.served.store(true, Ordering::Release);
@@ -670,7 +740,10 @@ impl Shared {
         let at = at.max(1);
         // An error here (none is expected: the descriptor is ours and the
         // time valid) leaves `armed` unset, so the next change retries.
-        let timerfd = self.timerfd.get_ref();
+        let Some(timerfd) = &self.timerfd else {
+            return;
+        };
+        let timerfd = timerfd.get_ref();
         let at_time = Duration::from_nanos(at);
         let armed = if self.cancel_on_set {
             timerfd.arm_at_cancel_on_set(at_time, Duration::ZERO)
@@ -745,9 +818,11 @@ impl FireOnReady {
 /// This registration is the reactor's, not the task's: it must not depend
 /// on what the task that happens to run it has spent.
 fn poll_readiness(shared: &Shared, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    let Some(timerfd) = &shared.timerfd else {
+        return Poll::Ready(Err(io::Error::other("no timerfd")));
+    };
     let readiness = std::future::poll_fn(|cx| {
-        shared
-            .timerfd
+        timerfd
             .poll_read_ready(cx)
             .map_ok(|mut guard| guard.clear_ready())
     });
@@ -782,7 +857,9 @@ impl Shared {
     /// level-triggered, and an expiry nothing re-arms must stop being
     /// ready).
     fn fire_from_thread(&self, firing: &mut Vec<Waker>) {
-        let _ = self.timerfd.get_ref().expirations();
+        if let Some(timerfd) = &self.timerfd {
+            let _ = timerfd.get_ref().expirations();
+        }
         self.fire_due(firing);
     }
 

@@ -11,11 +11,20 @@ use std::time::{Duration, Instant};
 use super::{Interval, Sleep, Timeout, Timers};
 
 /// The current runtime's default timers, or a panic at the caller, as
-/// tokio's functions do outside a runtime.
+/// tokio's functions do outside a runtime (and here on a runtime without
+/// an I/O driver).
+///
+/// When the default cannot be made for want of a resource (no descriptor
+/// left, `EMFILE`/`ENFILE`, or no memory for the reactor's registration:
+/// an OS error), where tokio's functions work, no panic: a stand-in with
+/// no descriptor serves this one call, and the next call tries to make the
+/// default again. Its timers complete at their deadlines, never early,
+/// woken by tokio's blocking pool (see [`Timers`]' Caveats).
 #[track_caller]
 fn current() -> Timers {
     match Timers::current() {
         Ok(timers) => timers,
+        Err(err) if err.raw_os_error().is_some() => Timers::without_descriptor(),
         Err(err) => panic!("iofd::time: {err}"),
     }
 }
@@ -26,7 +35,10 @@ fn current() -> Timers {
 /// # Panics
 ///
 /// Outside a tokio runtime, or on one without an I/O driver (tokio's
-/// panics without a timer driver).
+/// panics without a timer driver). Not when the default `Timers` cannot
+/// be made for want of a resource (no descriptor left, `EMFILE`): the
+/// sleep then completes at its deadline all the same, never early,
+/// through a fallback (see [Lifetime](Timers#lifetime)).
 ///
 /// # Examples
 ///

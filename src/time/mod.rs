@@ -8,7 +8,8 @@
 //! (far one-shot deadlines first wait in a coarse wheel, where arming and
 //! cancelling a timeout is O(1)); one timerfd, armed at the earliest
 //! deadline and registered with tokio's reactor, fires every timer due
-//! from the reactor's own turn — no task, no thread. Timers due within the
+//! from the reactor's own turn — no task, no thread while the runtime
+//! runs (after it, see [`Timers`]' *Lifetime*). Timers due within the
 //! [slack](Timers#slack) of each other fire in one wake-up, and each timer
 //! may have its own [accuracy](Sleep::set_accuracy); none fires early.
 //!
@@ -78,6 +79,7 @@ mod clock_time;
 mod deadlines;
 mod default;
 mod driver;
+mod fallback;
 mod functions;
 mod interval;
 #[cfg(all(test, iofd_loom))]

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::Timers;
 use super::accuracy::Accuracy;
 use super::deadlines::Periodic;
+use super::fallback::poll_again;
 use crate::timerfd::saturating_nanos;
 
 /// A timer's registration with its driver.
@@ -67,7 +68,8 @@ impl Registration {
 
     /// Makes sure the task of `cx` is woken at `at` (and, for a periodic
     /// timer, at every period after it), never earlier, and is pending. In
-    /// the one case where nothing can fire the timer (see [`poll_again`])
+    /// the one case where nothing can fire the timer (see
+    /// [`fallback`](super::fallback))
     /// the task is woken at once instead, to look at the clock again.
     ///
     /// No lock, no syscall and no allocation when the slot is already armed
@@ -86,7 +88,7 @@ impl Registration {
         let mut state = shared.lock();
         if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
             drop(state);
-            return poll_again(cx);
+            return poll_again(cx, shared, key);
         }
         let slot = match self.slot {
             Some(slot) => slot,
@@ -98,7 +100,7 @@ impl Registration {
                 // Four billion timers: none left to give.
                 None => {
                     drop(state);
-                    return poll_again(cx);
+                    return poll_again(cx, shared, key);
                 }
             },
         };
@@ -223,7 +225,7 @@ impl OneShot {
         let mut state = shared.lock();
         if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
             drop(state);
-            return poll_again(cx);
+            return poll_again(cx, shared, self.deadline);
         }
         if self.flags & CURRENT != 0
             && let Ok(replaced) = state.deadlines.set_waker_if_armed(self.slot, cx.waker())
@@ -239,7 +241,7 @@ impl OneShot {
                 Some(slot) => self.slot = slot,
                 None => {
                     drop(state);
-                    return poll_again(cx);
+                    return poll_again(cx, shared, self.deadline);
                 }
             }
         }
@@ -287,18 +289,6 @@ impl Drop for OneShot {
             drop(waker);
         }
     }
-}
-
-/// For the one case where nothing can fire the timer: the runtime is gone
-/// and the process's timing thread cannot be started (no descriptor left,
-/// or the thread limit reached), or four billion timers exist. Blocking
-/// the executor thread until the deadline would stall every other task on
-/// it, and returning early would break the promise: the task is woken at
-/// once and polled again (it yields to the others), until its deadline
-/// passes or the thread can be started.
-#[cold]
-fn poll_again(cx: &mut Context<'_>) {
-    cx.waker().wake_by_ref();
 }
 
 impl Drop for Registration {
