@@ -1,6 +1,8 @@
 //! Review: iofd::time edge cases (budget, far-future deadlines, runtime
 //! switch). Each test has a watchdog: a hang prints and exits 3.
 
+#![cfg(feature = "tokio")]
+
 mod time_support;
 
 use std::future::Future;

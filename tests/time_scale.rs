@@ -249,7 +249,19 @@ fn fifty_timers_share_one_timing_thread() {
     if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) {
         eprintln!("skipped: the idle timing thread's wake-ups (valgrind wakes it)");
     } else {
-        let idle = wake_ups(&threads[0]);
+        // Let the thread finish the turn that fired the last timers (it
+        // blocks again once more): wait until its count holds still for
+        // 200 ms, then count over 1.5 s.
+        let settle = Instant::now() + Duration::from_secs(5);
+        let mut idle = wake_ups(&threads[0]);
+        while Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = wake_ups(&threads[0]);
+            if now == idle {
+                break;
+            }
+            idle = now;
+        }
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(wake_ups(&threads[0]), idle, "woken while nothing is armed");
     }
