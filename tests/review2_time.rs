@@ -173,3 +173,56 @@ fn fallback_on_shut_down_handle_busy_polls() {
     assert!(waited >= Duration::from_millis(300), "early: {waited:?}");
     assert!(polls < 100, "polled {polls} times: busy loop");
 }
+
+/// The fallback's step is a `spawn_blocking` task: when the runtime's
+/// blocking pool is busy (here `max_blocking_threads(1)`, its one thread
+/// in a 3 s blocking job; in real programs a `tokio::io::stdin` read or
+/// `tokio::fs` work at the pool's cap), the step waits in tokio's queue
+/// and a stranded 100 ms sleep completes only when the pool frees up:
+/// ~3 s late (forever, behind a blocking job that never ends).
+#[test]
+#[ignore = "review2 finding: stranded sleep is late by as long as the blocking pool is busy"]
+fn fallback_step_queued_behind_busy_blocking_pool_is_late() {
+    let _serial = serial();
+    if valgrind() {
+        return;
+    }
+    watchdog("fallback busy pool", 30);
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let rt1 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let timers = rt1.block_on(async { iofd::time::Timers::new().unwrap() });
+    drop(rt1);
+    let rt2 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    // The pool's one thread is busy for 3 s.
+    let busy = rt2.spawn_blocking(|| std::thread::sleep(Duration::from_secs(3)));
+    std::thread::sleep(Duration::from_millis(50));
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(3),
+            maximum: old.maximum,
+        },
+    )
+    .unwrap();
+    let waited = rt2.block_on(async {
+        let start = Instant::now();
+        timers.sleep(Duration::from_millis(100)).await;
+        start.elapsed()
+    });
+    setrlimit(Resource::Nofile, old).unwrap();
+    rt2.block_on(busy).unwrap();
+    println!("stranded 100 ms sleep with the blocking pool busy: completed after {waited:?}");
+    assert!(waited >= Duration::from_millis(100), "early: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(1),
+        "a 100 ms sleep took {waited:?}: waited for the blocking pool"
+    );
+}
