@@ -1,6 +1,7 @@
 //! Review 2: the helper thread and the fallback after review 1's fixes.
 //! Each finding is `#[ignore]`d; run with
-//! `cargo test --test review2_time -- --ignored --nocapture --test-threads=1`.
+//! `cargo test --test review2_time -- --ignored --nocapture --test-threads=1`
+//! (Linux 6.18, 2 cores, tokio default features).
 
 #![cfg(feature = "tokio")]
 
@@ -59,6 +60,7 @@ fn helper_cpu_ticks() -> u64 {
 /// (it stays armed), epoll reports it forever, the key is unknown
 /// (`None => {}`), and the helper thread spins at 100 % CPU for as long
 /// as the child lives and the thread serves anything else.
+/// Observed: `iofd-helper CPU during 1 s while the forked child lives: 82 ticks (of 100/s)`.
 #[test]
 #[ignore = "review2 finding: helper thread spins on a forgotten timerfd kept open by a forked child"]
 fn forgotten_timerfd_kept_by_forked_child_spins_helper() {
@@ -132,6 +134,7 @@ fn sysconf_ticks() -> u64 {
 /// the helper thread cannot start at `RLIMIT_NOFILE` 3), tokio drops the
 /// `spawn_blocking` task unrun: `StepEnd` wakes the task at once, which
 /// polls, spawns again, and so on: a busy loop until the deadline.
+/// Observed: `polls of one 300 ms sleep on a shut-down handle: 41190, after 300.001672ms`.
 #[test]
 #[ignore = "review2 finding: fallback busy-polls when the current handle's runtime is shut down"]
 fn fallback_on_shut_down_handle_busy_polls() {
@@ -180,6 +183,7 @@ fn fallback_on_shut_down_handle_busy_polls() {
 /// `tokio::fs` work at the pool's cap), the step waits in tokio's queue
 /// and a stranded 100 ms sleep completes only when the pool frees up:
 /// ~3 s late (forever, behind a blocking job that never ends).
+/// Observed: `stranded 100 ms sleep with the blocking pool busy: completed after 2.973228783s`.
 #[test]
 #[ignore = "review2 finding: stranded sleep is late by as long as the blocking pool is busy"]
 fn fallback_step_queued_behind_busy_blocking_pool_is_late() {
@@ -246,6 +250,7 @@ async fn polls_per_tick(interval: &mut iofd::time::Interval) -> (u32, Duration) 
 /// (a `spawn_blocking` hop each), about 20 polls per 500 ms tick where the
 /// same interval made a moment later takes 1-2, for as long as it lives.
 /// ("a few polls a second", says the fallback's doc.)
+/// Observed: `3 ticks of 500 ms: interval made during EMFILE 59 polls; made after 3 polls`.
 #[test]
 #[ignore = "review2 finding: drop-in interval from an EMFILE spell stays on the stand-in forever (~20 polls per tick)"]
 fn drop_in_interval_from_emfile_spell_never_recovers() {
