@@ -297,3 +297,53 @@ fn drop_in_interval_from_emfile_spell_never_recovers() {
         );
     });
 }
+
+/// A stranded sleep's fallback step is a sleeping `spawn_blocking` task,
+/// and dropping a runtime waits for its blocking threads: dropping the
+/// runtime that merely polled a stranded sleep once blocks the dropping
+/// thread for the rest of the step (up to 100 ms), where with tokio's
+/// own timers the drop is immediate.
+/// Observed: `dropping a runtime that polled one stranded sleep took 104.414961ms`.
+#[test]
+#[ignore = "review2 finding: dropping a runtime waits for a fallback step (up to 100 ms)"]
+fn runtime_drop_waits_for_fallback_step() {
+    let _serial = serial();
+    if valgrind() {
+        return;
+    }
+    watchdog("runtime drop", 30);
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let rt1 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let timers = rt1.block_on(async { iofd::time::Timers::new().unwrap() });
+    drop(rt1);
+    let rt2 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(3),
+            maximum: old.maximum,
+        },
+    )
+    .unwrap();
+    let mut sleep = Box::pin(timers.sleep(Duration::from_secs(10)));
+    {
+        let _g = rt2.enter();
+        assert!(futures_poll(sleep.as_mut()).is_pending());
+    }
+    setrlimit(Resource::Nofile, old).unwrap();
+    let start = Instant::now();
+    drop(rt2);
+    let took = start.elapsed();
+    println!("dropping a runtime that polled one stranded sleep took {took:?}");
+    assert!(
+        took < Duration::from_millis(20),
+        "runtime drop took {took:?}"
+    );
+}
