@@ -15,6 +15,14 @@
 //! plus an eventfd that wakes the thread when its last `Timers` goes. While
 //! nothing is due it blocks with no timeout: it never wakes for nothing.
 //!
+//! A descriptor leaves the epoll instance explicitly (`EPOLL_CTL_DEL`)
+//! before it is closed: closing it is not enough while a copy of it lives
+//! on (a `fork`ed child that has not exec'd yet). And a key the thread no
+//! longer knows is harmless: a timerfd is added one-shot
+//! (`EPOLLONESHOT`) and re-enabled only after its key was found and
+//! fired, and an orphan's pidfd is edge-triggered, so an event for a
+//! forgotten key is reported at most once.
+//!
 //! Lock order: a `Timers`' state lock, then this module's lock (never the
 //! other way round); the thread looks a `Timers` up under this lock and
 //! fires it after releasing it.
@@ -42,6 +50,9 @@ pub(crate) trait Fire: Send + Sync {
     /// Fires what is due, waking the wakers through `scratch` (a list the
     /// thread keeps from one call to the next, returned empty).
     fn fire(&self, scratch: &mut Vec<Waker>);
+
+    /// The descriptor it was served by (open while it lives).
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
 }
 
 /// What one epoll key stands for.
@@ -97,8 +108,9 @@ fn add(fd: BorrowedFd<'_>, flags: epoll::EventFlags, served: Served) -> io::Resu
 }
 
 /// Makes the thread call `fire` whenever `fd` is readable, from now on
-/// (level-triggered: `fire` must consume the readiness). Returns the key to
-/// [`forget`] it by.
+/// (one-shot, re-enabled after each call under this module's lock, so
+/// level-triggered in effect: `fire` must consume the readiness). Returns
+/// the key to [`forget`] it by.
 ///
 /// # Errors
 ///
@@ -107,20 +119,28 @@ fn add(fd: BorrowedFd<'_>, flags: epoll::EventFlags, served: Served) -> io::Resu
 /// cannot be added to it; the caller then finds another way.
 #[cfg(feature = "tokio")]
 pub(crate) fn serve(fire: Weak<dyn Fire>, fd: BorrowedFd<'_>) -> io::Result<u64> {
-    add(fd, epoll::EventFlags::IN, Served::Fire(fire))
+    add(fd, FIRE_FLAGS, Served::Fire(fire))
 }
 
-/// What was served as `key` is going: the thread stops serving it, and
-/// ends if it served nothing else. (Its descriptor leaves the epoll
-/// instance by itself when it is closed.)
+/// How a served timerfd is watched: one-shot, re-enabled by the thread
+/// after each firing, while its key is still served.
+const FIRE_FLAGS: epoll::EventFlags = epoll::EventFlags::IN.union(epoll::EventFlags::ONESHOT);
+
+/// What was served as `key`, by `fd`, is going: `fd` leaves the epoll
+/// instance (before the caller closes it: a copy of it inherited by a
+/// `fork`ed child would otherwise keep it there), and the thread stops
+/// serving it, and ends if it served nothing else.
 #[cfg(feature = "tokio")]
-pub(crate) fn forget(key: u64) {
+pub(crate) fn forget(key: u64, fd: BorrowedFd<'_>) {
     let mut guard = lock();
     // A record inherited through `fork` serves nothing here, and its
     // eventfd would wake the parent's thread.
     let me = this_process();
     if let Some(thread) = guard.as_mut().filter(|thread| thread.pid == me) {
-        thread.served.remove(&key);
+        if thread.served.remove(&key).is_some() {
+            // ENOENT (never added, or already out): nothing to undo.
+            let _ = epoll::delete(&*thread.epoll, fd);
+        }
         if thread.served.is_empty() {
             let _ = thread.control.signal(1);
         }
@@ -189,6 +209,24 @@ fn running<'a>(guard: &'a mut MutexGuard<'static, Option<Thread>>) -> io::Result
     })
 }
 
+/// Re-enables the one-shot registration of `fire`'s descriptor, if `key`
+/// is still served (checked under the lock; `fire` is alive, so its
+/// descriptor is open and is the one added as `key`).
+fn rearm(fire: &Arc<dyn Fire>, key: u64) {
+    let guard = lock();
+    let Some(thread) = guard.as_ref() else {
+        return;
+    };
+    if let (Some(Served::Fire(_)), Some(fd)) = (thread.served.get(&key), fire.fd()) {
+        let _ = epoll::modify(
+            &*thread.epoll,
+            fd,
+            epoll::EventData::new_u64(key),
+            FIRE_FLAGS,
+        );
+    }
+}
+
 fn this_process() -> i32 {
     rustix::process::getpid().as_raw_nonzero().get()
 }
@@ -247,16 +285,21 @@ fn run(epoll: &OwnedFd, control: &EventFd) {
                     drop(guard);
                     if let Some(fire) = fire {
                         fire.fire(&mut firing);
+                        rearm(&fire, key);
                     }
                 }
                 // WNOHANG: never blocks under the lock.
                 Some(Served::Orphan(pidfd)) if reap_now(pidfd.as_fd()) => {
-                    // Closed, and so out of the epoll instance.
+                    // Out of the epoll instance before it is closed (a
+                    // `fork`ed child may hold a copy).
+                    let _ = epoll::delete(&*thread.epoll, pidfd.as_fd());
                     let orphan = thread.served.remove(&key);
                     drop(guard);
                     drop(orphan);
                 }
-                // Still running (readiness with nothing to reap), or gone.
+                // Still running (readiness with nothing to reap), or a key
+                // forgotten meanwhile: its one-shot (timerfd) or
+                // edge-triggered (pidfd) registration reports no more.
                 Some(Served::Orphan(_)) | None => {}
             }
         }

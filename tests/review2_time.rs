@@ -60,9 +60,8 @@ fn helper_cpu_ticks() -> u64 {
 /// (it stays armed), epoll reports it forever, the key is unknown
 /// (`None => {}`), and the helper thread spins at 100 % CPU for as long
 /// as the child lives and the thread serves anything else.
-/// Observed: `iofd-helper CPU during 1 s while the forked child lives: 82 ticks (of 100/s)`.
+/// Observed before the fix: `... 82 ticks (of 100/s)`; after: 0 ticks.
 #[test]
-#[ignore = "review2 finding: helper thread spins on a forgotten timerfd kept open by a forked child"]
 fn forgotten_timerfd_kept_by_forked_child_spins_helper() {
     let _serial = serial();
     if valgrind() {

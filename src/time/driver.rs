@@ -20,7 +20,7 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -603,15 +603,22 @@ impl helper_thread::Fire for Shared {
     fn fire(&self, scratch: &mut Vec<Waker>) {
         self.fire_from_thread(scratch);
     }
+
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.timerfd
+            .as_ref()
+            .map(|timerfd| timerfd.get_ref().as_fd())
+    }
 }
 
 impl Drop for Shared {
     /// The timing thread, if it serves these timers, forgets them (and
-    /// ends if they were its last).
+    /// ends if they were its last); the timerfd leaves its epoll instance
+    /// before it is closed.
     fn drop(&mut self) {
         let state = self.state.0.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some(key) = state.served_as {
-            helper_thread::forget(key);
+        if let (Some(key), Some(timerfd)) = (state.served_as, &self.timerfd) {
+            helper_thread::forget(key, timerfd.get_ref().as_fd());
         }
     }
 }
