@@ -4,6 +4,10 @@
 //! - it fires the timers of every [`Timers`](crate::time::Timers) whose
 //!   runtime has shut down, in place of that runtime's reactor (feature
 //!   `tokio`);
+//! - it wakes, at their deadlines, the tasks of timers nothing else can
+//!   fire ("timed wake-ups": a `Timers` whose runtime shut down while no
+//!   descriptor was left to serve it, or the drop-in functions' stand-in
+//!   without a descriptor); each task then looks at its clock again;
 //! - it reaps the children of owning [`PidFd`](crate::PidFd)s dropped while
 //!   their child still ran ("orphans"), once they exit, so that no zombie
 //!   is left.
@@ -12,8 +16,17 @@
 //! it serves nothing. It waits on one epoll instance, to which each served
 //! descriptor is added — a `Timers`' own timerfd (not a duplicate), or the
 //! orphan's pidfd, which the thread then owns and closes after the reap —
-//! plus an eventfd that wakes the thread when its last `Timers` goes. While
-//! nothing is due it blocks with no timeout: it never wakes for nothing.
+//! plus an eventfd that wakes the thread when what it serves changes; its
+//! timeout is the earliest timed wake-up, and with none it blocks with no
+//! timeout: it never wakes for nothing.
+//!
+//! It needs no descriptor to start: when its epoll instance or eventfd
+//! cannot be made (`EMFILE`), it runs descriptor-free, serving only timed
+//! wake-ups (a condition variable with a timeout), and switches to epoll
+//! once a later request that needs a descriptor manages to make them (they
+//! are handed over under the lock). Only when the thread itself cannot be
+//! spawned (the process is at its thread limit) is a timed wake-up
+//! refused; the caller then wakes its task at once.
 //!
 //! A descriptor leaves the epoll instance explicitly (`EPOLL_CTL_DEL`)
 //! before it is closed: closing it is not enough while a copy of it lives
@@ -25,13 +38,15 @@
 //!
 //! Lock order: a `Timers`' state lock, then this module's lock (never the
 //! other way round); the thread looks a `Timers` up under this lock and
-//! fires it after releasing it.
+//! fires it, or wakes a task, after releasing it.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use rustix::event::epoll;
 use rustix::process::{WaitId, WaitIdOptions};
@@ -74,18 +89,94 @@ struct Thread {
     /// this record but not the thread (nor may it share the epoll
     /// instance and eventfd with the parent's thread): it starts its own.
     pid: i32,
-    epoll: Arc<OwnedFd>,
-    #[cfg_attr(
-        not(feature = "tokio"),
-        allow(dead_code, reason = "signalled only by `forget` (feature tokio)")
-    )]
-    control: Arc<EventFd>,
+    /// Its epoll instance and eventfd; `None` while it runs
+    /// descriptor-free (timed wake-ups only, waiting on [`WAKE`]).
+    fds: Option<Fds>,
     served: HashMap<u64, Served>,
     next_key: u64,
+    /// The timed wake-ups, earliest first.
+    timed: BinaryHeap<Reverse<Timed>>,
+}
+
+/// What the thread waits on in epoll mode.
+#[derive(Clone)]
+struct Fds {
+    epoll: Arc<OwnedFd>,
+    control: Arc<EventFd>,
+}
+
+impl Fds {
+    fn new() -> io::Result<Fds> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let control = EventFd::new(0)?;
+        epoll::add(
+            &epoll,
+            control.as_fd(),
+            epoll::EventData::new_u64(CONTROL),
+            epoll::EventFlags::IN,
+        )?;
+        Ok(Fds {
+            epoll: Arc::new(epoll),
+            control: Arc::new(control),
+        })
+    }
+}
+
+/// A task to wake at `at`.
+struct Timed {
+    at: Instant,
+    waker: Waker,
+}
+
+impl PartialEq for Timed {
+    fn eq(&self, other: &Timed) -> bool {
+        self.at == other.at
+    }
+}
+
+impl Eq for Timed {}
+
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, other: &Timed) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timed {
+    fn cmp(&self, other: &Timed) -> std::cmp::Ordering {
+        self.at.cmp(&other.at)
+    }
+}
+
+impl Thread {
+    /// Its epoll instance and eventfd, made now if it runs
+    /// descriptor-free (the thread, woken, switches to epoll).
+    fn fds(&mut self) -> io::Result<&Fds> {
+        Ok(match &mut self.fds {
+            Some(fds) => fds,
+            none => {
+                let fds = none.insert(Fds::new()?);
+                WAKE.notify_all();
+                fds
+            }
+        })
+    }
+
+    /// Has the thread look at its state again: a timed wake-up earlier
+    /// than it waits for, or nothing left to serve.
+    fn nudge(&self) {
+        match &self.fds {
+            Some(fds) => drop(fds.control.signal(1)),
+            None => WAKE.notify_all(),
+        }
+    }
 }
 
 /// The thread, while it runs.
 static THREAD: Mutex<Option<Thread>> = Mutex::new(None);
+
+/// Wakes the thread while it runs descriptor-free.
+static WAKE: Condvar = Condvar::new();
 
 fn lock() -> MutexGuard<'static, Option<Thread>> {
     // Nothing panics while it is held; a poisoned lock is used as is.
@@ -101,7 +192,7 @@ fn add(fd: BorrowedFd<'_>, flags: epoll::EventFlags, served: Served) -> io::Resu
     let mut guard = lock();
     let thread = running(&mut guard)?;
     let key = thread.next_key;
-    epoll::add(&*thread.epoll, fd, epoll::EventData::new_u64(key), flags)?;
+    epoll::add(&*thread.fds()?.epoll, fd, epoll::EventData::new_u64(key), flags)?;
     thread.next_key += 1;
     thread.served.insert(key, served);
     Ok(key)
@@ -137,12 +228,12 @@ pub(crate) fn forget(key: u64, fd: BorrowedFd<'_>) {
     // eventfd would wake the parent's thread.
     let me = this_process();
     if let Some(thread) = guard.as_mut().filter(|thread| thread.pid == me) {
-        if thread.served.remove(&key).is_some() {
+        if let (Some(_), Some(fds)) = (thread.served.remove(&key), &thread.fds) {
             // ENOENT (never added, or already out): nothing to undo.
-            let _ = epoll::delete(&*thread.epoll, fd);
+            let _ = epoll::delete(&*fds.epoll, fd);
         }
         if thread.served.is_empty() {
-            let _ = thread.control.signal(1);
+            thread.nudge();
         }
     }
 }
@@ -166,13 +257,47 @@ pub(crate) fn adopt_orphan(pidfd: OwnedFd) -> io::Result<()> {
     let thread = running(&mut guard)?;
     let key = thread.next_key;
     epoll::add(
-        &*thread.epoll,
+        &*thread.fds()?.epoll,
         pidfd.as_fd(),
         epoll::EventData::new_u64(key),
         flags,
     )?;
     thread.next_key += 1;
     thread.served.insert(key, Served::Orphan(pidfd));
+    Ok(())
+}
+
+/// Has the thread wake `waker` at `at` (or soon after; never before),
+/// starting it if it does not run; needs no descriptor. A task that asks
+/// again for the same instant or a later one, before it was woken, is
+/// woken once.
+///
+/// # Errors
+///
+/// When the thread cannot be spawned (the process is at its thread
+/// limit): the caller then wakes its task at once.
+#[cfg(feature = "tokio")]
+pub(crate) fn wake_at(at: Instant, waker: &Waker) -> io::Result<()> {
+    let mut guard = lock();
+    let thread = running(&mut guard)?;
+    if thread
+        .timed
+        .iter()
+        .any(|Reverse(timed)| timed.at <= at && timed.waker.will_wake(waker))
+    {
+        return Ok(());
+    }
+    let earliest = thread
+        .timed
+        .peek()
+        .is_none_or(|Reverse(timed)| at < timed.at);
+    thread.timed.push(Reverse(Timed {
+        at,
+        waker: waker.clone(),
+    }));
+    if earliest {
+        thread.nudge();
+    }
     Ok(())
 }
 
@@ -202,76 +327,88 @@ fn running<'a>(guard: &'a mut MutexGuard<'static, Option<Thread>>) -> io::Result
     // Inherited through `fork`: its orphans' pidfds (copies) are closed
     // here; its epoll instance and eventfd stay open in this process
     // (close-on-exec), as the parent's thread held the other references.
-    drop(guard.take_if(|thread| thread.pid != me));
+    // Its wakers belong to the parent's tasks: left alone (leaked), as
+    // their drop could run anything.
+    if let Some(mut inherited) = guard.take_if(|thread| thread.pid != me) {
+        std::mem::forget(std::mem::take(&mut inherited.timed));
+    }
     Ok(match &mut **guard {
         Some(thread) => thread,
         none => none.insert(start(me)?),
     })
 }
 
-/// Re-enables the one-shot registration of `fire`'s descriptor, if `key`
-/// is still served (checked under the lock; `fire` is alive, so its
-/// descriptor is open and is the one added as `key`).
-fn rearm(fire: &Arc<dyn Fire>, key: u64) {
-    let guard = lock();
-    let Some(thread) = guard.as_ref() else {
-        return;
-    };
-    if let (Some(Served::Fire(_)), Some(fd)) = (thread.served.get(&key), fire.fd()) {
-        let _ = epoll::modify(
-            &*thread.epoll,
-            fd,
-            epoll::EventData::new_u64(key),
-            FIRE_FLAGS,
-        );
-    }
-}
-
 fn this_process() -> i32 {
     rustix::process::getpid().as_raw_nonzero().get()
 }
 
+/// Spawns the thread, descriptor-free: it finds its record (inserted by
+/// the caller, under the lock it waits for) once it runs.
 fn start(pid: i32) -> io::Result<Thread> {
-    let epoll = Arc::new(epoll::create(epoll::CreateFlags::CLOEXEC)?);
-    let control = Arc::new(EventFd::new(0)?);
-    epoll::add(
-        &*epoll,
-        control.as_fd(),
-        epoll::EventData::new_u64(CONTROL),
-        epoll::EventFlags::IN,
-    )?;
-    let (waits_on, woken_by) = (Arc::clone(&epoll), Arc::clone(&control));
-    std::thread::Builder::new()
-        .name(NAME.into())
-        .spawn(move || run(&waits_on, &woken_by))?;
+    std::thread::Builder::new().name(NAME.into()).spawn(run)?;
     Ok(Thread {
         pid,
-        epoll,
-        control,
+        fds: None,
         served: HashMap::new(),
         next_key: 0,
+        timed: BinaryHeap::new(),
     })
 }
 
-/// The thread: waits (with no timeout) for a served descriptor to become
-/// readable, fires its timers or reaps its orphan, and ends once it serves
-/// nothing.
-fn run(epoll: &OwnedFd, control: &EventFd) {
+/// The thread: wakes the timed wake-ups due; waits (until the next one,
+/// or with no timeout) for a served descriptor to become readable, fires
+/// its timers or reaps its orphan; and ends once it serves nothing.
+fn run() {
     let mut events = Vec::with_capacity(32);
     let mut firing = Vec::new();
+    let mut due = Vec::new();
     loop {
-        events.clear();
-        match epoll::wait(epoll, rustix::buffer::spare_capacity(&mut events), None) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            // Not expected of epoll_wait on our own instance: try again a
-            // little later rather than spin (this is the helper thread,
-            // no task waits on it).
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        let mut guard = lock();
+        let Some(thread) = guard.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        while let Some(Reverse(timed)) = thread.timed.peek()
+            && timed.at <= now
+        {
+            if let Some(Reverse(timed)) = thread.timed.pop() {
+                due.push(timed.waker);
+            }
         }
+        if due.is_empty() && thread.served.is_empty() && thread.timed.is_empty() {
+            *guard = None;
+            return;
+        }
+        let timeout = thread
+            .timed
+            .peek()
+            .map(|Reverse(timed)| timed.at.saturating_duration_since(now));
+        let Some(fds) = thread.fds.clone() else {
+            if due.is_empty() {
+                // Descriptor-free: timed wake-ups only.
+                drop(match timeout {
+                    Some(timeout) => WAKE
+                        .wait_timeout(guard, timeout)
+                        .map(|(guard, _)| guard)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner().0),
+                    None => WAKE
+                        .wait(guard)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                });
+            } else {
+                drop(guard);
+                due.drain(..).for_each(Waker::wake);
+            }
+            continue;
+        };
+        drop(guard);
+        // Woken outside the lock (a wake may run anything).
+        due.drain(..).for_each(Waker::wake);
+        wait(&fds, timeout, &mut events);
         for event in &events {
             let key = { event.data }.u64();
             if key == CONTROL {
-                let _ = control.wait();
+                let _ = fds.control.wait();
                 continue;
             }
             let mut guard = lock();
@@ -292,7 +429,7 @@ fn run(epoll: &OwnedFd, control: &EventFd) {
                 Some(Served::Orphan(pidfd)) if reap_now(pidfd.as_fd()) => {
                     // Out of the epoll instance before it is closed (a
                     // `fork`ed child may hold a copy).
-                    let _ = epoll::delete(&*thread.epoll, pidfd.as_fd());
+                    let _ = epoll::delete(&*fds.epoll, pidfd.as_fd());
                     let orphan = thread.served.remove(&key);
                     drop(guard);
                     drop(orphan);
@@ -303,10 +440,41 @@ fn run(epoll: &OwnedFd, control: &EventFd) {
                 Some(Served::Orphan(_)) | None => {}
             }
         }
-        let mut guard = lock();
-        if guard.as_ref().is_none_or(|thread| thread.served.is_empty()) {
-            *guard = None;
-            return;
-        }
+    }
+}
+
+/// `epoll_wait` on `fds` for at most `timeout` (`None`: no limit), into
+/// `events`.
+fn wait(fds: &Fds, timeout: Option<Duration>, events: &mut Vec<epoll::Event>) {
+    events.clear();
+    let timeout = timeout.map(|timeout| rustix::time::Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: timeout.subsec_nanos().into(),
+    });
+    match epoll::wait(
+        &*fds.epoll,
+        rustix::buffer::spare_capacity(events),
+        timeout.as_ref(),
+    ) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        // Not expected of epoll_wait on our own instance: try again a
+        // little later rather than spin (this is the helper thread, no
+        // task waits on it).
+        Err(_) => std::thread::sleep(Duration::from_millis(1)),
+    }
+}
+
+/// Re-enables the one-shot registration of `fire`'s descriptor, if `key`
+/// is still served (checked under the lock; `fire` is alive, so its
+/// descriptor is open and is the one added as `key`).
+fn rearm(fire: &Arc<dyn Fire>, key: u64) {
+    let guard = lock();
+    let Some(thread) = guard.as_ref() else {
+        return;
+    };
+    if let (Some(Served::Fire(_)), Some(fds), Some(fd)) =
+        (thread.served.get(&key), &thread.fds, fire.fd())
+    {
+        let _ = epoll::modify(&*fds.epoll, fd, epoll::EventData::new_u64(key), FIRE_FLAGS);
     }
 }

@@ -135,7 +135,6 @@ fn sysconf_ticks() -> u64 {
 /// polls, spawns again, and so on: a busy loop until the deadline.
 /// Observed: `polls of one 300 ms sleep on a shut-down handle: 41190, after 300.001672ms`.
 #[test]
-#[ignore = "review2 finding: fallback busy-polls when the current handle's runtime is shut down"]
 fn fallback_on_shut_down_handle_busy_polls() {
     let _serial = serial();
     if valgrind() {
@@ -184,7 +183,6 @@ fn fallback_on_shut_down_handle_busy_polls() {
 /// ~3 s late (forever, behind a blocking job that never ends).
 /// Observed: `stranded 100 ms sleep with the blocking pool busy: completed after 2.973228783s`.
 #[test]
-#[ignore = "review2 finding: stranded sleep is late by as long as the blocking pool is busy"]
 fn fallback_step_queued_behind_busy_blocking_pool_is_late() {
     let _serial = serial();
     if valgrind() {
@@ -251,7 +249,6 @@ async fn polls_per_tick(interval: &mut iofd::time::Interval) -> (u32, Duration) 
 /// ("a few polls a second", says the fallback's doc.)
 /// Observed: `3 ticks of 500 ms: interval made during EMFILE 59 polls; made after 3 polls`.
 #[test]
-#[ignore = "review2 finding: drop-in interval from an EMFILE spell stays on the stand-in forever (~20 polls per tick)"]
 fn drop_in_interval_from_emfile_spell_never_recovers() {
     let _serial = serial();
     if valgrind() {
@@ -304,7 +301,6 @@ fn drop_in_interval_from_emfile_spell_never_recovers() {
 /// own timers the drop is immediate.
 /// Observed: `dropping a runtime that polled one stranded sleep took 104.414961ms`.
 #[test]
-#[ignore = "review2 finding: dropping a runtime waits for a fallback step (up to 100 ms)"]
 fn runtime_drop_waits_for_fallback_step() {
     let _serial = serial();
     if valgrind() {

@@ -304,8 +304,6 @@ pub(crate) struct Shared {
     cancel_on_set: bool,
     /// The runtime this is the default `Timers` of (`Timers::current`).
     default_for: std::sync::OnceLock<::tokio::runtime::Id>,
-    /// What wakes its timers when nothing can fire them.
-    fallback: super::fallback::Fallback,
 }
 
 /// A value alone on its cache lines (two, as x86 prefetches in pairs).
@@ -435,7 +433,6 @@ impl Shared {
             base,
             cancel_on_set: matches!(clock, Clock::Realtime | Clock::RealtimeAlarm),
             default_for: std::sync::OnceLock::new(),
-            fallback: super::fallback::Fallback::default(),
         })
     }
 }
@@ -639,11 +636,6 @@ pub(crate) fn saturating_add(at: Instant, duration: Duration) -> Instant {
 }
 
 impl Shared {
-    /// What wakes its timers when nothing can fire them.
-    pub(crate) fn fallback(&self) -> &super::fallback::Fallback {
-        &self.fallback
-    }
-
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; a poisoned lock is used
         // rather than turned into a panic.
