@@ -164,6 +164,7 @@ impl Thread {
 
     /// Has the thread look at its state again: a timed wake-up earlier
     /// than it waits for, or nothing left to serve.
+    #[cfg(feature = "tokio")]
     fn nudge(&self) {
         match &self.fds {
             Some(fds) => drop(fds.control.signal(1)),
@@ -192,7 +193,12 @@ fn add(fd: BorrowedFd<'_>, flags: epoll::EventFlags, served: Served) -> io::Resu
     let mut guard = lock();
     let thread = running(&mut guard)?;
     let key = thread.next_key;
-    epoll::add(&*thread.fds()?.epoll, fd, epoll::EventData::new_u64(key), flags)?;
+    epoll::add(
+        &*thread.fds()?.epoll,
+        fd,
+        epoll::EventData::new_u64(key),
+        flags,
+    )?;
     thread.next_key += 1;
     thread.served.insert(key, served);
     Ok(key)

@@ -190,28 +190,32 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// executor) complete at their deadline, never early and never hanging,
 /// however many there are.
 ///
-/// If that thread cannot be started (no descriptor left, or the process
-/// at its thread limit), a timer's poll never blocks and never completes
-/// early. When a tokio runtime is current where it is polled, one task of
-/// that runtime's blocking pool (`spawn_blocking`) per `Timers` sleeps a
-/// step and wakes every timer that asked meanwhile: a quarter of the time
-/// left to the earliest deadline, between 1 ms and 100 ms, the last step
-/// ending at that deadline (`nanosleep`, as precise as the timerfd); a
-/// timer due before the running step ends gets a step of its own. At each
-/// wake-up a timer reads its clock and tries the thread again: a few polls
-/// a second, however often its task is polled for other reasons. Only
-/// where nothing else can wake it — no runtime is current, or tokio cannot
-/// start a blocking thread either (then tokio's own panic message is
-/// printed, and caught) — is its task woken at once to poll again (it
-/// yields to the others, and spends CPU) until its deadline passes or the
-/// thread can be started.
+/// If that thread cannot serve the timerfd (no descriptor left for its
+/// epoll instance), a timer's poll never blocks and never completes
+/// early: the timer asks the same thread for a timed wake-up at its
+/// deadline instead. The thread needs no descriptor for that (when none is
+/// left it runs descriptor-free, on a condition variable with a timeout,
+/// and switches to epoll once it can make its descriptors), no runtime and
+/// no tokio blocking pool: the wake-up comes on time whatever the runtime
+/// is doing (busy pool, shut down), dropping a runtime never waits for it,
+/// and it costs one wake-up per deadline (per tick of an interval). At
+/// that wake-up the timer reads its clock and tries to be served again.
+/// A wake-up asked for by a timer dropped meanwhile still comes (the
+/// thread lives until then). On a clock other than `CLOCK_MONOTONIC` the
+/// wake-up comes at most a second ahead, so that a clock change or a
+/// suspend is noticed. Only where the thread itself cannot be spawned (the
+/// process at its thread limit) is the task woken at once to poll again
+/// (it yields to the others, and spends CPU) until its deadline passes or
+/// the thread can be started.
 ///
 /// The free functions ([`sleep`](super::sleep), …) behave the same way
 /// when the current runtime's default `Timers` cannot be made for want of
 /// a resource (no descriptor left, no memory): rather than panic where
 /// `tokio::time` works, they serve that call from a stand-in with no
-/// descriptor, fired as above, and the next call tries to make the
-/// default again.
+/// descriptor, woken by timed wake-ups as above, and the next call tries
+/// to make the default again. A stand-in timer (a drop-in interval made
+/// during such a spell) tries the default again at each of its wake-ups
+/// until it has been armed once, and moves there once it can be made.
 ///
 /// # Cooperative scheduling
 ///
@@ -394,7 +398,8 @@ impl Timers {
     /// reactor's registration): timers on `CLOCK_MONOTONIC` with no
     /// timerfd, as after a runtime shutdown when the timing thread cannot
     /// start. Each of its timers completes at its deadline, never early,
-    /// woken through the fallback of `registration::poll_again`.
+    /// woken through the fallback of `registration::poll_again` (and
+    /// moves to the runtime's default once that can be made).
     ///
     /// One for the process, made the first time one is needed (a few
     /// kilobytes, no descriptor): its timers never take a slot.
@@ -643,6 +648,11 @@ impl Shared {
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether it is the drop-in functions' stand-in, with no timerfd.
+    pub(crate) fn is_stand_in(&self) -> bool {
+        self.timerfd.is_none()
     }
 
     /// Whether the reactor is gone (the runtime shut down).

@@ -14,6 +14,11 @@
 //! looks at its clock (never early) and tries the timerfd's service
 //! again. One wake-up per deadline (per tick of an interval).
 //!
+//! A timer of the drop-in functions' stand-in (made while no descriptor
+//! was left) tries the runtime's default `Timers` again each time it would
+//! ask for a timed wake-up, until it has its first slot: once descriptors
+//! are back it moves there, and is fired as any other timer.
+//!
 //! On a clock other than `CLOCK_MONOTONIC` (the helper thread waits on
 //! `Instant`), the wake-up comes at most [`MAX_STEP`] ahead, so that a
 //! clock change or a suspend is noticed within that. Only when the helper
@@ -24,6 +29,7 @@ use std::sync::Arc;
 use std::task::Context;
 use std::time::{Duration, Instant};
 
+use super::Timers;
 use super::driver::{Shared, saturating_add};
 use crate::Clock;
 use crate::helper_thread;
@@ -44,4 +50,19 @@ pub(crate) fn poll_again(cx: &mut Context<'_>, shared: &Arc<Shared>, deadline: u
     if helper_thread::wake_at(at, cx.waker()).is_err() {
         cx.waker().wake_by_ref();
     }
+}
+
+/// For a timer of the drop-in functions' stand-in: the current runtime's
+/// default `Timers`, if it can be had now (descriptors are back). Its
+/// deadlines are on the same clock (`CLOCK_MONOTONIC` nanoseconds), so a
+/// timer with no slot yet moves there as it is. One attempt per call
+/// (per timed wake-up: about once per tick).
+#[cold]
+pub(crate) fn replacement(timers: &Timers) -> Option<Timers> {
+    if !timers.shared().is_stand_in() {
+        return None;
+    }
+    Timers::current()
+        .ok()
+        .filter(|default| !default.shared().is_stand_in() && default.clock() == Clock::Monotonic)
 }

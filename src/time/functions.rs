@@ -19,7 +19,7 @@ use super::{Interval, Sleep, Timeout, Timers};
 /// an OS error), where tokio's functions work, no panic: a stand-in with
 /// no descriptor serves this one call, and the next call tries to make the
 /// default again. Its timers complete at their deadlines, never early,
-/// woken by tokio's blocking pool (see [`Timers`]' Caveats).
+/// woken by the process's helper thread (see [Lifetime](Timers#lifetime)).
 #[track_caller]
 fn current() -> Timers {
     match Timers::current() {

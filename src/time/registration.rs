@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::Timers;
 use super::accuracy::Accuracy;
 use super::deadlines::Periodic;
-use super::fallback::poll_again;
+use super::fallback::{poll_again, replacement};
 use crate::timerfd::saturating_nanos;
 
 /// A timer's registration with its driver.
@@ -88,7 +88,14 @@ impl Registration {
         let mut state = shared.lock();
         if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
             drop(state);
-            return poll_again(cx, shared, key);
+            if self.slot.is_none()
+                && let Some(timers) = replacement(&self.timers)
+            {
+                // Not a stand-in: this recurses once at most.
+                self.timers = timers;
+                return self.wait_until(at, cx);
+            }
+            return poll_again(cx, self.timers.shared(), key);
         }
         let slot = match self.slot {
             Some(slot) => slot,
@@ -225,7 +232,14 @@ impl OneShot {
         let mut state = shared.lock();
         if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
             drop(state);
-            return poll_again(cx, shared, self.deadline);
+            if self.slot == NO_SLOT
+                && let Some(timers) = replacement(&self.timers)
+            {
+                // Not a stand-in: this recurses once at most.
+                self.timers = timers;
+                return self.wait(cx);
+            }
+            return poll_again(cx, self.timers.shared(), self.deadline);
         }
         if self.flags & CURRENT != 0
             && let Ok(replaced) = state.deadlines.set_waker_if_armed(self.slot, cx.waker())
