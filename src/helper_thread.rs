@@ -96,6 +96,18 @@ struct Thread {
     next_key: u64,
     /// The timed wake-ups, earliest first.
     timed: BinaryHeap<Reverse<Timed>>,
+    /// The earliest timed wake-up of each waker (by its data and vtable
+    /// pointers, what `Waker::will_wake` compares): a task polled again
+    /// before its wake-up asks for no other (no scan of the heap).
+    earliest: HashMap<(usize, usize), Instant>,
+}
+
+/// What tells wakers apart, as `Waker::will_wake` does.
+fn waker_key(waker: &Waker) -> (usize, usize) {
+    (
+        waker.data() as usize,
+        std::ptr::from_ref(waker.vtable()) as usize,
+    )
 }
 
 /// What the thread waits on in epoll mode.
@@ -286,12 +298,16 @@ pub(crate) fn adopt_orphan(pidfd: OwnedFd) -> io::Result<()> {
 pub(crate) fn wake_at(at: Instant, waker: &Waker) -> io::Result<()> {
     let mut guard = lock();
     let thread = running(&mut guard)?;
-    if thread
-        .timed
-        .iter()
-        .any(|Reverse(timed)| timed.at <= at && timed.waker.will_wake(waker))
-    {
-        return Ok(());
+    match thread.earliest.entry(waker_key(waker)) {
+        std::collections::hash_map::Entry::Occupied(asked) if *asked.get() <= at => {
+            return Ok(());
+        }
+        std::collections::hash_map::Entry::Occupied(mut asked) => {
+            asked.insert(at);
+        }
+        std::collections::hash_map::Entry::Vacant(vacant) => {
+            vacant.insert(at);
+        }
     }
     let earliest = thread
         .timed
@@ -337,6 +353,7 @@ fn running<'a>(guard: &'a mut MutexGuard<'static, Option<Thread>>) -> io::Result
     // their drop could run anything.
     if let Some(mut inherited) = guard.take_if(|thread| thread.pid != me) {
         std::mem::forget(std::mem::take(&mut inherited.timed));
+        inherited.earliest.clear();
     }
     Ok(match &mut **guard {
         Some(thread) => thread,
@@ -358,6 +375,7 @@ fn start(pid: i32) -> io::Result<Thread> {
         served: HashMap::new(),
         next_key: 0,
         timed: BinaryHeap::new(),
+        earliest: HashMap::new(),
     })
 }
 
@@ -378,6 +396,10 @@ fn run() {
             && timed.at <= now
         {
             if let Some(Reverse(timed)) = thread.timed.pop() {
+                let key = waker_key(&timed.waker);
+                if thread.earliest.get(&key) == Some(&timed.at) {
+                    thread.earliest.remove(&key);
+                }
                 due.push(timed.waker);
             }
         }
