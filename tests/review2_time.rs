@@ -354,3 +354,85 @@ fn runtime_drop_waits_for_fallback_step() {
         "runtime drop took {took:?}"
     );
 }
+
+/// The helper thread started descriptor-free (no descriptor left) for a
+/// stranded sleep switches to epoll when a later `Timers` needs its
+/// timerfd served: both sleeps complete on time, never early, one poll
+/// after the first each.
+#[test]
+fn helper_thread_switches_from_descriptor_free_to_epoll() {
+    let _serial = serial();
+    if valgrind() {
+        return;
+    }
+    watchdog("descriptor-free switch", 30);
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let rt1 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a, b) = rt1.block_on(async {
+        (
+            iofd::time::Timers::new().unwrap(),
+            iofd::time::Timers::new().unwrap(),
+        )
+    });
+    drop(rt1);
+    let rt2 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(3),
+            maximum: old.maximum,
+        },
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut stranded = Box::pin(a.sleep(Duration::from_millis(400)));
+    {
+        let _g = rt2.enter();
+        assert!(futures_poll(stranded.as_mut()).is_pending());
+    }
+    setrlimit(Resource::Nofile, old).unwrap();
+    let (polls, served_took, stranded_took) = rt2.block_on(async {
+        // B's timerfd can be served now: the thread makes its descriptors.
+        let mut polls = 0u32;
+        let mut served = std::pin::pin!(b.sleep(Duration::from_millis(50)));
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            served.as_mut().poll(cx)
+        })
+        .await;
+        let served_took = start.elapsed();
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            stranded.as_mut().poll(cx)
+        })
+        .await;
+        (polls, served_took, start.elapsed())
+    });
+    println!(
+        "served 50 ms sleep after {served_took:?}; stranded 400 ms after {stranded_took:?}; {polls} polls"
+    );
+    assert!(
+        served_took >= Duration::from_millis(50),
+        "early: {served_took:?}"
+    );
+    assert!(
+        served_took < Duration::from_millis(350),
+        "late: {served_took:?}"
+    );
+    assert!(
+        stranded_took >= Duration::from_millis(400),
+        "early: {stranded_took:?}"
+    );
+    assert!(
+        stranded_took < Duration::from_secs(2),
+        "late: {stranded_took:?}"
+    );
+    assert!(polls <= 6, "{polls} polls");
+}
