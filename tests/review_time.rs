@@ -394,10 +394,6 @@ fn no_wake_before_the_deadline() {
     assert_eq!((early, unwoken), (0, 0));
 }
 
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").unwrap().count()
-}
-
 /// The threads the library or tokio could have started: the test
 /// harness's own threads (one per test, named after it, started and ended
 /// as tests queue on `SERIAL`) are not counted, so that the count does not
