@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::Timers;
 use super::accuracy::Accuracy;
 use super::deadlines::Periodic;
+use super::driver::{Shared, State};
 use super::fallback::{poll_again, replacement};
 use crate::timerfd::saturating_nanos;
 
@@ -111,18 +112,28 @@ impl Registration {
                 }
             },
         };
-        let accuracy = self.accuracy.unwrap_or_else(|| shared.slack_accuracy());
-        let by = state.deadlines.schedule_with(
-            slot,
-            key,
-            accuracy,
-            self.periodic.as_ref(),
-            Some(cx.waker()),
-        );
-        shared.rearm_after(&mut state, by);
+        self.schedule(shared, &mut state, slot, key, Some(cx.waker()));
         drop(state);
         self.current = true;
         self.waker = Some(cx.waker().clone());
+    }
+
+    /// Arms `slot` at `key` with this timer's accuracy (the slack unless
+    /// set) and period, waking `waker`, and re-arms the timerfd if the
+    /// wake-up must come earlier. Called with the lock held.
+    fn schedule(
+        &self,
+        shared: &Shared,
+        state: &mut State,
+        slot: u32,
+        key: u64,
+        waker: Option<&Waker>,
+    ) {
+        let accuracy = self.accuracy.unwrap_or_else(|| shared.slack_accuracy());
+        let by = state
+            .deadlines
+            .schedule_with(slot, key, accuracy, self.periodic.as_ref(), waker);
+        shared.rearm_after(state, by);
     }
 
     /// The owner's deadline or schedule changed: the next
@@ -137,15 +148,7 @@ impl Registration {
         let key = shared.key(at);
         let mut state = shared.lock();
         if self.waker.is_some() && shared.ensure_driven(&mut state) {
-            let accuracy = self.accuracy.unwrap_or_else(|| shared.slack_accuracy());
-            let by = state.deadlines.schedule_with(
-                slot,
-                key,
-                accuracy,
-                self.periodic.as_ref(),
-                self.waker.as_ref(),
-            );
-            shared.rearm_after(&mut state, by);
+            self.schedule(shared, &mut state, slot, key, self.waker.as_ref());
             self.current = true;
         }
     }
