@@ -5,6 +5,10 @@
 
 #![cfg(feature = "tokio")]
 
+mod time_support;
+
+use time_support::helper_cpu_ticks;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -35,21 +39,6 @@ fn valgrind() -> bool {
 fn futures_poll<F: Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     f.poll(&mut cx)
-}
-
-/// utime + stime (clock ticks) of this process's `iofd-helper` thread.
-fn helper_cpu_ticks() -> u64 {
-    let mut total = 0;
-    for e in std::fs::read_dir("/proc/self/task").unwrap() {
-        let path = e.unwrap().path();
-        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() == "iofd-helper" {
-            let stat = std::fs::read_to_string(path.join("stat")).unwrap();
-            let f: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
-            total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-        }
-    }
-    total
 }
 
 /// The helper thread registers a `Timers`' own timerfd, level-triggered,

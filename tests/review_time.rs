@@ -5,6 +5,8 @@
 
 mod time_support;
 
+use time_support::helper_cpu_ticks;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -567,22 +569,6 @@ fn fallback_after_fork_in_the_child() {
         0,
         "the child's 50 ms sleep was never woken (done only when tokio's 3 s timeout re-polled it)"
     );
-}
-
-/// utime + stime (clock ticks) of this process's `iofd-helper` thread
-/// (it was looked up as `iofd-timers`, a name no thread has: always 0).
-fn helper_cpu_ticks() -> u64 {
-    let mut total = 0;
-    for e in std::fs::read_dir("/proc/self/task").unwrap() {
-        let path = e.unwrap().path();
-        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() == "iofd-helper" {
-            let stat = std::fs::read_to_string(path.join("stat")).unwrap();
-            let f: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
-            total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-        }
-    }
-    total
 }
 
 /// A stranded `Sleep` (runtime gone, no descriptor for the timing thread)

@@ -160,3 +160,19 @@ pub async fn assert_sleep_never_early_on_its_clock(
     }
     late
 }
+
+/// utime + stime (clock ticks) of this process's `iofd-helper` thread:
+/// how much CPU the helper thread spent, to catch it spinning.
+pub fn helper_cpu_ticks() -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = e.unwrap().path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == "iofd-helper" {
+            let stat = std::fs::read_to_string(path.join("stat")).unwrap();
+            let f: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+            total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        }
+    }
+    total
+}
