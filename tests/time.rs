@@ -796,11 +796,16 @@ fn a_realtime_deadline_survives_a_clock_set_and_is_never_early() {
         ))
         .await;
         match setter.join().unwrap() {
-            Ok(()) => assert!(
-                wall.wake_ups() >= wake_ups + 2,
-                "the set woke the driver: {} wake-ups",
-                wall.wake_ups() - wake_ups
-            ),
+            // Under valgrind the 150 ms sleep may be over before the
+            // setter's 30 ms have passed: the count is checked only outside.
+            Ok(()) if !std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("valgrind")) => {
+                assert!(
+                    wall.wake_ups() >= wake_ups + 2,
+                    "the set woke the driver: {} wake-ups",
+                    wall.wake_ups() - wake_ups
+                )
+            }
+            Ok(()) => {}
             Err(e) if e == rustix::io::Errno::PERM => {
                 eprintln!("skipped: clock_settime needs CAP_SYS_TIME ({e})");
             }
