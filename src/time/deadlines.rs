@@ -454,6 +454,15 @@ impl Deadlines {
         at.saturating_add(accuracy.nanos())
     }
 
+    /// Arms `slot`, just taken with [`alloc`](Deadlines::alloc), at `at`
+    /// with `accuracy`, waking `waker` (a staged timeout the driver moves
+    /// here: its waker moves with it, and none is dropped under the lock).
+    pub(crate) fn arm_moved(&mut self, slot: u32, at: u64, accuracy: Accuracy, waker: Waker) {
+        // A slot just taken holds no waker (`free` took it).
+        self.slots[slot as usize].waker = Some(waker);
+        self.schedule_with(slot, at, accuracy, None, None);
+    }
+
     /// If `slot` is armed, makes it wake `waker` (cloning only if it
     /// would wake another task) and returns `Ok` with the waker it
     /// replaced, for the caller to drop once the lock is released.

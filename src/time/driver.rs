@@ -35,6 +35,7 @@ use super::accuracy::Accuracy;
 use super::clock::Base;
 use super::deadlines::{Deadlines, KEEP};
 use super::rerun::Rerun;
+use super::shards::{self, MOVE_AHEAD, SHARDS, Shards};
 use super::{Interval, Sleep, Timeout, default};
 use crate::error::{invalid_input, invalid_input_owned};
 use crate::helper_thread;
@@ -308,11 +309,14 @@ pub(crate) struct Shared {
     cancel_on_set: bool,
     /// The runtime this is the default `Timers` of (`Timers::current`).
     default_for: std::sync::OnceLock<::tokio::runtime::Id>,
+    /// Far timeouts, armed without the lock above until the driver moves
+    /// them into `State::deadlines` (see [`shards`](super::shards)).
+    shards: Shards,
 }
 
 /// A value alone on its cache lines (two, as x86 prefetches in pairs).
 #[repr(align(128))]
-pub(crate) struct Padded<T>(T);
+pub(crate) struct Padded<T>(pub(crate) T);
 
 /// The part behind the lock.
 pub(crate) struct State {
@@ -323,6 +327,10 @@ pub(crate) struct State {
     served_as: Option<u64>,
     /// Wake-ups so far (`Timers::wake_ups`).
     wake_ups: u64,
+    /// By when the driver must visit each of [`Shared::shards`] (to move
+    /// the timeouts staged there, in time): [`MOVE_AHEAD`] before the
+    /// earliest deadline it was told of; `u64::MAX` when told of none.
+    shard_due: [u64; SHARDS],
 }
 
 impl Timers {
@@ -429,6 +437,7 @@ impl Shared {
                 armed: None,
                 served_as: None,
                 wake_ups: 0,
+                shard_due: [u64::MAX; SHARDS],
             })),
             timerfd,
             shut_down: AtomicBool::new(false),
@@ -438,6 +447,7 @@ impl Shared {
             base,
             cancel_on_set: matches!(clock, Clock::Realtime | Clock::RealtimeAlarm),
             default_for: std::sync::OnceLock::new(),
+            shards: Shards::new(),
         })
     }
 }
@@ -473,7 +483,7 @@ impl Timers {
             )));
         }
         let key = saturating_nanos(deadline.since_zero());
-        Ok(Sleep::new(self.clone(), key, false))
+        Ok(Sleep::new(self.clone(), key, false, false))
     }
 
     /// The coalescing window of this service (see [Slack](Timers#slack)).
@@ -485,14 +495,26 @@ impl Timers {
     /// `tokio::time::sleep` does, with nanosecond precision (plus the
     /// slack).
     pub fn sleep(&self, duration: Duration) -> Sleep {
+        self.sleep_for(duration, false)
+    }
+
+    /// A sleep of `duration` from now; `for_timeout` if it is a
+    /// [`Timeout`]'s, which a far one may arm in a shard (see
+    /// [`shards`]). The flags are set here, with the rest, rather than
+    /// after: a byte written into the returned `Sleep` and then read back
+    /// with its neighbours stalls the CPU's store forwarding (measured: 4
+    /// ns of a 55 ns timeout).
+    fn sleep_for(&self, duration: Duration, for_timeout: bool) -> Sleep {
         // One clock reading; the deadline in the driver's nanoseconds
         // (saturating: `u64::MAX` is 584 years of uptime, never reached).
         let now = self.shared.now_key();
         let far = duration >= super::sleep::FAR_ENOUGH;
+        let stageable = for_timeout && duration >= shards::STAGE_AHEAD;
         Sleep::new(
             self.clone(),
             now.saturating_add(saturating_nanos(duration)),
             far,
+            stageable,
         )
     }
 
@@ -508,7 +530,7 @@ impl Timers {
     ///
     /// `deadline` is a `std::time::Instant` or a `tokio::time::Instant`.
     pub fn sleep_until(&self, deadline: impl Into<Instant>) -> Sleep {
-        Sleep::new(self.clone(), self.shared.key(deadline.into()), false)
+        Sleep::new(self.clone(), self.shared.key(deadline.into()), false, false)
     }
 
     /// Ticks every `period`, the first at once, as `tokio::time::interval`
@@ -541,7 +563,7 @@ impl Timers {
     /// [`Elapsed`](super::Elapsed) if the time ran out first, as
     /// `tokio::time::timeout` does.
     pub fn timeout<F: IntoFuture>(&self, duration: Duration, future: F) -> Timeout<F::IntoFuture> {
-        Timeout::new(future.into_future(), self.sleep(duration))
+        Timeout::new(future.into_future(), self.sleep_for(duration, true))
     }
 
     /// Runs `future` until `deadline` at most, as
@@ -561,7 +583,7 @@ impl Timers {
     /// that has fired, and an [`Interval`] parked because its task stopped
     /// polling it (see [Wake-ups](Interval#wake-ups)) are not counted.
     pub fn armed(&self) -> usize {
-        self.shared.lock().deadlines.armed()
+        self.shared.lock().deadlines.armed() + self.shared.shards.staged()
     }
 
     /// How many times the timerfd has woken the driver so far: each
@@ -740,8 +762,13 @@ impl Shared {
     /// next bucket into the heap. Called with the lock held, after every
     /// change that may need an earlier wake-up.
     pub(crate) fn rearm(&self, state: &mut State) {
-        let Some((at, latest)) = state.deadlines.wake_target() else {
-            return;
+        // A shard's visit may come any time before it is due: it rides
+        // along with the deadlines' wake-up if that comes first.
+        let visit = state.shard_due.iter().copied().min().unwrap_or(u64::MAX);
+        let (at, latest) = match state.deadlines.wake_target() {
+            Some((at, latest)) => (at.min(visit), latest.min(visit)),
+            None if visit < u64::MAX => (visit, visit),
+            None => return,
         };
         if latest == u64::MAX || state.armed.is_some_and(|armed| armed <= latest) {
             return;
@@ -847,6 +874,7 @@ impl Shared {
         let mut state = self.lock();
         state.armed = None;
         state.wake_ups += 1;
+        self.visit_shards(&mut state, now);
         state.deadlines.pop_due(now, firing);
         self.rearm(&mut state);
         drop(state);
@@ -878,7 +906,7 @@ impl Shared {
     fn mark_shut_down(self: &Arc<Shared>) {
         let mut state = self.lock();
         self.shut_down.store(true, Ordering::Release);
-        if state.deadlines.armed() > 0 {
+        if state.deadlines.armed() > 0 || state.shard_due.iter().any(|&due| due < u64::MAX) {
             // If the thread cannot serve them, each timer's next poll
             // tries again.
             self.ensure_driven(&mut state);
@@ -887,6 +915,47 @@ impl Shared {
         if let Some(&id) = self.default_for.get() {
             default::forget(id, self);
         }
+    }
+
+    /// Moves the timeouts of every shard due for a visit by `now` (or
+    /// within [`MOVE_AHEAD`] of it: an early visit costs nothing, and may
+    /// save a wake-up) into the deadlines. Called with the lock held.
+    fn visit_shards(&self, state: &mut State, now: u64) {
+        let horizon = now.saturating_add(MOVE_AHEAD);
+        for shard in 0..SHARDS {
+            if state.shard_due[shard] <= horizon {
+                state.shard_due[shard] = if self.shards.move_into(shard, &mut state.deadlines) {
+                    u64::MAX
+                } else {
+                    // No slot to be had (four billion timers): again in
+                    // a second.
+                    now.saturating_add(1_000_000_000)
+                };
+            }
+        }
+    }
+
+    /// The shards of far timeouts.
+    pub(crate) fn shards(&self) -> &Shards {
+        &self.shards
+    }
+
+    /// A timeout staged in `shard` is due at `at`, before every one the
+    /// driver was told of there: the driver visits the shard by
+    /// [`MOVE_AHEAD`] before it. `false` if nothing can fire the timers
+    /// (the runtime is gone, and the timing thread cannot start): the
+    /// caller then takes the timeout back.
+    pub(crate) fn tell(self: &Arc<Shared>, shard: usize, at: u64) -> bool {
+        let mut state = self.lock();
+        if !self.ensure_driven(&mut state) {
+            return false;
+        }
+        let due = at.saturating_sub(MOVE_AHEAD);
+        if due < state.shard_due[shard] {
+            state.shard_due[shard] = due;
+            self.rearm_after(&mut state, due);
+        }
+        true
     }
 
     /// Marks these timers as runtime `id`'s default.

@@ -86,7 +86,9 @@ mod interval;
 mod loom;
 mod registration;
 mod rerun;
+mod shards;
 mod sleep;
+mod spin_lock;
 mod timeout;
 mod wheel;
 

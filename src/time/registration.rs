@@ -18,6 +18,7 @@ use super::accuracy::Accuracy;
 use super::deadlines::Periodic;
 use super::driver::{Shared, State};
 use super::fallback::{poll_again, replacement};
+use super::shards::{self, Taken};
 use crate::timerfd::saturating_nanos;
 
 /// A timer's registration with its driver.
@@ -167,10 +168,18 @@ pub(crate) const FAR: u8 = 4;
 /// [`OneShot::flags`]: it has its own accuracy, in [`OneShot::accuracy`]
 /// (otherwise its `Timers`' slack).
 const OWN_ACCURACY: u8 = 8;
+/// [`OneShot::flags`]: a timeout made at least
+/// [`STAGE_AHEAD`](shards::STAGE_AHEAD) before its deadline: its first
+/// poll may arm it in a shard.
+pub(crate) const STAGEABLE: u8 = 16;
+/// [`OneShot::flags`]: armed in a shard; `slot` is its code there (see
+/// [`shards`]), until it learns the driver moved it.
+const STAGED: u8 = 32;
 
 /// A one-shot timer's registration, as small as it can be (a
 /// [`Sleep`](super::Sleep) is one, 24 bytes): the handle, the deadline,
-/// the slot and a few flags. Unlike [`Registration`], it keeps no clone of
+/// the slot (or, for a staged timeout, its code in the shards) and a few
+/// flags. Unlike [`Registration`], it keeps no clone of
 /// the waker: a poll of a timer already armed takes the lock to compare
 /// wakers (most one-shot timers are polled once, then fire or are
 /// dropped).
@@ -222,15 +231,81 @@ impl OneShot {
         &self.timers
     }
 
-    /// Whether it has a slot (it has been polled).
-    pub(crate) fn is_registered(&self) -> bool {
-        self.slot != NO_SLOT
+    /// The first poll of a far timeout ([`STAGEABLE`]): arms it in the
+    /// calling thread's shard (one lock of that shard, not the driver's;
+    /// see [`shards`]), or, where it cannot be staged, in the driver as
+    /// [`wait`](OneShot::wait) does.
+    pub(crate) fn stage(&mut self, cx: &mut Context<'_>) {
+        let shared = self.timers.shared();
+        // After a shutdown, `wait` finds out what fires the timers.
+        if self.flags & STAGEABLE != 0 && !shared.is_shut_down() {
+            let shard = shards::mine();
+            if let Some(staged) =
+                shared
+                    .shards()
+                    .stage(shard, self.deadline, self.accuracy(), cx.waker())
+            {
+                self.slot = staged.code;
+                self.flags |= STAGED | CURRENT;
+                if !staged.tell || shared.tell(shard, self.deadline) {
+                    return;
+                }
+                // Nothing fires the timers: armed as `wait` can.
+                drop(self.unstage());
+            }
+        }
+        self.wait(cx);
+    }
+
+    /// Takes a staged timeout out of its shard: after it the timeout is
+    /// armed in the driver (the slot it was moved to, kept armed), or not
+    /// at all, and then the waker it was staged with is returned.
+    fn unstage(&mut self) -> Option<Waker> {
+        let taken = self.timers.shared().shards().take(self.slot);
+        self.flags &= !STAGED;
+        match taken {
+            Some(Taken::Moved(slot)) => {
+                self.slot = slot;
+                None
+            }
+            Some(Taken::Staged(waker)) => {
+                self.slot = NO_SLOT;
+                self.flags &= !CURRENT;
+                Some(waker)
+            }
+            None => {
+                self.slot = NO_SLOT;
+                self.flags &= !CURRENT;
+                None
+            }
+        }
     }
 
     /// Makes sure the task of `cx` is woken at the deadline, never
     /// earlier, and is pending; as [`Registration::wait_until`]. One lock;
-    /// a syscall only if the timerfd must be re-armed earlier.
+    /// a syscall only if the timerfd must be re-armed earlier. A staged
+    /// timeout that stays staged takes its shard's lock instead.
     pub(crate) fn wait(&mut self, cx: &mut Context<'_>) {
+        if self.flags & STAGED != 0 {
+            let shared = self.timers.shared();
+            if shared.is_shut_down() {
+                // Armed as below, where the timing thread is sure to see it.
+                drop(self.unstage());
+                self.flags &= !CURRENT;
+            } else {
+                match shared.shards().rewake(self.slot, cx.waker()) {
+                    Ok(replaced) => {
+                        drop(replaced);
+                        return;
+                    }
+                    // Moved: the slot is the timeout's, armed.
+                    Err(slot) => {
+                        self.slot = slot;
+                        self.flags &= !STAGED;
+                    }
+                }
+            }
+        }
         let shared = self.timers.shared();
         let mut state = shared.lock();
         if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
@@ -278,8 +353,18 @@ impl OneShot {
     /// once, keeping the waker it has (a task already waiting is woken at
     /// the new deadline without polling again).
     pub(crate) fn move_to(&mut self, at: u64) {
+        let staged_waker = if self.flags & STAGED != 0 {
+            self.unstage()
+        } else {
+            None
+        };
         self.deadline = at;
         self.flags &= !(CURRENT | ELAPSED | FAR);
+        if let Some(waker) = staged_waker {
+            // It was staged, waiting: the same task waits for the new
+            // deadline, in the driver.
+            return self.wait(&mut Context::from_waker(&waker));
+        }
         if self.slot == NO_SLOT {
             return;
         }
@@ -299,6 +384,11 @@ impl OneShot {
 impl Drop for OneShot {
     /// Gives the slot back, as [`Registration`]'s drop does.
     fn drop(&mut self) {
+        if self.flags & STAGED != 0 {
+            // The waker it was staged with, if it still was, dropped here,
+            // with no lock held.
+            drop(self.unstage());
+        }
         if self.slot != NO_SLOT {
             // The slot's waker may be the last clone: dropped after the
             // lock is released (its drop may run anything).

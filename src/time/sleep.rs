@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use super::accuracy::Accuracy;
-use super::registration::{ELAPSED, FAR, OneShot};
+use super::registration::{ELAPSED, FAR, OneShot, STAGEABLE};
 use super::{ClockTime, Timers};
 
 /// A future that completes at its [`deadline`](Sleep::deadline), made by
@@ -62,10 +62,16 @@ pub(crate) const FAR_ENOUGH: Duration = Duration::from_millis(1);
 impl Sleep {
     /// A sleep until `deadline` (nanoseconds on the driver's clock);
     /// `far` if it was made at least [`FAR_ENOUGH`] before it (so that
-    /// its first poll may skip reading the clock).
-    pub(crate) fn new(timers: Timers, deadline: u64, far: bool) -> Sleep {
+    /// its first poll may skip reading the clock); `stageable` for a
+    /// timeout's made at least [`STAGE_AHEAD`] before it (so that its
+    /// first poll may arm it in a shard: see [`shards`](super::shards)).
+    ///
+    /// [`STAGE_AHEAD`]: super::shards::STAGE_AHEAD
+    pub(crate) fn new(timers: Timers, deadline: u64, far: bool, stageable: bool) -> Sleep {
+        let far = if far { FAR } else { 0 };
+        let stageable = if stageable { STAGEABLE } else { 0 };
         Sleep {
-            registration: OneShot::new(timers, deadline, if far { FAR } else { 0 }),
+            registration: OneShot::new(timers, deadline, far | stageable),
         }
     }
 
@@ -163,20 +169,52 @@ impl Future for Sleep {
     /// as tokio's does). Were that deadline already past, the driver finds
     /// it due at once and wakes the task, which then reads the clock.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut self.get_mut().registration;
+        let this = self.get_mut();
+        if this.arm_if_first_far(cx) {
+            return Poll::Pending;
+        }
+        let this = &mut this.registration;
         let coop = ready!(::tokio::task::coop::poll_proceed(cx));
-        // Only the first poll may skip the clock.
-        let unread = this.flags & FAR != 0 && !this.is_registered();
-        this.flags &= !FAR;
-        if this.flags & ELAPSED != 0
-            || (!unread && this.timers().shared().now_key() >= this.deadline)
-        {
+        if this.flags & ELAPSED != 0 || this.timers().shared().now_key() >= this.deadline {
             this.flags |= ELAPSED;
             coop.made_progress();
             return Poll::Ready(());
         }
         this.wait(cx);
         Poll::Pending
+    }
+}
+
+impl Sleep {
+    /// Whether its next poll is the first of a sleep made at least
+    /// [`FAR_ENOUGH`] before its deadline (see
+    /// [`arm_if_first_far`](Sleep::arm_if_first_far)).
+    pub(crate) fn is_first_far_poll(&self) -> bool {
+        self.registration.flags & FAR != 0
+    }
+
+    /// The first poll of a sleep made at least [`FAR_ENOUGH`] before its
+    /// deadline: arms it, without reading the clock or touching tokio's
+    /// coop budget, and returns `true` (the sleep is pending). `false`,
+    /// doing nothing, for any other poll.
+    ///
+    /// The budget is left alone because such a poll is pending whatever
+    /// the budget says: the budget makes a task yield after so many
+    /// futures were ready, and an exhausted budget would only make this
+    /// poll pending too, without arming. Were the deadline already past
+    /// (the sleep first polled more than a millisecond after it was made),
+    /// the driver finds it due at once and wakes the task, whose next poll
+    /// reads the clock.
+    pub(crate) fn arm_if_first_far(&mut self, cx: &mut Context<'_>) -> bool {
+        let this = &mut self.registration;
+        if this.flags & FAR == 0 {
+            return false;
+        }
+        // Only the first poll may skip the clock (`FAR` is never set on a
+        // registered sleep: `move_to` clears it).
+        this.flags &= !FAR;
+        this.stage(cx);
+        true
     }
 }
 

@@ -96,6 +96,17 @@ impl<F: Future> Future for Timeout<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above: `future` stays pinned inside `this`.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        // The first poll of a limit made well before its deadline: if the
+        // future is pending, the limit is armed without a look at the
+        // clock or the coop budget (see `Sleep::arm_if_first_far`), the
+        // common case of a timeout that never fires.
+        if this.sleep.is_first_far_poll() {
+            if let Poll::Ready(output) = future.poll(cx) {
+                return Poll::Ready(Ok(output));
+            }
+            this.sleep.arm_if_first_far(cx);
+            return Poll::Pending;
+        }
         // The future first, as tokio's `timeout` does; if it spent the last
         // of the task's coop budget, the time limit is checked outside the
         // budget, so that the future's work never hides an elapsed limit.

@@ -1,0 +1,408 @@
+//! Arming shards: where a far [`Timeout`](super::Timeout) waits until the
+//! driver takes it, so that arming and cancelling one never touches the
+//! driver's lock.
+//!
+//! Most timeouts never fire: a request completes, and its timeout is
+//! dropped microseconds after it was armed. In the driver's deadlines
+//! that is two round trips of the one lock every timer of the `Timers`
+//! shares (arm, cancel), plus a slot and the wheel's links. Here, a
+//! timeout made at least [`STAGE_AHEAD`] (about 67 ms) before its
+//! deadline is armed at its first poll in the shard of the polling thread:
+//! one of [`SHARDS`] small slabs, each behind a [`SpinLock`] of its own (a
+//! thread keeps one shard, threads spread over them round-robin, so a
+//! worker never contends with another for it), and dropping it takes it
+//! out again.
+//!
+//! The driver is told of a shard's earliest deadline, under its lock,
+//! only when a timeout is staged that is due before every one it was
+//! told of: with timeouts of one length made one after the other, once
+//! per visit. By [`MOVE_AHEAD`] (about 34 ms) before that deadline the
+//! driver visits the shard (in a wake-up it makes anyway when one falls
+//! before then) and moves every timeout still staged there into its
+//! deadlines, where it fires as any other timer: precisely, at its
+//! deadline, never early. The timeout learns it was moved at its next
+//! poll or at its drop, and from then on holds the driver's slot.
+//!
+//! Lock order: the driver's lock, then a shard's; never a shard's, then
+//! the driver's.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Waker;
+use std::time::Duration;
+
+use super::accuracy::Accuracy;
+use super::deadlines::{Deadlines, KEEP, shrink_when_sparse};
+use super::driver::Padded;
+use super::spin_lock::{SpinGuard, SpinLock};
+
+/// Shards per `Timers`.
+pub(crate) const SHARDS: usize = 8;
+
+/// A timeout is staged only if it was made at least this long before its
+/// deadline (2²⁶ ns, about 67 ms); a nearer one goes to the driver's
+/// deadlines at once.
+pub(crate) const STAGE_AHEAD: Duration = Duration::from_nanos(1 << 26);
+
+/// The driver moves a shard's timeouts into its deadlines by this long
+/// (2²⁵ ns, about 34 ms) before the earliest it was told of is due.
+pub(crate) const MOVE_AHEAD: u64 = 1 << 25;
+
+/// Bits of a staged timeout's code that number its entry (the shard is
+/// above them).
+const ENTRY_BITS: u32 = 28;
+
+/// The shards of one `Timers`.
+pub(crate) struct Shards {
+    shards: [Padded<SpinLock<Shard>>; SHARDS],
+}
+
+/// One shard: a slab of entries.
+struct Shard {
+    entries: Vec<Entry>,
+    /// Free entries, most recently freed last; it may hold stale indices
+    /// (dropped with the tail, or taken again since): an index counts only
+    /// if its entry is free, and the list is purged when stale indices
+    /// outnumber the free entries.
+    free: Vec<u32>,
+    /// Entries staged or moved (held by a timeout).
+    in_use: usize,
+    /// Entries staged (not moved yet).
+    staged: usize,
+    /// The earliest deadline the driver was told of since its last
+    /// visit; `u64::MAX` when none.
+    told: u64,
+}
+
+/// A staged timeout's place.
+enum Entry {
+    Free,
+    /// Waiting for the driver: the deadline (nanoseconds on the driver's
+    /// clock), its accuracy ([`Accuracy::code`]) and the task to wake.
+    Staged { at: u64, accuracy: u16, waker: Waker },
+    /// Moved by the driver into its deadlines, at this slot.
+    Moved(u32),
+}
+
+/// What [`Shards::take`] found.
+pub(crate) enum Taken {
+    /// Still staged: its waker, for the caller to drop or use.
+    Staged(Waker),
+    /// Moved to this slot of the driver's deadlines, now the timeout's.
+    Moved(u32),
+}
+
+/// What [`Shards::stage`] did.
+pub(crate) struct Staged {
+    /// The timeout's code: its shard and entry.
+    pub(crate) code: u32,
+    /// The driver must be told of this deadline (see [`Shards`]).
+    pub(crate) tell: bool,
+}
+
+thread_local! {
+    /// The calling thread's shard (`u8::MAX` until it has one).
+    static MINE: Cell<u8> = const { Cell::new(u8::MAX) };
+}
+
+/// Hands out shards to threads, round-robin.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// The shard of the calling thread (the same for every `Timers`).
+pub(crate) fn mine() -> usize {
+    MINE.with(|mine| {
+        let shard = mine.get();
+        if usize::from(shard) < SHARDS {
+            return usize::from(shard);
+        }
+        let shard = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        // `SHARDS` is far below `u8::MAX`.
+        mine.set(shard as u8);
+        shard
+    })
+}
+
+fn split(code: u32) -> (usize, usize) {
+    (
+        (code >> ENTRY_BITS) as usize,
+        (code & ((1 << ENTRY_BITS) - 1)) as usize,
+    )
+}
+
+impl Shards {
+    pub(crate) fn new() -> Shards {
+        Shards {
+            shards: std::array::from_fn(|_| {
+                Padded(SpinLock::new(Shard {
+                    entries: Vec::new(),
+                    free: Vec::new(),
+                    in_use: 0,
+                    staged: 0,
+                    told: u64::MAX,
+                }))
+            }),
+        }
+    }
+
+    fn lock(&self, shard: usize) -> SpinGuard<'_, Shard> {
+        self.shards[shard].0.lock()
+    }
+
+    /// Stages a timeout due at `at` with `accuracy`, waking `waker`, in
+    /// `shard`. `None` when the shard is full (2²⁸ entries): the caller
+    /// arms it in the driver instead.
+    pub(crate) fn stage(
+        &self,
+        shard: usize,
+        at: u64,
+        accuracy: Accuracy,
+        waker: &Waker,
+    ) -> Option<Staged> {
+        let mut guard = self.lock(shard);
+        let index = guard.alloc()?;
+        guard.entries[index as usize] = Entry::Staged {
+            at,
+            accuracy: accuracy.code(),
+            waker: waker.clone(),
+        };
+        guard.staged += 1;
+        let tell = at < guard.told;
+        if tell {
+            guard.told = at;
+        }
+        Some(Staged {
+            code: ((shard as u32) << ENTRY_BITS) | index,
+            tell,
+        })
+    }
+
+    /// A staged timeout polled again: makes it wake `waker`. `Ok` with the
+    /// waker it replaced (to drop once no lock is held) if it is still
+    /// staged; `Err` with its slot if the driver moved it (its entry is
+    /// then freed: the slot is the timeout's).
+    pub(crate) fn rewake(&self, code: u32, waker: &Waker) -> Result<Option<Waker>, u32> {
+        let (shard, index) = split(code);
+        let mut guard = self.lock(shard);
+        let shard = &mut *guard;
+        match shard.entries.get_mut(index) {
+            Some(Entry::Staged { waker: current, .. }) => {
+                if current.will_wake(waker) {
+                    Ok(None)
+                } else {
+                    Ok(Some(std::mem::replace(current, waker.clone())))
+                }
+            }
+            Some(&mut Entry::Moved(slot)) => {
+                shard.entries[index] = Entry::Free;
+                shard.release(index);
+                Err(slot)
+            }
+            // Not reached: a timeout's entry is its own until it takes it.
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes a staged timeout out of its shard (it is dropped, or moves
+    /// to the driver's deadlines): what it held. `None` only if the entry
+    /// is not the timeout's (not reached).
+    pub(crate) fn take(&self, code: u32) -> Option<Taken> {
+        let (shard, index) = split(code);
+        let mut guard = self.lock(shard);
+        let shard = &mut *guard;
+        let taken = match std::mem::replace(shard.entries.get_mut(index)?, Entry::Free) {
+            Entry::Free => return None,
+            Entry::Moved(slot) => Taken::Moved(slot),
+            Entry::Staged { waker, .. } => {
+                shard.staged -= 1;
+                Taken::Staged(waker)
+            }
+        };
+        shard.release(index);
+        Some(taken)
+    }
+
+    /// The driver's visit (under its lock): moves every timeout staged in
+    /// `shard` into `deadlines`, each into a slot of its own, armed at its
+    /// deadline with its accuracy and waker. `false` if a slot could not be
+    /// had (four billion timers): the rest stay staged.
+    pub(crate) fn move_into(&self, shard: usize, deadlines: &mut Deadlines) -> bool {
+        let mut guard = self.lock(shard);
+        let shard = &mut *guard;
+        if shard.staged == 0 {
+            shard.told = u64::MAX;
+            return true;
+        }
+        for entry in &mut shard.entries {
+            if !matches!(entry, Entry::Staged { .. }) {
+                continue;
+            }
+            let Some(slot) = deadlines.alloc() else {
+                return false;
+            };
+            let Entry::Staged { at, accuracy, waker } = std::mem::replace(entry, Entry::Moved(slot))
+            else {
+                continue;
+            };
+            deadlines.arm_moved(slot, at, Accuracy::from_code(accuracy), waker);
+            shard.staged -= 1;
+        }
+        shard.told = u64::MAX;
+        true
+    }
+
+    /// How many timeouts are staged (not yet moved), in every shard.
+    pub(crate) fn staged(&self) -> usize {
+        (0..SHARDS).map(|shard| self.lock(shard).staged).sum()
+    }
+
+    /// The entries each shard has room for (for tests of shrinking).
+    #[cfg(test)]
+    pub(crate) fn capacities(&self) -> Vec<usize> {
+        (0..SHARDS)
+            .map(|shard| self.lock(shard).entries.capacity())
+            .collect()
+    }
+}
+
+impl Shard {
+    /// A free entry (reusing the most recently freed), or `None` when
+    /// 2²⁸ are in use.
+    fn alloc(&mut self) -> Option<u32> {
+        while let Some(index) = self.free.pop() {
+            if matches!(self.entries.get(index as usize), Some(Entry::Free)) {
+                self.in_use += 1;
+                return Some(index);
+            }
+            // Stale: dropped with the tail, or taken again since.
+        }
+        let index = u32::try_from(self.entries.len())
+            .ok()
+            .filter(|&index| index < 1 << ENTRY_BITS)?;
+        self.entries.push(Entry::Free);
+        self.in_use += 1;
+        Some(index)
+    }
+
+    /// Frees `index`, whose entry was just made [`Entry::Free`]. Nothing
+    /// stays at a past peak, as in the driver's slab: with none in use,
+    /// all of it goes; a sparse slab drops its free tail, and the free
+    /// list is purged when stale indices outnumber the free entries.
+    fn release(&mut self, index: usize) {
+        self.in_use -= 1;
+        if self.in_use == 0 && self.entries.capacity() > KEEP {
+            self.entries = Vec::new();
+            self.free = Vec::new();
+            return;
+        }
+        // Below `ENTRY_BITS` bits: it was handed out as one.
+        self.free.push(index as u32);
+        if index + 1 == self.entries.len() && self.entries.len() > 2 * self.in_use + KEEP {
+            while matches!(self.entries.last(), Some(Entry::Free)) {
+                self.entries.pop();
+            }
+            shrink_when_sparse(&mut self.entries);
+        }
+        let free_entries = self.entries.len() - self.in_use;
+        if self.free.len() > 2 * free_entries + KEEP {
+            let entries = &self.entries;
+            let mut seen = vec![false; entries.len()];
+            self.free.retain(|&index| {
+                let index = index as usize;
+                let keep = matches!(entries.get(index), Some(Entry::Free)) && !seen[index];
+                if keep {
+                    seen[index] = true;
+                }
+                keep
+            });
+            shrink_when_sparse(&mut self.free);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waker() -> Waker {
+        Waker::noop().clone()
+    }
+
+    #[test]
+    fn a_staged_timeout_is_taken_back_or_moved() {
+        let shards = Shards::new();
+        let mut deadlines = Deadlines::new();
+        let one = shards.stage(3, 5_000, Accuracy::ZERO, &waker()).unwrap();
+        assert!(one.tell, "the first deadline is told");
+        let two = shards.stage(3, 6_000, Accuracy::ZERO, &waker()).unwrap();
+        assert!(!two.tell, "a later one is not");
+        let three = shards.stage(3, 4_000, Accuracy::ZERO, &waker()).unwrap();
+        assert!(three.tell, "an earlier one is");
+        assert_eq!(shards.staged(), 3);
+        assert!(matches!(shards.take(two.code), Some(Taken::Staged(_))));
+        assert_eq!(shards.staged(), 2);
+        assert!(shards.take(two.code).is_none(), "taken twice");
+
+        assert!(shards.move_into(3, &mut deadlines));
+        assert_eq!(shards.staged(), 0);
+        assert_eq!(deadlines.armed(), 2);
+        // After a visit, the next deadline is told again.
+        let four = shards.stage(3, 9_000, Accuracy::ZERO, &waker()).unwrap();
+        assert!(four.tell);
+        let Err(slot) = shards.rewake(one.code, &waker()) else {
+            panic!("moved");
+        };
+        assert!(deadlines.free(slot).is_some(), "the waker moved with it");
+        let Some(Taken::Moved(slot)) = shards.take(three.code) else {
+            panic!("moved");
+        };
+        deadlines.free(slot);
+        assert!(matches!(shards.take(four.code), Some(Taken::Staged(_))));
+        assert_eq!(deadlines.armed(), 0);
+        assert!(shards.capacities()[3] <= KEEP, "nothing in use: all of it goes");
+    }
+
+    #[test]
+    fn codes_name_their_shard() {
+        let shards = Shards::new();
+        for shard in 0..SHARDS {
+            let staged = shards.stage(shard, 1, Accuracy::ZERO, &waker()).unwrap();
+            assert_eq!(split(staged.code), (shard, 0));
+        }
+        assert_eq!(shards.staged(), SHARDS);
+    }
+
+    #[test]
+    fn a_thread_keeps_its_shard() {
+        let first = mine();
+        assert_eq!(mine(), first);
+        let others: Vec<usize> = (0..SHARDS)
+            .map(|_| std::thread::spawn(mine).join().unwrap())
+            .collect();
+        assert!(others.iter().all(|&shard| shard < SHARDS));
+        // Round-robin: consecutive threads take different shards.
+        assert_ne!(others[0], others[1]);
+    }
+
+    #[test]
+    fn memory_comes_back_after_a_peak() {
+        let shards = Shards::new();
+        let codes: Vec<u32> = (0..10_000)
+            .map(|i| shards.stage(0, i, Accuracy::ZERO, &waker()).unwrap().code)
+            .collect();
+        // The first stays; the rest go.
+        for &code in &codes[1..] {
+            assert!(shards.take(code).is_some());
+        }
+        assert!(shards.capacities()[0] <= 2 * KEEP, "{:?}", shards.capacities());
+        // Reused: freed entries are taken again before the slab grows.
+        let again: Vec<u32> = (0..100)
+            .map(|i| shards.stage(0, i, Accuracy::ZERO, &waker()).unwrap().code)
+            .collect();
+        assert!(again.iter().all(|&code| split(code).1 < 2 * KEEP + 101));
+        for code in again.into_iter().chain([codes[0]]) {
+            assert!(shards.take(code).is_some());
+        }
+        assert_eq!(shards.staged(), 0);
+        assert!(shards.capacities()[0] <= KEEP);
+    }
+}
