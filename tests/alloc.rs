@@ -222,8 +222,9 @@ fn async_timerfd_expirations() {
 }
 
 /// `iofd::time`: a new `Sleep` each round (created, registered in a reused
-/// slot, fired by the driver, dropped) and an `Interval` tick, with the
-/// driver on the same thread: nothing allocates in steady state.
+/// slot, fired by the driver, dropped), an `Interval` tick and a far
+/// timeout armed and cancelled, with the driver on the same thread:
+/// nothing allocates in steady state.
 #[cfg(feature = "tokio")]
 fn time_sleeps_and_ticks() {
     let rt = current_thread();
@@ -246,6 +247,16 @@ fn time_sleeps_and_ticks() {
         for _ in 0..100 {
             let out = timers.timeout(Duration::from_secs(1), async { 1 }).await;
             assert_eq!(out, Ok(1));
+        }
+        assert_eq!(allocations() - before, 0);
+        // A far timeout, armed (in the thread's shard) and cancelled.
+        let far = || timers.timeout(Duration::from_secs(10), tokio::task::yield_now());
+        for _ in 0..ASYNC_WARM_UP {
+            assert_eq!(far().await, Ok(()));
+        }
+        let before = allocations();
+        for _ in 0..N {
+            assert_eq!(far().await, Ok(()));
         }
         assert_eq!(allocations() - before, 0);
     });

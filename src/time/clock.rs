@@ -168,7 +168,9 @@ fn exact_monotonic() -> Option<(Instant, u64)> {
         return None;
     }
     let value = secs.checked_mul(1_000_000_000)?.checked_add(nanos)?;
-    (before..=after).contains(&value).then_some((instant, value))
+    (before..=after)
+        .contains(&value)
+        .then_some((instant, value))
 }
 
 #[cfg(test)]
@@ -181,7 +183,10 @@ mod tests {
     #[test]
     fn the_monotonic_mapping_is_exact() {
         let base = Base::monotonic();
-        assert!(base.is_exact(), "std no longer shows an Instant's clock value");
+        assert!(
+            base.is_exact(),
+            "std no longer shows an Instant's clock value"
+        );
         for _ in 0..1000 {
             let before = base.now_nanos();
             let instant = Instant::now();

@@ -968,6 +968,51 @@ impl Shared {
 mod tests {
     use super::*;
 
+    /// A far timeout's first poll arms it in the polling thread's shard,
+    /// not in the deadlines; the timerfd is armed for the driver's visit
+    /// to that shard, which moves it into the deadlines; a near one goes
+    /// to the deadlines at once.
+    #[test]
+    fn far_timeouts_are_staged_then_moved() {
+        let rt = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let timers = Timers::new().unwrap();
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut far = timers.timeout(Duration::from_secs(10), std::future::pending::<()>());
+            assert!(std::pin::Pin::new(&mut far).poll(&mut cx).is_pending());
+            let key = timers.shared.key(far.deadline());
+            let mut state = timers.shared.lock();
+            assert_eq!(state.deadlines.armed(), 0, "staged, not in the deadlines");
+            assert_eq!(timers.shared.shards.staged(), 1);
+            let due = state.shard_due[shards::mine()];
+            assert!(
+                key - due >= MOVE_AHEAD && key - due <= MOVE_AHEAD + 1_000,
+                "{key} {due}"
+            );
+            assert!(
+                state.armed.is_some_and(|armed| armed <= due),
+                "the timerfd fires by the visit"
+            );
+            // The visit.
+            timers.shared.visit_shards(&mut state, due);
+            assert_eq!(state.deadlines.armed(), 1, "moved");
+            assert_eq!(timers.shared.shards.staged(), 0);
+            assert!(state.shard_due.iter().all(|&due| due == u64::MAX));
+            drop(state);
+            assert_eq!(timers.armed(), 1);
+            drop(far);
+            assert_eq!(timers.armed(), 0);
+
+            let mut near = timers.timeout(Duration::from_millis(20), std::future::pending::<()>());
+            assert!(std::pin::Pin::new(&mut near).poll(&mut cx).is_pending());
+            assert_eq!(timers.shared.lock().deadlines.armed(), 1, "not staged");
+            assert_eq!(timers.shared.shards.staged(), 0);
+        });
+    }
+
     /// 1 000 000 sleeps (20 000 under valgrind) armed and dropped: the
     /// slab and the heap are back to their smallest; a firing of many
     /// timers followed by one of a few leaves the firing list small.

@@ -79,7 +79,11 @@ enum Entry {
     Free,
     /// Waiting for the driver: the deadline (nanoseconds on the driver's
     /// clock), its accuracy ([`Accuracy::code`]) and the task to wake.
-    Staged { at: u64, accuracy: u16, waker: Waker },
+    Staged {
+        at: u64,
+        accuracy: u16,
+        waker: Waker,
+    },
     /// Moved by the driver into its deadlines, at this slot.
     Moved(u32),
 }
@@ -239,7 +243,11 @@ impl Shards {
             let Some(slot) = deadlines.alloc() else {
                 return false;
             };
-            let Entry::Staged { at, accuracy, waker } = std::mem::replace(entry, Entry::Moved(slot))
+            let Entry::Staged {
+                at,
+                accuracy,
+                waker,
+            } = std::mem::replace(entry, Entry::Moved(slot))
             else {
                 continue;
             };
@@ -358,7 +366,29 @@ mod tests {
         deadlines.free(slot);
         assert!(matches!(shards.take(four.code), Some(Taken::Staged(_))));
         assert_eq!(deadlines.armed(), 0);
-        assert!(shards.capacities()[3] <= KEEP, "nothing in use: all of it goes");
+        assert!(
+            shards.capacities()[3] <= KEEP,
+            "nothing in use: all of it goes"
+        );
+    }
+
+    /// A moved timeout keeps its deadline and its own accuracy: the
+    /// driver's wake-up window for it is `[at, at + accuracy]`.
+    #[test]
+    fn a_moved_timeout_keeps_its_accuracy() {
+        let shards = Shards::new();
+        let mut deadlines = Deadlines::new();
+        let accuracy = Accuracy::from_duration(std::time::Duration::from_millis(60));
+        let staged = shards.stage(0, 5_000, accuracy, &waker()).unwrap();
+        assert!(shards.move_into(0, &mut deadlines));
+        assert_eq!(
+            deadlines.wake_target(),
+            Some((5_000, 5_000 + accuracy.nanos()))
+        );
+        let Some(Taken::Moved(slot)) = shards.take(staged.code) else {
+            panic!("moved");
+        };
+        deadlines.free(slot);
     }
 
     #[test]
@@ -393,7 +423,11 @@ mod tests {
         for &code in &codes[1..] {
             assert!(shards.take(code).is_some());
         }
-        assert!(shards.capacities()[0] <= 2 * KEEP, "{:?}", shards.capacities());
+        assert!(
+            shards.capacities()[0] <= 2 * KEEP,
+            "{:?}",
+            shards.capacities()
+        );
         // Reused: freed entries are taken again before the slab grows.
         let again: Vec<u32> = (0..100)
             .map(|i| shards.stage(0, i, Accuracy::ZERO, &waker()).unwrap().code)

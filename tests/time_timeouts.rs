@@ -1,0 +1,189 @@
+//! Far timeouts: a `Timeout` made at least about 67 ms before its
+//! deadline is armed, at its first poll, in the shard of the polling
+//! thread rather than in the driver's deadlines, and the driver moves it
+//! there before it is due. What a user sees must not change: it fires at
+//! its deadline (never woken early), a dropped one leaves nothing armed
+//! wherever it is dropped, the task that polled it last is the one woken,
+//! and it keeps working after its runtime shuts down.
+
+#![cfg(feature = "tokio")]
+
+mod common;
+mod time_support;
+
+use std::future::{Future, pending};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use common::{on_both_runtimes, two_workers, until, within};
+use iofd::time::Timers;
+use time_support::{assert_never_woken_early, recorded};
+use tokio_test::{assert_pending, task};
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A waker that counts its wakes.
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_far_timeout_that_fires_is_never_woken_early() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        for length in [70, 100, 150] {
+            let mut timeout = timers.timeout(Duration::from_millis(length), pending::<()>());
+            let deadline = timeout.deadline();
+            let (result, woken) =
+                within(recorded(|cx| (Pin::new(&mut timeout).poll(cx), deadline))).await;
+            assert!(result.is_err(), "{length} ms");
+            assert!(Instant::now() >= deadline);
+            assert_never_woken_early(&woken, &format!("a {length} ms timeout"));
+        }
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+#[test]
+fn a_far_timeout_counts_as_armed_until_dropped() {
+    current_thread().block_on(async {
+        let timers = Timers::new().unwrap();
+        let mut timeouts: Vec<_> = (0..100)
+            .map(|_| task::spawn(timers.timeout(Duration::from_secs(10), pending::<()>())))
+            .collect();
+        assert_eq!(timers.armed(), 0, "not before its first poll");
+        for timeout in &mut timeouts {
+            assert_pending!(timeout.poll());
+        }
+        assert_eq!(timers.armed(), 100);
+        timeouts.truncate(40);
+        assert_eq!(timers.armed(), 40);
+        drop(timeouts);
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+#[test]
+fn a_far_timeout_dropped_on_another_thread_leaves_nothing_armed() {
+    current_thread().block_on(async {
+        let timers = Timers::new().unwrap();
+        let mut timeouts: Vec<_> = (0..50)
+            .map(|_| task::spawn(timers.timeout(Duration::from_secs(10), pending::<()>())))
+            .collect();
+        for timeout in &mut timeouts {
+            assert_pending!(timeout.poll());
+        }
+        assert_eq!(timers.armed(), 50);
+        std::thread::spawn(move || drop(timeouts)).join().unwrap();
+        assert_eq!(timers.armed(), 0);
+    });
+}
+
+#[test]
+fn the_task_that_polled_a_far_timeout_last_is_woken() {
+    on_both_runtimes(|| async {
+        let timers = Timers::new().unwrap();
+        let mut timeout = timers.timeout(Duration::from_millis(80), pending::<()>());
+        let mut first = task::spawn(());
+        assert!(
+            first
+                .enter(|cx, _| Pin::new(&mut timeout).poll(cx))
+                .is_pending()
+        );
+        let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let second = Pin::new(&mut timeout).poll(&mut Context::from_waker(&waker));
+        assert!(second.is_pending());
+        let deadline = timeout.deadline();
+        within(until(|| count.0.load(Ordering::SeqCst) > 0)).await;
+        assert!(Instant::now() >= deadline);
+        assert!(!first.is_woken(), "the first task was woken");
+        assert!(timeout.await.is_err());
+    });
+}
+
+#[test]
+fn a_far_timeout_fires_after_its_runtime_shut_down() {
+    let rt = current_thread();
+    let (timers, mut timeout) = rt.block_on(async {
+        let timers = Timers::new().unwrap();
+        let mut timeout = timers.timeout(Duration::from_millis(150), pending::<()>());
+        assert!(
+            Pin::new(&mut timeout)
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending()
+        );
+        (timers, timeout)
+    });
+    drop(rt);
+    let deadline = timeout.deadline();
+    current_thread().block_on(async {
+        let (result, woken) =
+            within(recorded(|cx| (Pin::new(&mut timeout).poll(cx), deadline))).await;
+        assert!(result.is_err());
+        assert_never_woken_early(&woken, "after the shutdown");
+    });
+    assert!(Instant::now() >= deadline);
+    drop(timeout);
+    assert_eq!(timers.armed(), 0);
+}
+
+/// Many tasks on two workers, and more threads than shards arming and
+/// cancelling at once: every timeout that should fire fires after its
+/// deadline, every one that completes first is `Ok`, and nothing stays
+/// armed.
+#[test]
+fn far_timeouts_from_many_tasks_and_threads() {
+    let rt = two_workers();
+    rt.block_on(async {
+        let timers = Timers::new().unwrap();
+        let tasks: Vec<_> = (0..200u64)
+            .map(|i| {
+                let timers = timers.clone();
+                tokio::spawn(async move {
+                    let length = Duration::from_millis(70 + i % 60);
+                    let start = Instant::now();
+                    if i % 2 == 0 {
+                        let result = timers.timeout(length, pending::<()>()).await;
+                        assert!(result.is_err());
+                        assert!(start.elapsed() >= length, "{i}: early");
+                    } else {
+                        let result = timers.timeout(length, tokio::task::yield_now()).await;
+                        assert_eq!(result, Ok(()));
+                    }
+                })
+            })
+            .collect();
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let timers = timers.clone();
+                std::thread::spawn(move || {
+                    let mut cx = Context::from_waker(Waker::noop());
+                    for _ in 0..5_000 {
+                        let mut timeout = timers.timeout(Duration::from_secs(10), pending::<()>());
+                        assert!(Pin::new(&mut timeout).poll(&mut cx).is_pending());
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            within(task).await.unwrap();
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(timers.armed(), 0);
+    });
+}
