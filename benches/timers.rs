@@ -596,19 +596,27 @@ fn accuracy_mix(window: Duration) -> io::Result<()> {
 }
 
 /// What one arm+cancel of a timeout costs, net of the wrapped future's
-/// own cost: on one thread, each contender in turn (interleaved, 5 rounds,
-/// median), `N` times: make a timeout of 10 s around a future that is
-/// pending, poll it once (which arms it), drop it (which cancels it).
-/// The bare future, polled once and dropped, is the baseline subtracted.
-/// With 0 and with 1 000 000 hour-long timers of the same kind armed
-/// besides. async-io has no timeout: its `Timer::after`, polled once next
-/// to the future and dropped, is the same work. Then a churn mix on a
-/// 2-worker runtime: tasks looping `timeout(10 s, yield_now())`.
+/// own cost: on one thread, `N` times: make a timeout of 10 s around a
+/// future that is pending, poll it once (which arms it), drop it (which
+/// cancels it). The bare future, polled once and dropped, is the baseline
+/// subtracted. With 0 and with 1 000 000 hour-long timers of the same kind
+/// armed besides. Each round measures the bare future, tokio and iofd
+/// back to back (interleaved, 9 rounds, median of the figures and of the
+/// per-round ratios).
+///
+/// async-io is measured after them, in rounds of its own (bare, tokio,
+/// async-io): its timers are kept by a thread of its own, which takes
+/// each insertion and removal from a queue, so its work for a round (and
+/// for its million-timer load) runs on while the next contender is timed.
+/// async-io has no timeout: its `Timer::after`, polled once next to the
+/// future and dropped, is the same work. Then a churn mix on a 2-worker
+/// runtime: tasks looping `timeout(10 s, yield_now())`.
 fn churn(quick: bool) -> io::Result<()> {
     let n: usize = if quick { 50_000 } else { 200_000 };
     let rounds = 9;
     let ten = Duration::from_secs(10);
     let hour = Duration::from_secs(3600);
+    let later = |i: usize| hour + Duration::from_nanos(i as u64 * 3_601);
     for armed in [0usize, 1_000_000] {
         println!(
             "--- timeout arm+cancel, {armed} other timers armed, ns per op (median of {rounds} rounds of {n})"
@@ -616,33 +624,21 @@ fn churn(quick: bool) -> io::Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let results = rt.block_on(async {
+        let (results, async_io_results) = rt.block_on(async {
             let timers = Timers::new()?;
             let waker = std::task::Waker::noop();
             let mut cx = std::task::Context::from_waker(waker);
             // The armed load: of each kind, so that each contender meets
             // its own.
             let mut load_tokio: Vec<_> = (0..armed)
-                .map(|i| {
-                    Box::pin(tokio::time::sleep(
-                        hour + Duration::from_nanos(i as u64 * 3_601),
-                    ))
-                })
+                .map(|i| Box::pin(tokio::time::sleep(later(i))))
                 .collect();
             for sleep in &mut load_tokio {
                 let _ = sleep.as_mut().poll(&mut cx);
             }
-            let mut load_iofd: Vec<_> = (0..armed)
-                .map(|i| timers.sleep(hour + Duration::from_nanos(i as u64 * 3_601)))
-                .collect();
+            let mut load_iofd: Vec<_> = (0..armed).map(|i| timers.sleep(later(i))).collect();
             for sleep in &mut load_iofd {
                 let _ = std::pin::Pin::new(sleep).poll(&mut cx);
-            }
-            let mut load_async_io: Vec<_> = (0..armed)
-                .map(|i| async_io::Timer::after(hour + Duration::from_nanos(i as u64 * 3_601)))
-                .collect();
-            for timer in &mut load_async_io {
-                let _ = std::pin::Pin::new(timer).poll(&mut cx);
             }
             // One timer of each kind due in 5 s, before every timeout of
             // the loop: no insertion makes a driver wake earlier (tokio
@@ -651,35 +647,54 @@ fn churn(quick: bool) -> io::Result<()> {
             let mut pacers = (
                 Box::pin(tokio::time::sleep(Duration::from_secs(5))),
                 timers.sleep(Duration::from_secs(5)),
-                async_io::Timer::after(Duration::from_secs(5)),
             );
             let _ = pacers.0.as_mut().poll(&mut cx);
             let _ = std::pin::Pin::new(&mut pacers.1).poll(&mut cx);
-            let _ = std::pin::Pin::new(&mut pacers.2).poll(&mut cx);
             // Let tokio's driver park once, so that it knows its next wake.
             tokio::time::sleep(Duration::from_millis(2)).await;
-            let mut samples: [Vec<f64>; 4] = Default::default();
             let per_op = |t: Instant| t.elapsed().as_nanos() as f64 / n as f64;
-            for _ in 0..rounds {
+            let bare = |cx: &mut std::task::Context<'_>| {
                 let t = Instant::now();
                 for _ in 0..n {
                     let mut f = std::pin::pin!(std::hint::black_box(std::future::pending::<()>()));
-                    let _ = f.as_mut().poll(&mut cx);
+                    let _ = f.as_mut().poll(cx);
                 }
-                samples[0].push(per_op(t));
+                per_op(t)
+            };
+            let tokio_round = |cx: &mut std::task::Context<'_>| {
                 let t = Instant::now();
                 for _ in 0..n {
                     let mut f =
                         std::pin::pin!(tokio::time::timeout(ten, std::future::pending::<()>()));
-                    let _ = f.as_mut().poll(&mut cx);
+                    let _ = f.as_mut().poll(cx);
                 }
-                samples[1].push(per_op(t));
+                per_op(t)
+            };
+            let mut samples: [Vec<f64>; 3] = Default::default();
+            for _ in 0..rounds {
+                samples[0].push(bare(&mut cx));
+                samples[1].push(tokio_round(&mut cx));
                 let t = Instant::now();
                 for _ in 0..n {
                     let mut f = std::pin::pin!(timers.timeout(ten, std::future::pending::<()>()));
                     let _ = f.as_mut().poll(&mut cx);
                 }
                 samples[2].push(per_op(t));
+            }
+            drop((load_iofd, pacers.1));
+            // async-io, with tokio again as the reference.
+            let mut load_async_io: Vec<_> = (0..armed)
+                .map(|i| async_io::Timer::after(later(i)))
+                .collect();
+            for timer in &mut load_async_io {
+                let _ = std::pin::Pin::new(timer).poll(&mut cx);
+            }
+            let mut pacer = async_io::Timer::after(Duration::from_secs(5));
+            let _ = std::pin::Pin::new(&mut pacer).poll(&mut cx);
+            let mut async_io_samples: [Vec<f64>; 3] = Default::default();
+            for _ in 0..rounds {
+                async_io_samples[0].push(bare(&mut cx));
+                async_io_samples[1].push(tokio_round(&mut cx));
                 let t = Instant::now();
                 for _ in 0..n {
                     let mut timer = async_io::Timer::after(ten);
@@ -687,10 +702,10 @@ fn churn(quick: bool) -> io::Result<()> {
                     let _ = f.as_mut().poll(&mut cx);
                     let _ = std::pin::Pin::new(&mut timer).poll(&mut cx);
                 }
-                samples[3].push(per_op(t));
+                async_io_samples[2].push(per_op(t));
             }
-            drop((load_tokio, load_iofd, load_async_io, pacers));
-            Ok::<_, io::Error>(samples)
+            drop((load_tokio, load_async_io, pacers.0, pacer));
+            Ok::<_, io::Error>((samples, async_io_samples))
         })?;
         // Medians of the per-round figures, and of the per-round ratios
         // (each round measures the contenders back to back).
@@ -698,25 +713,27 @@ fn churn(quick: bool) -> io::Result<()> {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        let ratio = |k: usize| {
+        let ratio = |results: &[Vec<f64>; 3]| {
             median(
                 (0..rounds)
-                    .map(|r| (results[k][r] - results[0][r]) / (results[1][r] - results[0][r]))
+                    .map(|r| (results[2][r] - results[0][r]) / (results[1][r] - results[0][r]))
                     .collect(),
             )
         };
-        let [bare, tokio, iofd, async_io] = results.clone().map(median);
+        let [bare, tokio, iofd] = results.clone().map(median);
         println!("bare future {bare:>8.1}");
         println!("tokio       {tokio:>8.1}   net {:>8.1}", tokio - bare);
         println!(
-            "async-io    {async_io:>8.1}   net {:>8.1}   ratio to tokio (net, median of rounds) {:.2}",
-            async_io - bare,
-            ratio(3)
-        );
-        println!(
             "iofd::time  {iofd:>8.1}   net {:>8.1}   ratio to tokio (net, median of rounds) {:.2}",
             iofd - bare,
-            ratio(2)
+            ratio(&results)
+        );
+        let [bare, tokio, async_io] = async_io_results.clone().map(median);
+        println!(
+            "async-io    {async_io:>8.1}   net {:>8.1}   ratio to tokio (net, median of its rounds, tokio {:.1} net there) {:.2}",
+            async_io - bare,
+            tokio - bare,
+            ratio(&async_io_results)
         );
     }
     churn_mix(quick)

@@ -113,6 +113,7 @@ thread_local! {
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// The shard of the calling thread (the same for every `Timers`).
+#[inline]
 pub(crate) fn mine() -> usize {
     MINE.with(|mine| {
         let shard = mine.get();
@@ -148,6 +149,7 @@ impl Shards {
         }
     }
 
+    #[inline]
     fn lock(&self, shard: usize) -> SpinGuard<'_, Shard> {
         self.shards[shard].0.lock()
     }
@@ -155,6 +157,7 @@ impl Shards {
     /// Stages a timeout due at `at` with `accuracy`, waking `waker`, in
     /// `shard`. `None` when the shard is full (2²⁸ entries): the caller
     /// arms it in the driver instead.
+    #[inline]
     pub(crate) fn stage(
         &self,
         shard: usize,
@@ -209,6 +212,7 @@ impl Shards {
     /// Takes a staged timeout out of its shard (it is dropped, or moves
     /// to the driver's deadlines): what it held. `None` only if the entry
     /// is not the timeout's (not reached).
+    #[inline]
     pub(crate) fn take(&self, code: u32) -> Option<Taken> {
         let (shard, index) = split(code);
         let mut guard = self.lock(shard);
@@ -275,6 +279,7 @@ impl Shards {
 impl Shard {
     /// A free entry (reusing the most recently freed), or `None` when
     /// 2²⁸ are in use.
+    #[inline]
     fn alloc(&mut self) -> Option<u32> {
         while let Some(index) = self.free.pop() {
             if matches!(self.entries.get(index as usize), Some(Entry::Free)) {
@@ -295,6 +300,7 @@ impl Shard {
     /// stays at a past peak, as in the driver's slab: with none in use,
     /// all of it goes; a sparse slab drops its free tail, and the free
     /// list is purged when stale indices outnumber the free entries.
+    #[inline]
     fn release(&mut self, index: usize) {
         self.in_use -= 1;
         if self.in_use == 0 && self.entries.capacity() > KEEP {

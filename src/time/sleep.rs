@@ -189,6 +189,7 @@ impl Sleep {
     /// Whether its next poll is the first of a sleep made at least
     /// [`FAR_ENOUGH`] before its deadline (see
     /// [`arm_if_first_far`](Sleep::arm_if_first_far)).
+    #[inline]
     pub(crate) fn is_first_far_poll(&self) -> bool {
         self.registration.flags & FAR != 0
     }
@@ -205,6 +206,7 @@ impl Sleep {
     /// (the sleep first polled more than a millisecond after it was made),
     /// the driver finds it due at once and wakes the task, whose next poll
     /// reads the clock.
+    #[inline]
     pub(crate) fn arm_if_first_far(&mut self, cx: &mut Context<'_>) -> bool {
         let this = &mut self.registration;
         if this.flags & FAR == 0 {
