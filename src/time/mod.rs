@@ -6,7 +6,10 @@
 //! [`interval`](Timers::interval) and [`timeout`](Timers::timeout) as with
 //! `tokio::time`. Every timer of a `Timers` lives in one deadline heap
 //! (far one-shot deadlines first wait in a coarse wheel, where arming and
-//! cancelling a timeout is O(1)); one timerfd, armed at the earliest
+//! cancelling is O(1), and far timeouts before that in a shard of the
+//! thread that armed them, where it takes no shared lock: see
+//! [Timeouts that cost little](Timers#timeouts-that-cost-little)); one
+//! timerfd, armed at the earliest
 //! deadline and registered with tokio's reactor, fires every timer due
 //! from the reactor's own turn — no task, no thread while the runtime
 //! runs (after it, see [`Timers`]' *Lifetime*). Timers due within the

@@ -23,6 +23,17 @@ use super::Sleep;
 /// budget, checks the deadline outside the budget: the limit is never
 /// hidden by the future's own work.
 ///
+/// # Cost
+///
+/// Made by [`Timers::timeout`](super::Timers::timeout) at least about
+/// 67 ms before its deadline, it is armed at its first poll (if the
+/// future is pending) in the polling thread's shard of its `Timers`, not
+/// behind the lock all its timers share, and that poll reads neither the
+/// clock nor tokio's coop budget (it is pending whatever they say); see
+/// [Timeouts that cost little](super::Timers#timeouts-that-cost-little).
+/// Made with [`timeout_at`](super::Timers::timeout_at), or nearer its
+/// deadline, it is armed as a [`Sleep`] is.
+///
 /// # Cancel safety
 ///
 /// As cancel safe as the future it runs: dropping the `Timeout` drops it.
