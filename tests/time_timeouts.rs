@@ -187,3 +187,71 @@ fn far_timeouts_from_many_tasks_and_threads() {
         assert_eq!(timers.armed(), 0);
     });
 }
+
+thread_local! {
+    /// The timers a [`reentrant_waker`] uses when cloned or dropped.
+    static REENTER: std::cell::RefCell<Option<Timers>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A waker whose clone and drop use the timers of [`REENTER`] (they ask
+/// how many are armed, which takes every lock of the `Timers`): run
+/// while one of those locks is held, they would never return.
+fn reentrant_waker() -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    fn touch() {
+        REENTER.with(|timers| {
+            if let Some(timers) = &*timers.borrow() {
+                let _ = timers.armed();
+            }
+        });
+    }
+    fn clone(_: *const ()) -> RawWaker {
+        touch();
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn wake(_: *const ()) {
+        touch();
+    }
+    fn drop(_: *const ()) {
+        touch();
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
+    // SAFETY: the vtable's functions never read the data pointer, and are
+    // safe to call from any thread, any number of times.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+/// No waker code runs while a shard is locked: a waker that uses the same
+/// timers when cloned or dropped is staged, replaced and dropped without
+/// deadlocking (a hang fails the test after 10 s).
+#[test]
+fn a_waker_that_uses_the_timers_never_deadlocks_a_far_timeout() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        current_thread().block_on(async {
+            let timers = Timers::new().unwrap();
+            REENTER.with(|slot| *slot.borrow_mut() = Some(timers.clone()));
+            let waker = reentrant_waker();
+            let mut cx = Context::from_waker(&waker);
+            let mut timeout = timers.timeout(Duration::from_secs(10), pending::<()>());
+            assert!(Pin::new(&mut timeout).poll(&mut cx).is_pending());
+            assert_eq!(timers.armed(), 1);
+            // Another task's waker, then this one again: each replaces the
+            // staged one.
+            let other = Waker::noop();
+            assert!(
+                Pin::new(&mut timeout)
+                    .poll(&mut Context::from_waker(other))
+                    .is_pending()
+            );
+            assert!(Pin::new(&mut timeout).poll(&mut cx).is_pending());
+            drop(timeout);
+            assert_eq!(timers.armed(), 0);
+            REENTER.with(|slot| slot.borrow_mut().take());
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("deadlocked");
+}

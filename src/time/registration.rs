@@ -241,10 +241,11 @@ impl OneShot {
         // After a shutdown, `wait` finds out what fires the timers.
         if self.flags & STAGEABLE != 0 && !shared.is_shut_down() {
             let shard = shards::mine();
+            let waker = cx.waker().clone();
             if let Some(staged) =
                 shared
                     .shards()
-                    .stage(shard, self.deadline, self.accuracy(), cx.waker())
+                    .stage(shard, self.deadline, self.accuracy(), waker)
             {
                 self.slot = staged.code;
                 self.flags |= STAGED | CURRENT;

@@ -157,20 +157,28 @@ impl Shards {
     /// Stages a timeout due at `at` with `accuracy`, waking `waker`, in
     /// `shard`. `None` when the shard is full (2²⁸ entries): the caller
     /// arms it in the driver instead.
+    ///
+    /// The caller clones the waker before: no waker code (a clone, a
+    /// drop) runs while a shard is locked, so a waker that uses these
+    /// timers cannot deadlock on the lock.
     #[inline]
     pub(crate) fn stage(
         &self,
         shard: usize,
         at: u64,
         accuracy: Accuracy,
-        waker: &Waker,
+        waker: Waker,
     ) -> Option<Staged> {
         let mut guard = self.lock(shard);
-        let index = guard.alloc()?;
+        let Some(index) = guard.alloc() else {
+            // The waker is dropped once the lock is released.
+            drop(guard);
+            return None;
+        };
         guard.entries[index as usize] = Entry::Staged {
             at,
             accuracy: accuracy.code(),
-            waker: waker.clone(),
+            waker,
         };
         guard.staged += 1;
         let tell = at < guard.told;
@@ -187,25 +195,37 @@ impl Shards {
     /// waker it replaced (to drop once no lock is held) if it is still
     /// staged; `Err` with its slot if the driver moved it (its entry is
     /// then freed: the slot is the timeout's).
+    ///
+    /// A waker that would wake another task is cloned with no lock held
+    /// (then the shard is locked again: the driver may have moved the
+    /// timeout meanwhile).
     pub(crate) fn rewake(&self, code: u32, waker: &Waker) -> Result<Option<Waker>, u32> {
         let (shard, index) = split(code);
-        let mut guard = self.lock(shard);
-        let shard = &mut *guard;
-        match shard.entries.get_mut(index) {
-            Some(Entry::Staged { waker: current, .. }) => {
-                if current.will_wake(waker) {
-                    Ok(None)
-                } else {
-                    Ok(Some(std::mem::replace(current, waker.clone())))
+        // Declared before the guard: dropped after it, if unused.
+        let mut clone: Option<Waker> = None;
+        loop {
+            let mut guard = self.lock(shard);
+            let shard = &mut *guard;
+            match shard.entries.get_mut(index) {
+                Some(Entry::Staged { waker: current, .. }) => {
+                    if current.will_wake(waker) {
+                        return Ok(None);
+                    }
+                    if let Some(clone) = clone.take() {
+                        return Ok(Some(std::mem::replace(current, clone)));
+                    }
                 }
+                Some(&mut Entry::Moved(slot)) => {
+                    shard.entries[index] = Entry::Free;
+                    shard.release(index);
+                    return Err(slot);
+                }
+                // Not reached: a timeout's entry is its own until it
+                // takes it.
+                _ => return Ok(None),
             }
-            Some(&mut Entry::Moved(slot)) => {
-                shard.entries[index] = Entry::Free;
-                shard.release(index);
-                Err(slot)
-            }
-            // Not reached: a timeout's entry is its own until it takes it.
-            _ => Ok(None),
+            drop(guard);
+            clone = Some(waker.clone());
         }
     }
 
@@ -345,11 +365,11 @@ mod tests {
     fn a_staged_timeout_is_taken_back_or_moved() {
         let shards = Shards::new();
         let mut deadlines = Deadlines::new();
-        let one = shards.stage(3, 5_000, Accuracy::ZERO, &waker()).unwrap();
+        let one = shards.stage(3, 5_000, Accuracy::ZERO, waker()).unwrap();
         assert!(one.tell, "the first deadline is told");
-        let two = shards.stage(3, 6_000, Accuracy::ZERO, &waker()).unwrap();
+        let two = shards.stage(3, 6_000, Accuracy::ZERO, waker()).unwrap();
         assert!(!two.tell, "a later one is not");
-        let three = shards.stage(3, 4_000, Accuracy::ZERO, &waker()).unwrap();
+        let three = shards.stage(3, 4_000, Accuracy::ZERO, waker()).unwrap();
         assert!(three.tell, "an earlier one is");
         assert_eq!(shards.staged(), 3);
         assert!(matches!(shards.take(two.code), Some(Taken::Staged(_))));
@@ -360,7 +380,7 @@ mod tests {
         assert_eq!(shards.staged(), 0);
         assert_eq!(deadlines.armed(), 2);
         // After a visit, the next deadline is told again.
-        let four = shards.stage(3, 9_000, Accuracy::ZERO, &waker()).unwrap();
+        let four = shards.stage(3, 9_000, Accuracy::ZERO, waker()).unwrap();
         assert!(four.tell);
         let Err(slot) = shards.rewake(one.code, &waker()) else {
             panic!("moved");
@@ -385,7 +405,7 @@ mod tests {
         let shards = Shards::new();
         let mut deadlines = Deadlines::new();
         let accuracy = Accuracy::from_duration(std::time::Duration::from_millis(60));
-        let staged = shards.stage(0, 5_000, accuracy, &waker()).unwrap();
+        let staged = shards.stage(0, 5_000, accuracy, waker()).unwrap();
         assert!(shards.move_into(0, &mut deadlines));
         assert_eq!(
             deadlines.wake_target(),
@@ -401,7 +421,7 @@ mod tests {
     fn codes_name_their_shard() {
         let shards = Shards::new();
         for shard in 0..SHARDS {
-            let staged = shards.stage(shard, 1, Accuracy::ZERO, &waker()).unwrap();
+            let staged = shards.stage(shard, 1, Accuracy::ZERO, waker()).unwrap();
             assert_eq!(split(staged.code), (shard, 0));
         }
         assert_eq!(shards.staged(), SHARDS);
@@ -423,7 +443,7 @@ mod tests {
     fn memory_comes_back_after_a_peak() {
         let shards = Shards::new();
         let codes: Vec<u32> = (0..10_000)
-            .map(|i| shards.stage(0, i, Accuracy::ZERO, &waker()).unwrap().code)
+            .map(|i| shards.stage(0, i, Accuracy::ZERO, waker()).unwrap().code)
             .collect();
         // The first stays; the rest go.
         for &code in &codes[1..] {
@@ -436,7 +456,7 @@ mod tests {
         );
         // Reused: freed entries are taken again before the slab grows.
         let again: Vec<u32> = (0..100)
-            .map(|i| shards.stage(0, i, Accuracy::ZERO, &waker()).unwrap().code)
+            .map(|i| shards.stage(0, i, Accuracy::ZERO, waker()).unwrap().code)
             .collect();
         assert!(again.iter().all(|&code| split(code).1 < 2 * KEEP + 101));
         for code in again.into_iter().chain([codes[0]]) {
