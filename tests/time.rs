@@ -870,3 +870,47 @@ fn alarm_clocks_without_cap_wake_alarm_are_refused_with_eperm() {
         Err(e) => eprintln!("BoottimeAlarm with this process's capabilities: {e}"),
     }
 }
+
+/// No waker code (a clone, a drop) runs under the driver's lock: a sleep
+/// and an interval polled by a waker that uses the same timers when
+/// cloned or dropped are armed, re-polled by another task and dropped
+/// without deadlocking (a hang fails the test after 10 s).
+#[test]
+fn a_waker_that_uses_the_timers_never_deadlocks_a_sleep_or_an_interval() {
+    use time_support::{REENTER, reentrant_waker};
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let timers = Timers::new().unwrap();
+            REENTER.with(|slot| *slot.borrow_mut() = Some(timers.clone()));
+            let waker = reentrant_waker();
+            let mut cx = Context::from_waker(&waker);
+            let mut other = Context::from_waker(Waker::noop());
+            let mut sleep = timers.sleep(Duration::from_secs(10));
+            assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending());
+            assert!(std::pin::Pin::new(&mut sleep).poll(&mut other).is_pending());
+            assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending());
+            sleep.reset(Instant::now() + Duration::from_secs(20));
+            assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending());
+            drop(sleep);
+            let mut interval = timers.interval(Duration::from_secs(10)).unwrap();
+            assert!(interval.poll_tick(&mut cx).is_ready());
+            assert!(interval.poll_tick(&mut cx).is_pending());
+            assert!(interval.poll_tick(&mut other).is_pending());
+            assert!(interval.poll_tick(&mut cx).is_pending());
+            interval.reset();
+            assert!(interval.poll_tick(&mut cx).is_pending());
+            drop(interval);
+            assert_eq!(timers.armed(), 0);
+            REENTER.with(|slot| slot.borrow_mut().take());
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("deadlocked");
+}

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{on_both_runtimes, two_workers, until, within};
 use iofd::time::Timers;
-use time_support::{assert_never_woken_early, recorded};
+use time_support::{REENTER, assert_never_woken_early, recorded, reentrant_waker};
 use tokio_test::{assert_pending, task};
 
 fn current_thread() -> tokio::runtime::Runtime {
@@ -186,39 +186,6 @@ fn far_timeouts_from_many_tasks_and_threads() {
         }
         assert_eq!(timers.armed(), 0);
     });
-}
-
-thread_local! {
-    /// The timers a [`reentrant_waker`] uses when cloned or dropped.
-    static REENTER: std::cell::RefCell<Option<Timers>> = const { std::cell::RefCell::new(None) };
-}
-
-/// A waker whose clone and drop use the timers of [`REENTER`] (they ask
-/// how many are armed, which takes every lock of the `Timers`): run
-/// while one of those locks is held, they would never return.
-fn reentrant_waker() -> Waker {
-    use std::task::{RawWaker, RawWakerVTable};
-    fn touch() {
-        REENTER.with(|timers| {
-            if let Some(timers) = &*timers.borrow() {
-                let _ = timers.armed();
-            }
-        });
-    }
-    fn clone(_: *const ()) -> RawWaker {
-        touch();
-        RawWaker::new(std::ptr::null(), &VTABLE)
-    }
-    fn wake(_: *const ()) {
-        touch();
-    }
-    fn drop(_: *const ()) {
-        touch();
-    }
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
-    // SAFETY: the vtable's functions never read the data pointer, and are
-    // safe to call from any thread, any number of times.
-    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
 }
 
 /// No waker code runs while a shard is locked: a waker that uses the same

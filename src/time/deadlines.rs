@@ -389,12 +389,17 @@ impl Deadlines {
         periodic: Option<&Arc<Periodic>>,
         waker: Option<&Waker>,
     ) -> u64 {
-        self.schedule_with(slot, at, Accuracy::ZERO, periodic, waker)
+        if let Some(waker) = waker {
+            drop(self.place_waker(slot, waker.clone()));
+        }
+        self.schedule_with(slot, at, Accuracy::ZERO, periodic)
     }
 
     /// Arms `slot` to fire at `at` (replacing any earlier deadline), at
     /// most `accuracy` later, and then on the grid of `periodic` if there
-    /// is one, waking `waker` (or the waker it already has, for `None`).
+    /// is one, waking the waker it has ([`place_waker`]).
+    ///
+    /// [`place_waker`]: Deadlines::place_waker
     ///
     /// Returns by when the driver must next run for it: the end of its
     /// window in the heap, or, for a deadline that went to the wheel, when
@@ -405,7 +410,6 @@ impl Deadlines {
         at: u64,
         accuracy: Accuracy,
         periodic: Option<&Arc<Periodic>>,
-        waker: Option<&Waker>,
     ) -> u64 {
         let entry = &mut self.slots[slot as usize];
         match periodic {
@@ -420,9 +424,6 @@ impl Deadlines {
                 }
             }
             None => entry.periodic = None,
-        }
-        if let Some(waker) = waker {
-            set_waker(&mut entry.waker, waker);
         }
         let pos = entry.pos;
         // A far one-shot deadline goes to the wheel: O(1) in and out.
@@ -460,25 +461,31 @@ impl Deadlines {
     pub(crate) fn arm_moved(&mut self, slot: u32, at: u64, accuracy: Accuracy, waker: Waker) {
         // A slot just taken holds no waker (`free` took it).
         self.slots[slot as usize].waker = Some(waker);
-        self.schedule_with(slot, at, accuracy, None, None);
+        self.schedule_with(slot, at, accuracy, None);
     }
 
-    /// If `slot` is armed, makes it wake `waker` (cloning only if it
-    /// would wake another task) and returns `Ok` with the waker it
-    /// replaced, for the caller to drop once the lock is released.
-    pub(crate) fn set_waker_if_armed(
-        &mut self,
-        slot: u32,
-        waker: &Waker,
-    ) -> Result<Option<Waker>, ()> {
-        let entry = &mut self.slots[slot as usize];
+    /// Makes `slot` wake `waker`, unless the waker it has wakes the same
+    /// task. Returns the waker left over (the one replaced, or `waker`
+    /// itself), for the caller to drop once the lock is released. The
+    /// caller clones `waker` before it takes the lock: no waker code (a
+    /// clone, a drop) runs under it, so that a waker that uses these
+    /// timers cannot deadlock on it.
+    pub(crate) fn place_waker(&mut self, slot: u32, waker: Waker) -> Option<Waker> {
+        let place = &mut self.slots[slot as usize].waker;
+        match place {
+            Some(current) if current.will_wake(&waker) => Some(waker),
+            _ => place.replace(waker),
+        }
+    }
+
+    /// Whether armed `slot` wakes the task of `waker`; `None` if it is
+    /// not armed.
+    pub(crate) fn waker_matches(&self, slot: u32, waker: &Waker) -> Option<bool> {
+        let entry = &self.slots[slot as usize];
         if entry.pos == NONE {
-            return Err(());
+            return None;
         }
-        match &entry.waker {
-            Some(current) if current.will_wake(waker) => Ok(None),
-            _ => Ok(entry.waker.replace(waker.clone())),
-        }
+        Some(entry.waker.as_ref().is_some_and(|w| w.will_wake(waker)))
     }
 
     /// Whether `slot` is armed.
@@ -727,18 +734,24 @@ impl Deadlines {
     }
 }
 
-/// Keeps `waker` in `place`, cloning only if it would wake another task.
-fn set_waker(place: &mut Option<Waker>, waker: &Waker) {
-    match place {
-        Some(current) if current.will_wake(waker) => {}
-        _ => *place = Some(waker.clone()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    impl Deadlines {
+        /// `schedule_with`, waking `waker`.
+        fn schedule_waking(
+            &mut self,
+            slot: u32,
+            at: u64,
+            accuracy: Accuracy,
+            waker: &Waker,
+        ) -> u64 {
+            drop(self.place_waker(slot, waker.clone()));
+            self.schedule_with(slot, at, accuracy, None)
+        }
+    }
 
     fn waker() -> Waker {
         Waker::noop().clone()
@@ -780,7 +793,7 @@ mod tests {
                     let at = now + rand(1000);
                     // Most with one accuracy, some with their own.
                     let accuracy = Accuracy::from_nanos([50, 50, 50, 0, 7, 400][rand(6) as usize]);
-                    d.schedule_with(slot, at, accuracy, None, Some(&w));
+                    d.schedule_waking(slot, at, accuracy, &w);
                     model.insert(slot, at);
                     windows.insert(slot, accuracy.nanos());
                 }
@@ -1047,27 +1060,27 @@ mod tests {
         // Within two wheel ticks: all in the heap.
         let u = 100_000;
         let acc = |nanos| Accuracy::from_nanos(nanos).nanos();
-        d.schedule_with(sloppy, 5 * u, Accuracy::from_nanos(20 * u), None, Some(&w));
+        d.schedule_waking(sloppy, 5 * u, Accuracy::from_nanos(20 * u), &w);
         assert_eq!(
             d.wake_target(),
             Some((5 * u, 5 * u + acc(20 * u))),
             "alone: at its deadline"
         );
-        d.schedule_with(precise, 15 * u, Accuracy::from_nanos(500), None, Some(&w));
+        d.schedule_waking(precise, 15 * u, Accuracy::from_nanos(500), &w);
         assert_eq!(d.wake_target(), Some((15 * u, 15 * u + 500)), "together");
         let mut wakers = Vec::new();
         d.pop_due(15 * u, &mut wakers);
         assert_eq!((wakers.len(), d.armed()), (2, 0), "one wake-up fires both");
         // A window that ends before the other's deadline: two wake-ups.
-        d.schedule_with(sloppy, 5 * u, Accuracy::from_nanos(3 * u), None, Some(&w));
-        d.schedule_with(precise, 15 * u, Accuracy::ZERO, None, Some(&w));
+        d.schedule_waking(sloppy, 5 * u, Accuracy::from_nanos(3 * u), &w);
+        d.schedule_waking(precise, 15 * u, Accuracy::ZERO, &w);
         assert_eq!(d.wake_target(), Some((5 * u, 5 * u + acc(3 * u))));
         // Deeper in the heap: the earliest window end is found below the
         // root, and the wake-up is the latest deadline before it.
         let more: Vec<u32> = (0..50).map(|_| d.alloc().unwrap()).collect();
         for (i, &slot) in more.iter().enumerate() {
             let at = 4 * u + i as u64 * u / 10 + u / 20;
-            d.schedule_with(slot, at, Accuracy::from_nanos(10 * u), None, Some(&w));
+            d.schedule_waking(slot, at, Accuracy::from_nanos(10 * u), &w);
         }
         // Windows 4.05..14.05 u, 4.15..14.15 u, …; the sloppy one's 5..8 u
         // ends first; the latest deadline not past 8 u is 7.95 u.

@@ -259,7 +259,13 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 ///   under test a `Timers` with large slack and deadlines in microseconds.
 /// - **Wakers run outside the lock.** Firing wakes every task due after
 ///   it has released the shared lock, so a waker may do anything,
-///   including using these timers.
+///   including using these timers. Arming, re-polling, resetting and
+///   dropping a timer clone and drop wakers outside every lock too. One
+///   exception: firing an [`Interval`] clones its task's waker under the
+///   lock (the slot keeps one, so that the next tick needs no lock), so a
+///   waker whose `clone` itself uses these timers (no waker of tokio or
+///   `std::task::Wake` does: theirs is a reference count) must not wait
+///   on an interval.
 /// - **The runtime that made it fires it.** Timers are fired by the
 ///   reactor of the runtime that was current in [`Timers::new`], as
 ///   `tokio::time` timers are by their runtime's driver: awaited from

@@ -87,9 +87,14 @@ impl Registration {
             return;
         }
         let key = shared.key(at);
+        // Cloned before the lock (one for the slot, one kept here): no
+        // waker code runs under it, so a waker that uses these timers
+        // cannot deadlock on it.
+        let (for_slot, kept) = (cx.waker().clone(), cx.waker().clone());
         let mut state = shared.lock();
         if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
             drop(state);
+            drop((for_slot, kept));
             if self.slot.is_none()
                 && let Some(timers) = replacement(&self.timers)
             {
@@ -113,27 +118,22 @@ impl Registration {
                 }
             },
         };
-        self.schedule(shared, &mut state, slot, key, Some(cx.waker()));
+        let leftover = state.deadlines.place_waker(slot, for_slot);
+        self.schedule(shared, &mut state, slot, key);
         drop(state);
+        drop(leftover);
         self.current = true;
-        self.waker = Some(cx.waker().clone());
+        self.waker = Some(kept);
     }
 
     /// Arms `slot` at `key` with this timer's accuracy (the slack unless
-    /// set) and period, waking `waker`, and re-arms the timerfd if the
-    /// wake-up must come earlier. Called with the lock held.
-    fn schedule(
-        &self,
-        shared: &Shared,
-        state: &mut State,
-        slot: u32,
-        key: u64,
-        waker: Option<&Waker>,
-    ) {
+    /// set) and period, waking the waker it has, and re-arms the timerfd
+    /// if the wake-up must come earlier. Called with the lock held.
+    fn schedule(&self, shared: &Shared, state: &mut State, slot: u32, key: u64) {
         let accuracy = self.accuracy.unwrap_or_else(|| shared.slack_accuracy());
         let by = state
             .deadlines
-            .schedule_with(slot, key, accuracy, self.periodic.as_ref(), waker);
+            .schedule_with(slot, key, accuracy, self.periodic.as_ref());
         shared.rearm_after(state, by);
     }
 
@@ -147,9 +147,16 @@ impl Registration {
         };
         let shared = self.timers.shared();
         let key = shared.key(at);
+        // Cloned before the lock, as in `wait_until`.
+        let Some(waker) = self.waker.clone() else {
+            return;
+        };
         let mut state = shared.lock();
-        if self.waker.is_some() && shared.ensure_driven(&mut state) {
-            self.schedule(shared, &mut state, slot, key, self.waker.as_ref());
+        if shared.ensure_driven(&mut state) {
+            let leftover = state.deadlines.place_waker(slot, waker);
+            self.schedule(shared, &mut state, slot, key);
+            drop(state);
+            drop(leftover);
             self.current = true;
         }
     }
@@ -309,47 +316,69 @@ impl OneShot {
                 }
             }
         }
-        let shared = self.timers.shared();
-        let mut state = shared.lock();
-        if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
-            drop(state);
-            if self.slot == NO_SLOT
-                && let Some(timers) = replacement(&self.timers)
-            {
-                // Not a stand-in: this recurses once at most.
-                self.timers = timers;
-                return self.wait(cx);
+        // The waker to arm with, cloned before the lock: no waker code (a
+        // clone, a drop) runs under it, so a waker that uses these timers
+        // cannot deadlock on it. A poll of an armed timer, nearly always
+        // by the same task, clones only if the task changed.
+        let mut fresh = (self.flags & CURRENT == 0).then(|| cx.waker().clone());
+        loop {
+            let shared = self.timers.shared();
+            let mut state = shared.lock();
+            if shared.is_shut_down() && !shared.ensure_driven(&mut state) {
+                drop(state);
+                drop(fresh);
+                if self.slot == NO_SLOT
+                    && let Some(timers) = replacement(&self.timers)
+                {
+                    // Not a stand-in: this recurses once at most.
+                    self.timers = timers;
+                    return self.wait(cx);
+                }
+                return poll_again(cx, self.timers.shared(), self.deadline);
             }
-            return poll_again(cx, self.timers.shared(), self.deadline);
-        }
-        if self.flags & CURRENT != 0
-            && let Ok(replaced) = state.deadlines.set_waker_if_armed(self.slot, cx.waker())
-        {
-            // A waker is never dropped under the lock (its drop may run
-            // anything).
-            drop(state);
-            drop(replaced);
-            return;
-        }
-        if self.slot == NO_SLOT {
-            match state.deadlines.alloc() {
-                Some(slot) => self.slot = slot,
-                None => {
+            if self.flags & CURRENT != 0 {
+                match state.deadlines.waker_matches(self.slot, cx.waker()) {
+                    Some(true) => return,
+                    Some(false) => {
+                        if let Some(waker) = fresh.take() {
+                            let replaced = state.deadlines.place_waker(self.slot, waker);
+                            drop(state);
+                            drop(replaced);
+                            return;
+                        }
+                    }
+                    // Fired: armed again below.
+                    None => {}
+                }
+                if fresh.is_none() {
                     drop(state);
-                    return poll_again(cx, shared, self.deadline);
+                    fresh = Some(cx.waker().clone());
+                    continue;
                 }
             }
+            if self.slot == NO_SLOT {
+                match state.deadlines.alloc() {
+                    Some(slot) => self.slot = slot,
+                    None => {
+                        drop(state);
+                        drop(fresh);
+                        return poll_again(cx, shared, self.deadline);
+                    }
+                }
+            }
+            let leftover = fresh
+                .take()
+                .and_then(|waker| state.deadlines.place_waker(self.slot, waker));
+            let accuracy = self.accuracy();
+            let by = state
+                .deadlines
+                .schedule_with(self.slot, self.deadline, accuracy, None);
+            shared.rearm_after(&mut state, by);
+            drop(state);
+            drop(leftover);
+            self.flags |= CURRENT;
+            return;
         }
-        let accuracy = self.accuracy();
-        let by = state.deadlines.schedule_with(
-            self.slot,
-            self.deadline,
-            accuracy,
-            None,
-            Some(cx.waker()),
-        );
-        shared.rearm_after(&mut state, by);
-        self.flags |= CURRENT;
     }
 
     /// Moves the deadline to `at`: a slot already taken moves there at
@@ -375,9 +404,7 @@ impl OneShot {
         let shared = self.timers.shared();
         let mut state = shared.lock();
         if shared.ensure_driven(&mut state) {
-            let by = state
-                .deadlines
-                .schedule_with(self.slot, at, accuracy, None, None);
+            let by = state.deadlines.schedule_with(self.slot, at, accuracy, None);
             shared.rearm_after(&mut state, by);
             self.flags |= CURRENT;
         }
@@ -407,8 +434,10 @@ impl Drop for Registration {
     /// (it wakes outside the lock).
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            let mut state = self.timers.shared().lock();
-            state.deadlines.free(slot);
+            // Dropped once the lock is released (a waker's drop may run
+            // anything).
+            let waker = self.timers.shared().lock().deadlines.free(slot);
+            drop(waker);
         }
     }
 }

@@ -176,3 +176,36 @@ pub fn helper_cpu_ticks() -> u64 {
     }
     total
 }
+
+thread_local! {
+    /// The timers a [`reentrant_waker`] uses when cloned or dropped.
+    pub static REENTER: std::cell::RefCell<Option<iofd::time::Timers>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A waker whose clone and drop use the timers of [`REENTER`] (they ask
+/// how many are armed, which takes every lock of the `iofd::time::Timers`): run
+/// while one of those locks is held, they would never return.
+pub fn reentrant_waker() -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    fn touch() {
+        REENTER.with(|timers| {
+            if let Some(timers) = &*timers.borrow() {
+                let _ = timers.armed();
+            }
+        });
+    }
+    fn clone(_: *const ()) -> RawWaker {
+        touch();
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn wake(_: *const ()) {
+        touch();
+    }
+    fn drop(_: *const ()) {
+        touch();
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
+    // SAFETY: the vtable's functions never read the data pointer, and are
+    // safe to call from any thread, any number of times.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
