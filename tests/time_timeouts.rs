@@ -222,3 +222,20 @@ fn a_waker_that_uses_the_timers_never_deadlocks_a_far_timeout() {
         .recv_timeout(Duration::from_secs(10))
         .expect("deadlocked");
 }
+
+/// A lone far timeout that fires costs the driver two wake-ups, as a
+/// sleep does: the visit that moves it out of its shard (straight into
+/// the precise heap, as it is near by then), and its firing. (On a loaded
+/// machine the visit may come late, with the firing: one.)
+#[test]
+fn a_lone_far_timeout_costs_two_wake_ups() {
+    current_thread().block_on(async {
+        let timers = Timers::new().unwrap();
+        let start = Instant::now();
+        let result = within(timers.timeout(Duration::from_millis(100), pending::<()>())).await;
+        assert!(result.is_err());
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        let wake_ups = timers.wake_ups();
+        assert!((1..=2).contains(&wake_ups), "{wake_ups} wake-ups");
+    });
+}

@@ -458,10 +458,24 @@ impl Deadlines {
     /// Arms `slot`, just taken with [`alloc`](Deadlines::alloc), at `at`
     /// with `accuracy`, waking `waker` (a staged timeout the driver moves
     /// here: its waker moves with it, and none is dropped under the lock).
-    pub(crate) fn arm_moved(&mut self, slot: u32, at: u64, accuracy: Accuracy, waker: Waker) {
-        // A slot just taken holds no waker (`free` took it).
+    /// A deadline up to `near` goes straight into the heap: the wheel would
+    /// move it there soon, in a wake-up of its own.
+    pub(crate) fn arm_moved(
+        &mut self,
+        slot: u32,
+        at: u64,
+        accuracy: Accuracy,
+        waker: Waker,
+        near: u64,
+    ) {
+        // A slot just taken holds no waker (`free` took it), and is not
+        // armed.
         self.slots[slot as usize].waker = Some(waker);
-        self.schedule_with(slot, at, accuracy, None);
+        if at <= near {
+            self.push_heap(slot, at, accuracy);
+        } else {
+            self.schedule_with(slot, at, accuracy, None);
+        }
     }
 
     /// Makes `slot` wake `waker`, unless the waker it has wakes the same

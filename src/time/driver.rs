@@ -81,8 +81,9 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// cancelling a timeout cost 0.43–0.45× of tokio's with 0 or 1 000 000
 /// other timers armed, and about a third of tokio's on 2 workers
 /// hammering one `Timers` (each worker arms in its own shard). A lone far
-/// timeout that does fire costs the driver one more wake-up than a sleep
-/// (the move out of its shard).
+/// timeout that does fire costs the driver two wake-ups, as a far sleep
+/// does: the move out of its shard (straight into the heap, as it is near
+/// then), and the firing.
 ///
 /// # Accuracy
 ///
@@ -940,7 +941,8 @@ impl Shared {
         let horizon = now.saturating_add(MOVE_AHEAD);
         for shard in 0..SHARDS {
             if state.shard_due[shard] <= horizon {
-                state.shard_due[shard] = if self.shards.move_into(shard, &mut state.deadlines) {
+                state.shard_due[shard] = if self.shards.move_into(shard, &mut state.deadlines, now)
+                {
                     u64::MAX
                 } else {
                     // No slot to be had (four billion timers): again in

@@ -249,11 +249,15 @@ impl Shards {
         Some(taken)
     }
 
-    /// The driver's visit (under its lock): moves every timeout staged in
-    /// `shard` into `deadlines`, each into a slot of its own, armed at its
-    /// deadline with its accuracy and waker. `false` if a slot could not be
-    /// had (four billion timers): the rest stay staged.
-    pub(crate) fn move_into(&self, shard: usize, deadlines: &mut Deadlines) -> bool {
+    /// The driver's visit (under its lock) at `now`: moves every timeout
+    /// staged in `shard` into `deadlines`, each into a slot of its own,
+    /// armed at its deadline with its accuracy and waker (straight into
+    /// the heap if due within two [`MOVE_AHEAD`]s, so that a lone far
+    /// timeout costs the driver two wake-ups, the visit and its firing, as
+    /// a sleep costs). `false` if a slot could not be had (four billion
+    /// timers): the rest stay staged.
+    pub(crate) fn move_into(&self, shard: usize, deadlines: &mut Deadlines, now: u64) -> bool {
+        let near = now.saturating_add(2 * MOVE_AHEAD);
         let mut guard = self.lock(shard);
         let shard = &mut *guard;
         if shard.staged == 0 {
@@ -275,7 +279,7 @@ impl Shards {
             else {
                 continue;
             };
-            deadlines.arm_moved(slot, at, Accuracy::from_code(accuracy), waker);
+            deadlines.arm_moved(slot, at, Accuracy::from_code(accuracy), waker, near);
             shard.staged -= 1;
         }
         shard.told = u64::MAX;
@@ -376,7 +380,7 @@ mod tests {
         assert_eq!(shards.staged(), 2);
         assert!(shards.take(two.code).is_none(), "taken twice");
 
-        assert!(shards.move_into(3, &mut deadlines));
+        assert!(shards.move_into(3, &mut deadlines, 0));
         assert_eq!(shards.staged(), 0);
         assert_eq!(deadlines.armed(), 2);
         // After a visit, the next deadline is told again.
@@ -406,7 +410,7 @@ mod tests {
         let mut deadlines = Deadlines::new();
         let accuracy = Accuracy::from_duration(std::time::Duration::from_millis(60));
         let staged = shards.stage(0, 5_000, accuracy, waker()).unwrap();
-        assert!(shards.move_into(0, &mut deadlines));
+        assert!(shards.move_into(0, &mut deadlines, 0));
         assert_eq!(
             deadlines.wake_target(),
             Some((5_000, 5_000 + accuracy.nanos()))
