@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
 
 use super::accuracy::Accuracy;
+use super::free_list::FreeList;
 use super::wheel::{self, Linked, NIL, Wheel};
 
 /// No slot, no heap position.
@@ -211,11 +212,12 @@ impl Entry {
 /// slot in use, all of it goes. The wheel is a fixed 1.6 KiB.
 pub(crate) struct Deadlines {
     slots: Vec<Slot>,
-    /// Free slots, most recently freed last. It may also hold stale
-    /// entries (slots since dropped with the slab's tail, or taken again
-    /// after that): an entry counts only if its slot is `FREED`, and the
-    /// stack is purged when stale entries outnumber the free slots.
-    free: Vec<u32>,
+    /// Free slots, lowest first (so that after a peak the live slots move
+    /// down and the tail can go). It may also hold stale entries (slots
+    /// since dropped with the slab's tail, or taken again after that): an
+    /// entry counts only if its slot is `FREED`, and the list is purged
+    /// when stale entries outnumber the free slots.
+    free: FreeList,
     heap: Vec<Entry>,
     /// The far one-shot deadlines.
     wheel: Wheel,
@@ -236,7 +238,7 @@ impl Deadlines {
     pub(crate) const fn new() -> Deadlines {
         Deadlines {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: FreeList::new(),
             heap: Vec::new(),
             wheel: Wheel::new(),
             in_use: 0,
@@ -269,7 +271,7 @@ impl Deadlines {
     #[cfg(test)]
     fn check_free_stack(&self) {
         let mut listed = vec![false; self.slots.len()];
-        for &i in &self.free {
+        for i in self.free.iter() {
             if let Some(slot) = self.slots.get(i as usize)
                 && slot.pos == FREED
             {
@@ -278,6 +280,23 @@ impl Deadlines {
         }
         for (i, slot) in self.slots.iter().enumerate() {
             assert_eq!(slot.pos == FREED, listed[i], "slot {i}");
+        }
+    }
+
+    /// Whether the wheel holds no deadline: then its processed tick is as
+    /// old as the driver's last wake-up, and a far deadline placed against
+    /// it would land in a coarse bucket that starts in the past (a wake-up
+    /// at once, only to move it down). See [`catch_up`](Deadlines::catch_up).
+    pub(crate) fn wheel_is_empty(&self) -> bool {
+        self.wheel.len() == 0
+    }
+
+    /// Brings an empty wheel's processed tick up to `now`, so that a far
+    /// deadline armed after an idle spell lands in the bucket a fresh one
+    /// would.
+    pub(crate) fn catch_up(&mut self, now: u64) {
+        if self.wheel.len() == 0 {
+            let _ = self.wheel.take_due(now);
         }
     }
 
@@ -340,7 +359,7 @@ impl Deadlines {
                 self.slots.clear();
             }
             self.free.clear();
-            shrink_when_sparse(&mut self.free);
+            self.free.shrink_when_sparse();
             return waker;
         }
         if slot as usize + 1 == self.slots.len() && self.slots.len() > 2 * self.in_use + KEEP {
@@ -360,24 +379,24 @@ impl Deadlines {
         waker
     }
 
-    /// Drops the free stack's stale and repeated entries (it then holds
+    /// Drops the free list's stale and repeated entries (it then holds
     /// each free slot once): more than half of it goes, so the pass is
     /// paid for by the frees that made them.
     #[cold]
     fn purge_free(&mut self) {
         let slots = &mut self.slots;
         self.free
-            .retain(|&index| match slots.get_mut(index as usize) {
+            .retain(|index| match slots.get_mut(index as usize) {
                 Some(slot) if slot.pos == FREED => {
                     slot.pos = SEEN;
                     true
                 }
                 _ => false,
             });
-        for &index in &self.free {
+        for index in self.free.iter() {
             self.slots[index as usize].pos = FREED;
         }
-        shrink_when_sparse(&mut self.free);
+        self.free.shrink_when_sparse();
     }
 
     /// [`schedule_with`](Deadlines::schedule_with) with no accuracy.
@@ -524,7 +543,7 @@ impl Deadlines {
 
     /// Moves every wheel deadline within a tick of `now` into the heap (or
     /// a level down the wheel).
-    fn advance(&mut self, now: u64) {
+    pub(crate) fn advance(&mut self, now: u64) {
         while let Some(mut cur) = self.wheel.take_due(now) {
             while cur != NIL {
                 let entry = &self.slots[cur as usize];

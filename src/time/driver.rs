@@ -891,6 +891,9 @@ impl Shared {
         let mut state = self.lock();
         state.armed = None;
         state.wake_ups += 1;
+        // The wheel first, so that the timeouts moved out of the shards
+        // are placed against the current tick.
+        state.deadlines.advance(now);
         self.visit_shards(&mut state, now);
         state.deadlines.pop_due(now, firing);
         self.rearm(&mut state);
@@ -923,12 +926,30 @@ impl Shared {
     fn mark_shut_down(self: &Arc<Shared>) {
         let mut state = self.lock();
         self.shut_down.store(true, Ordering::Release);
+        // Timeouts staged in a shard the driver was not told of (their
+        // thread staged them as the runtime went): visited at once.
+        let mut untold = false;
+        for shard in 0..SHARDS {
+            if state.shard_due[shard] == u64::MAX && self.shards.staged_in(shard) > 0 {
+                state.shard_due[shard] = 0;
+                untold = true;
+            }
+        }
+        let mut stranded = Vec::new();
         if state.deadlines.armed() > 0 || state.shard_due.iter().any(|&due| due < u64::MAX) {
             // If the thread cannot serve them, each timer's next poll
-            // tries again.
-            self.ensure_driven(&mut state);
+            // tries again; a staged timeout's task is woken to poll.
+            if !self.ensure_driven(&mut state) {
+                stranded = self.strand_shards(&mut state);
+            } else if untold {
+                state.armed = None;
+                self.rearm(&mut state);
+            }
         }
         drop(state);
+        for waker in stranded {
+            waker.wake();
+        }
         if let Some(&id) = self.default_for.get() {
             default::forget(id, self);
         }
@@ -953,6 +974,20 @@ impl Shared {
         }
     }
 
+    /// Nothing can fire these timers (see [`ensure_driven`]): forgets the
+    /// shards' dues, and hands back the wakers of every staged timeout,
+    /// for the caller to wake once the lock is released (each polls its
+    /// timeout, which then waits as any timer does when nothing fires
+    /// it). Called with the lock held.
+    ///
+    /// [`ensure_driven`]: Shared::ensure_driven
+    pub(crate) fn strand_shards(&self, state: &mut State) -> Vec<Waker> {
+        state.shard_due = [u64::MAX; SHARDS];
+        (0..SHARDS)
+            .flat_map(|shard| self.shards.wake_staged(shard))
+            .collect()
+    }
+
     /// The shards of far timeouts.
     pub(crate) fn shards(&self) -> &Shards {
         &self.shards
@@ -966,6 +1001,13 @@ impl Shared {
     pub(crate) fn tell(self: &Arc<Shared>, shard: usize, at: u64) -> bool {
         let mut state = self.lock();
         if !self.ensure_driven(&mut state) {
+            // The others staged (in any shard) wait for a visit that
+            // cannot come either: their tasks are woken to poll.
+            let stranded = self.strand_shards(&mut state);
+            drop(state);
+            for waker in stranded {
+                waker.wake();
+            }
             return false;
         }
         let due = at.saturating_sub(MOVE_AHEAD);

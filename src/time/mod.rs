@@ -83,6 +83,7 @@ mod deadlines;
 mod default;
 mod driver;
 mod fallback;
+mod free_list;
 mod functions;
 mod interval;
 #[cfg(all(test, iofd_loom))]

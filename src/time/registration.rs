@@ -369,6 +369,11 @@ impl OneShot {
             let leftover = fresh
                 .take()
                 .and_then(|waker| state.deadlines.place_waker(self.slot, waker));
+            if state.deadlines.wheel_is_empty() {
+                // After an idle spell (a clock reading, only when the wheel
+                // is empty: a busy driver's wheel rarely is).
+                state.deadlines.catch_up(shared.now_key());
+            }
             let accuracy = self.accuracy();
             let by = state
                 .deadlines
@@ -404,6 +409,9 @@ impl OneShot {
         let shared = self.timers.shared();
         let mut state = shared.lock();
         if shared.ensure_driven(&mut state) {
+            if state.deadlines.wheel_is_empty() {
+                state.deadlines.catch_up(shared.now_key());
+            }
             let by = state.deadlines.schedule_with(self.slot, at, accuracy, None);
             shared.rearm_after(&mut state, by);
             self.flags |= CURRENT;

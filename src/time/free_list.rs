@@ -1,0 +1,90 @@
+//! [`FreeList`]: the free indices of a slab (the driver's slots, a
+//! shard's entries), handed out lowest first.
+//!
+//! Lowest first, so that after a peak the live indices move down as
+//! timers come and go, and the slab's free tail can be dropped: a stack
+//! (most recently freed first) hands the top indices out again and again,
+//! and a burst of a million followed by a steady ten kept the million's
+//! memory for good. A binary heap: O(log n) per index, where n is how many
+//! are free (a steady state frees and takes the same one or two).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::deadlines::KEEP;
+
+/// Free indices, lowest first. It may hold stale ones (the owner checks
+/// what it pops).
+pub(crate) struct FreeList {
+    heap: BinaryHeap<Reverse<u32>>,
+}
+
+impl FreeList {
+    pub(crate) const fn new() -> FreeList {
+        FreeList {
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    /// The lowest free index.
+    pub(crate) fn pop(&mut self) -> Option<u32> {
+        self.heap.pop().map(|Reverse(index)| index)
+    }
+
+    pub(crate) fn push(&mut self, index: u32) {
+        self.heap.push(Reverse(index));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Room it has (for tests of shrinking).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.heap.capacity()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.heap.clear();
+    }
+
+    /// Keeps the indices `keep` says to.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        self.heap.retain(|&Reverse(index)| keep(index));
+    }
+
+    /// Every index, in no order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.heap.iter().map(|&Reverse(index)| index)
+    }
+
+    /// Shrinks to twice its length (at least [`KEEP`]) once it uses less
+    /// than a quarter of its capacity, as the slabs do.
+    pub(crate) fn shrink_when_sparse(&mut self) {
+        let capacity = self.heap.capacity();
+        if capacity > KEEP && self.heap.len() < capacity / 4 {
+            self.heap.shrink_to((2 * self.heap.len()).max(KEEP));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_first() {
+        let mut free = FreeList::new();
+        for index in [5, 1, 9, 3] {
+            free.push(index);
+        }
+        assert_eq!(free.pop(), Some(1));
+        free.push(0);
+        assert_eq!(free.pop(), Some(0));
+        assert_eq!(free.pop(), Some(3));
+        free.retain(|index| index != 5);
+        assert_eq!(free.pop(), Some(9));
+        assert_eq!(free.pop(), None);
+    }
+}
