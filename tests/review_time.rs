@@ -504,7 +504,9 @@ fn one_fallback_thread_and_it_goes_away() {
         "threads before {base_names:?}, after {:?}",
         thread_names()
     );
-    assert_eq!(fd_count(), base_fds);
+    // Fewer is fine: the helper thread of an earlier test (its epoll
+    // instance and eventfd) may end meanwhile, as its thread may.
+    assert!(fd_count() <= base_fds, "descriptors: {base_fds} before");
 }
 
 /// A forked child that builds its own runtimes (the prefork pattern) and
