@@ -53,6 +53,9 @@ pub(crate) const MOVE_AHEAD: u64 = 1 << 25;
 /// above them).
 const ENTRY_BITS: u32 = 28;
 
+// Every code is below `u32::MAX`, which a `OneShot` keeps for "no slot".
+const _: () = assert!((SHARDS as u64) << ENTRY_BITS <= u32::MAX as u64);
+
 /// The shards of one `Timers`.
 pub(crate) struct Shards {
     shards: [Padded<SpinLock<Shard>>; SHARDS],

@@ -7,10 +7,11 @@
 //! read-modify-writes per round trip (the unlock swaps, to learn whether
 //! a waiter must be woken); this lock costs one (the unlock is a plain
 //! release store), which measured 2 ns of a 45 ns timeout. A thread that
-//! finds it taken spins briefly, then yields its time slice until it is
-//! free: the holder never blocks while holding it, and the driver's
-//! longest hold (moving a shard's timeouts into its deadlines) is a pass
-//! over the shard.
+//! finds it taken spins briefly, then yields its time slice a few times,
+//! then naps 50 µs between attempts (a real-time thread's yield gives way
+//! to none of lower priority): the holder never blocks while holding it,
+//! and the driver's longest hold (moving a shard's timeouts into its
+//! deadlines) is a pass over the shard.
 //!
 //! Unlike a `Mutex` it is not poisoned: nothing panics while it is held.
 
@@ -21,6 +22,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Spins before a waiting thread starts yielding its time slice.
 const SPINS: u32 = 64;
+
+/// Yields before a waiting thread starts sleeping between attempts: a
+/// thread of a real-time policy (`SCHED_FIFO`) that yields gives way only
+/// to threads of its own priority, so a holder of a lower one could not
+/// run on its CPU; a short sleep lets it.
+const YIELDS: u32 = 16;
+
+/// The sleep between attempts after [`YIELDS`].
+const NAP: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// A value behind a spin lock.
 pub(crate) struct SpinLock<T> {
@@ -52,16 +62,18 @@ impl<T> SpinLock<T> {
 
     /// Takes the lock, waiting while another thread holds it.
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
-        let mut spins = 0;
+        let mut spins: u32 = 0;
         // `Acquire`: what the previous holder wrote before its `Release`
         // store is seen.
         while self.locked.swap(true, Ordering::Acquire) {
             while self.locked.load(Ordering::Relaxed) {
-                if spins < SPINS {
-                    spins += 1;
+                spins = spins.saturating_add(1);
+                if spins <= SPINS {
                     std::hint::spin_loop();
-                } else {
+                } else if spins <= SPINS + YIELDS {
                     std::thread::yield_now();
+                } else {
+                    std::thread::sleep(NAP);
                 }
             }
         }
