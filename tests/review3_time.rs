@@ -14,36 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, RawWaker, RawWakerVTable, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use common::{on_both_runtimes, two_workers, until, within};
+use common::{current_thread, on_both_runtimes, two_workers, until, within};
 use iofd::Clock;
 use iofd::time::Timers;
-use time_support::{assert_never_woken_early, recorded};
-
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs `test` on a thread of its own; fails (rather than hangs) if it
-/// does not finish within `limit`. A hung thread is left behind.
-fn with_watchdog(limit: Duration, test: impl FnOnce() + Send + 'static) {
-    let (done, finished) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        test();
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(limit) {
-        Ok(()) => thread.join().unwrap(),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(thread.join().unwrap_err())
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("hung: not done within {limit:?}")
-        }
-    }
-}
+use time_support::{assert_never_woken_early, recorded, with_watchdog};
 
 /// Runs the test `name` of this binary in a child process (with
 /// `REVIEW3_CHILD` set, the test runs its body); fails if the child does

@@ -20,23 +20,9 @@ use std::time::{Duration, Instant};
 
 use common::{on_both_runtimes, two_workers, until, within};
 use iofd::time::{MissedTickBehavior, Timers};
-use time_support::{assert_never_woken_early, recorded, recorded_sleep};
+use time_support::{assert_never_woken_early, counting_waker, recorded, recorded_sleep};
 use tokio_stream::StreamExt;
 use tokio_test::{assert_pending, assert_ready, task};
-
-/// A waker that counts its wakes.
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    (Arc::clone(&count), Waker::from(count))
-}
 
 #[test]
 fn timers_and_timer_types_are_send_and_sync() {
@@ -878,8 +864,7 @@ fn alarm_clocks_without_cap_wake_alarm_are_refused_with_eperm() {
 #[test]
 fn a_waker_that_uses_the_timers_never_deadlocks_a_sleep_or_an_interval() {
     use time_support::{REENTER, reentrant_waker};
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    time_support::with_watchdog(Duration::from_secs(10), || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -908,9 +893,5 @@ fn a_waker_that_uses_the_timers_never_deadlocks_a_sleep_or_an_interval() {
             assert_eq!(timers.armed(), 0);
             REENTER.with(|slot| slot.borrow_mut().take());
         });
-        let _ = done.send(());
     });
-    finished
-        .recv_timeout(Duration::from_secs(10))
-        .expect("deadlocked");
 }

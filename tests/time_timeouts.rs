@@ -13,31 +13,16 @@ mod time_support;
 
 use std::future::{Future, pending};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::sync::atomic::Ordering;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use common::{on_both_runtimes, two_workers, until, within};
+use common::{current_thread, on_both_runtimes, two_workers, until, within};
 use iofd::time::Timers;
-use time_support::{REENTER, assert_never_woken_early, recorded, reentrant_waker};
+use time_support::{
+    REENTER, assert_never_woken_early, counting_waker, recorded, reentrant_waker, with_watchdog,
+};
 use tokio_test::{assert_pending, task};
-
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// A waker that counts its wakes.
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 #[test]
 fn a_far_timeout_that_fires_is_never_woken_early() {
@@ -102,8 +87,7 @@ fn the_task_that_polled_a_far_timeout_last_is_woken() {
                 .enter(|cx, _| Pin::new(&mut timeout).poll(cx))
                 .is_pending()
         );
-        let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
+        let (count, waker) = counting_waker();
         let second = Pin::new(&mut timeout).poll(&mut Context::from_waker(&waker));
         assert!(second.is_pending());
         let deadline = timeout.deadline();
@@ -193,8 +177,7 @@ fn far_timeouts_from_many_tasks_and_threads() {
 /// deadlocking (a hang fails the test after 10 s).
 #[test]
 fn a_waker_that_uses_the_timers_never_deadlocks_a_far_timeout() {
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    with_watchdog(Duration::from_secs(10), || {
         current_thread().block_on(async {
             let timers = Timers::new().unwrap();
             REENTER.with(|slot| *slot.borrow_mut() = Some(timers.clone()));
@@ -216,11 +199,7 @@ fn a_waker_that_uses_the_timers_never_deadlocks_a_far_timeout() {
             assert_eq!(timers.armed(), 0);
             REENTER.with(|slot| slot.borrow_mut().take());
         });
-        let _ = done.send(());
     });
-    finished
-        .recv_timeout(Duration::from_secs(10))
-        .expect("deadlocked");
 }
 
 /// A lone far timeout that fires costs the driver two wake-ups, as a

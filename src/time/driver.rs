@@ -1028,17 +1028,20 @@ impl Shared {
 mod tests {
     use super::*;
 
+    fn current_thread() -> ::tokio::runtime::Runtime {
+        ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// A far timeout's first poll arms it in the polling thread's shard,
     /// not in the deadlines; the timerfd is armed for the driver's visit
     /// to that shard, which moves it into the deadlines; a near one goes
     /// to the deadlines at once.
     #[test]
     fn far_timeouts_are_staged_then_moved() {
-        let rt = ::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        current_thread().block_on(async {
             let timers = Timers::new().unwrap();
             let mut cx = Context::from_waker(Waker::noop());
             let mut far = timers.timeout(Duration::from_secs(10), std::future::pending::<()>());
@@ -1083,11 +1086,7 @@ mod tests {
         } else {
             1_000_000
         };
-        let rt = ::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        current_thread().block_on(async {
             let timers = Timers::new().unwrap();
             let capacities = || timers.shared.lock().deadlines.capacities();
             let mut cx = Context::from_waker(Waker::noop());

@@ -137,6 +137,14 @@ mod runtime {
         two_workers().block_on(test());
     }
 
+    /// A current_thread runtime with every driver.
+    pub fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// A multi_thread runtime with two workers, as CI machines have two
     /// cores.
     pub fn two_workers() -> tokio::runtime::Runtime {

@@ -209,3 +209,37 @@ pub fn reentrant_waker() -> Waker {
     // safe to call from any thread, any number of times.
     unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
 }
+
+/// Runs `test` on a thread of its own; fails (rather than hangs) if it
+/// does not finish within `limit`. A hung thread is left behind.
+pub fn with_watchdog(limit: std::time::Duration, test: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        test();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(limit) {
+        Ok(()) => thread.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(thread.join().unwrap_err())
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("hung: not done within {limit:?}")
+        }
+    }
+}
+
+/// A waker that counts its wakes.
+pub struct CountingWaker(pub std::sync::atomic::AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A counting waker, and the count.
+pub fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+    let count = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    (Arc::clone(&count), Waker::from(count))
+}
