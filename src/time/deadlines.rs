@@ -205,7 +205,7 @@ impl Entry {
 /// its length when it falls below a quarter of its capacity (the classic
 /// hysteresis: a steady load never reallocates, and each shrink is paid
 /// for by the removals before it). The slab drops its free tail when its
-/// last slot is freed and it is more than twice (plus [`KEEP`]) what is
+/// last slot is free and it is more than twice (plus [`KEEP`]) what is
 /// in use (so that a timeout armed and dropped over and over reuses its
 /// slot), and then shrinks by the same rule; a live timer's slot cannot
 /// move, so it keeps everything up to its highest slot in use. With no
@@ -283,21 +283,29 @@ impl Deadlines {
         }
     }
 
-    /// Whether the wheel holds no deadline: then its processed tick is as
-    /// old as the driver's last wake-up, and a far deadline placed against
-    /// it would land in a coarse bucket that starts in the past (a wake-up
-    /// at once, only to move it down). See [`catch_up`](Deadlines::catch_up).
-    pub(crate) fn wheel_is_empty(&self) -> bool {
-        self.wheel.len() == 0
+    /// Before a far deadline `at` is armed: whether the wheel's processed
+    /// tick (as old as the driver's last wake-up) may be stale enough to
+    /// matter, so that the caller should [`catch_up`](Deadlines::catch_up).
+    /// A deadline placed against a stale tick lands in a coarse bucket
+    /// that may start in the past: a wake-up at once, only to move it
+    /// down. `now_at_least` is a cheap reading no later than now, if the
+    /// clock has one: stale means a tick or more behind it; without one,
+    /// only an empty wheel is caught up (one reading per idle spell).
+    pub(crate) fn may_be_stale(&self, at: u64, now_at_least: Option<u64>) -> bool {
+        if self.wheel.bucket_for(at).is_none() {
+            return false;
+        }
+        match now_at_least {
+            Some(now) => self.wheel.is_behind(now),
+            None => self.wheel.len() == 0,
+        }
     }
 
-    /// Brings an empty wheel's processed tick up to `now`, so that a far
-    /// deadline armed after an idle spell lands in the bucket a fresh one
-    /// would.
+    /// Brings the wheel's processed tick up to `now`, moving the deadlines
+    /// due by then into the heap as the driver would (its timerfd is armed
+    /// for them already).
     pub(crate) fn catch_up(&mut self, now: u64) {
-        if self.wheel.len() == 0 {
-            let _ = self.wheel.take_due(now);
-        }
+        self.advance(now);
     }
 
     /// The number of armed timers.
@@ -362,10 +370,13 @@ impl Deadlines {
             self.free.shrink_when_sparse();
             return waker;
         }
-        if slot as usize + 1 == self.slots.len() && self.slots.len() > 2 * self.in_use + KEEP {
-            // The tail is free, and the slab is sparse: the tail goes
-            // (each slot once). A slab at most twice what is in use (plus
-            // a little) keeps its free tail for reuse, so that a timer
+        if self.slots.len() > 2 * self.in_use + KEEP
+            && self.slots.last().is_some_and(|last| last.pos == FREED)
+        {
+            // The slab is sparse and its last slot free: the free tail
+            // goes (each slot once), whatever order the timers were
+            // dropped in. A slab at most twice what is in use (plus a
+            // little) keeps its free tail for reuse, so that a timer
             // armed and dropped over and over reuses its slot.
             while self.slots.last().is_some_and(|last| last.pos == FREED) {
                 self.slots.pop();

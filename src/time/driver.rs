@@ -749,6 +749,11 @@ impl Shared {
         self.base.now_nanos()
     }
 
+    /// A cheap reading no later than now (see [`Base::now_at_least`]).
+    pub(crate) fn now_at_least(&self) -> Option<u64> {
+        self.base.now_at_least()
+    }
+
     /// The clock.
     pub(crate) fn clock(&self) -> Clock {
         self.base.clock()

@@ -369,9 +369,11 @@ impl OneShot {
             let leftover = fresh
                 .take()
                 .and_then(|waker| state.deadlines.place_waker(self.slot, waker));
-            if state.deadlines.wheel_is_empty() {
-                // After an idle spell (a clock reading, only when the wheel
-                // is empty: a busy driver's wheel rarely is).
+            if state
+                .deadlines
+                .may_be_stale(self.deadline, shared.now_at_least())
+            {
+                // After an idle spell: one clock reading.
                 state.deadlines.catch_up(shared.now_key());
             }
             let accuracy = self.accuracy();
@@ -409,7 +411,7 @@ impl OneShot {
         let shared = self.timers.shared();
         let mut state = shared.lock();
         if shared.ensure_driven(&mut state) {
-            if state.deadlines.wheel_is_empty() {
+            if state.deadlines.may_be_stale(at, shared.now_at_least()) {
                 state.deadlines.catch_up(shared.now_key());
             }
             let by = state.deadlines.schedule_with(self.slot, at, accuracy, None);
