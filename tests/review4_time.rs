@@ -19,17 +19,16 @@ fn under_valgrind() -> bool {
 }
 
 /// Review 4 found: the wheel caught up after an idle spell only when it
-/// was empty (`Deadlines::catch_up`, called from `OneShot::wait` only
-/// if `wheel_is_empty()`). A driver that holds any far timer (a server
-/// nearly always does: a keep-alive, a long request timeout) keeps its
-/// processed tick at its last wake-up; a far sleep armed after an idle
-/// spell is placed against that stale tick, in a coarse bucket that
-/// starts in the past, and the driver wakes at once only to move it down
-/// (`far_sleep_after_idle_costs_no_extra_wake_up` in review_time, which
-/// the catch-up fixed, with one other far timer armed): 3 wake-ups in
-/// all twelve idle cases. Fixed: before a far deadline goes in, a
-/// `CLOCK_MONOTONIC_COARSE` reading says whether the processed tick is
-/// behind, and then the wheel catches up (`Deadlines::may_be_stale`).
+/// was empty (then a clock reading on arming). A driver that holds any far
+/// timer (a server nearly always does: a keep-alive, a long request
+/// timeout) keeps its processed tick at its last wake-up; a far sleep
+/// armed after an idle spell was placed against that stale tick, in a
+/// coarse bucket that starts in the past, and the driver woke at once
+/// only to move it down: 3 wake-ups in all twelve idle cases. Fixed (for
+/// an empty wheel too, and with no cost on the arming path): when the
+/// timerfd must be re-armed for the wheel's own processing and that is
+/// already due, the driver processes the wheel there and then, with one
+/// clock reading next to the `timerfd_settime` it makes anyway.
 #[test]
 fn far_sleep_after_idle_with_another_far_timer_armed() {
     if under_valgrind() {

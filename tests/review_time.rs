@@ -729,8 +729,8 @@ fn sleep_moved_between_tasks_while_in_the_wheel() {
 /// driver was woken at once to cascade it: 3 wake-ups for a lone 10 ms
 /// sleep where one placed fresh takes 2 (one to move it from the wheel to
 /// the heap a tick before its bucket, one at its deadline). Measured: 2, 2
-/// without idling; 3, 3, 3, 3 after 100 ms idle. Now an empty wheel
-/// catches up with the clock before a far deadline goes in: 2, 2, 2, 2 (a
+/// without idling; 3, 3, 3, 3 after 100 ms idle. Now a re-arming for the
+/// wheel's processing that is already due processes it at once: 2, 2, 2, 2 (a
 /// deadline whose bucket straddles a boundary of the wheel's coarser
 /// level, or a loaded machine, adds a wake-up now and then, fresh or not,
 /// so up to half the idle cases may; before, all eight did).

@@ -136,24 +136,6 @@ impl Base {
     }
 }
 
-impl Base {
-    /// A cheap reading no later than now on the clock, for bookkeeping
-    /// that must never run ahead of it: `CLOCK_MONOTONIC_COARSE` (the
-    /// time of the last tick: a few nanoseconds, no hardware counter read)
-    /// on `CLOCK_MONOTONIC`; `None` on the other clocks.
-    pub(crate) fn now_at_least(&self) -> Option<u64> {
-        if self.clock != Clock::Monotonic {
-            return None;
-        }
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-        Some(
-            (now.tv_sec as u64)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(now.tv_nsec as u64),
-        )
-    }
-}
-
 /// `CLOCK_MONOTONIC` in nanoseconds (never negative, and far below
 /// `u64::MAX`: 584 years of uptime).
 fn monotonic_nanos() -> u64 {

@@ -283,31 +283,6 @@ impl Deadlines {
         }
     }
 
-    /// Before a far deadline `at` is armed: whether the wheel's processed
-    /// tick (as old as the driver's last wake-up) may be stale enough to
-    /// matter, so that the caller should [`catch_up`](Deadlines::catch_up).
-    /// A deadline placed against a stale tick lands in a coarse bucket
-    /// that may start in the past: a wake-up at once, only to move it
-    /// down. `now_at_least` is a cheap reading no later than now, if the
-    /// clock has one: stale means a tick or more behind it; without one,
-    /// only an empty wheel is caught up (one reading per idle spell).
-    pub(crate) fn may_be_stale(&self, at: u64, now_at_least: Option<u64>) -> bool {
-        if self.wheel.bucket_for(at).is_none() {
-            return false;
-        }
-        match now_at_least {
-            Some(now) => self.wheel.is_behind(now),
-            None => self.wheel.len() == 0,
-        }
-    }
-
-    /// Brings the wheel's processed tick up to `now`, moving the deadlines
-    /// due by then into the heap as the driver would (its timerfd is armed
-    /// for them already).
-    pub(crate) fn catch_up(&mut self, now: u64) {
-        self.advance(now);
-    }
-
     /// The number of armed timers.
     pub(crate) fn armed(&self) -> usize {
         self.heap.len() + self.wheel.len()
@@ -547,7 +522,6 @@ impl Deadlines {
 
     /// When [`pop_due`](Deadlines::pop_due) must next run for the wheel
     /// (to move deadlines that come near into the heap), if it holds any.
-    #[cfg(test)]
     pub(crate) fn wheel_due(&self) -> Option<u64> {
         self.wheel.due()
     }

@@ -749,11 +749,6 @@ impl Shared {
         self.base.now_nanos()
     }
 
-    /// A cheap reading no later than now (see [`Base::now_at_least`]).
-    pub(crate) fn now_at_least(&self) -> Option<u64> {
-        self.base.now_at_least()
-    }
-
     /// The clock.
     pub(crate) fn clock(&self) -> Clock {
         self.base.clock()
@@ -794,6 +789,20 @@ impl Shared {
         };
         if latest == u64::MAX || state.armed.is_some_and(|armed| armed <= latest) {
             return;
+        }
+        // The wheel's own processing already due: a far deadline placed
+        // against a processed tick left stale by an idle spell (the tick
+        // moves only when the driver runs) landed in a coarse bucket that
+        // starts in the past. Processed here, now, rather than by a
+        // wake-up at once for nothing else (one clock reading, next to the
+        // `timerfd_settime` this path makes anyway); after it the wheel's
+        // next due time is in the future.
+        if state.deadlines.wheel_due().is_some_and(|due| due <= at) {
+            let now = self.now_key();
+            if at <= now {
+                state.deadlines.advance(now);
+                return self.rearm(state);
+            }
         }
         let at = at.max(1);
         // An error here (none is expected: the descriptor is ours and the

@@ -369,13 +369,6 @@ impl OneShot {
             let leftover = fresh
                 .take()
                 .and_then(|waker| state.deadlines.place_waker(self.slot, waker));
-            if state
-                .deadlines
-                .may_be_stale(self.deadline, shared.now_at_least())
-            {
-                // After an idle spell: one clock reading.
-                state.deadlines.catch_up(shared.now_key());
-            }
             let accuracy = self.accuracy();
             let by = state
                 .deadlines
@@ -411,9 +404,6 @@ impl OneShot {
         let shared = self.timers.shared();
         let mut state = shared.lock();
         if shared.ensure_driven(&mut state) {
-            if state.deadlines.may_be_stale(at, shared.now_at_least()) {
-                state.deadlines.catch_up(shared.now_key());
-            }
             let by = state.deadlines.schedule_with(self.slot, at, accuracy, None);
             shared.rearm_after(&mut state, by);
             self.flags |= CURRENT;

@@ -110,12 +110,6 @@ impl Wheel {
         Some(level * SLOTS as u32 + slot as u32)
     }
 
-    /// Whether `now` (nanoseconds) is a tick or more past what has been
-    /// processed.
-    pub(super) fn is_behind(&self, now: u64) -> bool {
-        now >> TICK_SHIFT > self.elapsed.saturating_add(1)
-    }
-
     /// Links `slot` (deadline `at`) first into `bucket`; returns when
     /// (nanoseconds) the driver must process that bucket, as
     /// [`due`](Wheel::due) would for it.
