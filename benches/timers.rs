@@ -601,8 +601,8 @@ fn accuracy_mix(window: Duration) -> io::Result<()> {
 /// cancels it). The bare future, polled once and dropped, is the baseline
 /// subtracted. With 0 and with 1 000 000 hour-long timers of the same kind
 /// armed besides. Each round measures the bare future, tokio and iofd
-/// back to back (interleaved, 9 rounds, median of the figures and of the
-/// per-round ratios).
+/// back to back (interleaved, 15 rounds): the median of the figures and
+/// of the per-round ratios, and the ratio of the best rounds.
 ///
 /// async-io is measured after them, in rounds of its own (bare, tokio,
 /// async-io): its timers are kept by a thread of its own, which takes
@@ -613,7 +613,7 @@ fn accuracy_mix(window: Duration) -> io::Result<()> {
 /// runtime: tasks looping `timeout(10 s, yield_now())`.
 fn churn(quick: bool) -> io::Result<()> {
     let n: usize = if quick { 50_000 } else { 200_000 };
-    let rounds = 9;
+    let rounds = 15;
     let ten = Duration::from_secs(10);
     let hour = Duration::from_secs(3600);
     let later = |i: usize| hour + Duration::from_nanos(i as u64 * 3_601);
@@ -720,20 +720,29 @@ fn churn(quick: bool) -> io::Result<()> {
                     .collect(),
             )
         };
+        // The best round of each: on a machine shared with other work,
+        // what a preemption adds to a round is never subtracted, so the
+        // fastest round is the cost with the least noise in it.
+        let best = |v: &Vec<f64>| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let best_ratio = |results: &[Vec<f64>; 3]| {
+            (best(&results[2]) - best(&results[0])) / (best(&results[1]) - best(&results[0]))
+        };
         let [bare, tokio, iofd] = results.clone().map(median);
         println!("bare future {bare:>8.1}");
         println!("tokio       {tokio:>8.1}   net {:>8.1}", tokio - bare);
         println!(
-            "iofd::time  {iofd:>8.1}   net {:>8.1}   ratio to tokio (net, median of rounds) {:.2}",
+            "iofd::time  {iofd:>8.1}   net {:>8.1}   ratio to tokio (net, median of rounds) {:.2}, (best round of each) {:.2}",
             iofd - bare,
-            ratio(&results)
+            ratio(&results),
+            best_ratio(&results)
         );
         let [bare, tokio, async_io] = async_io_results.clone().map(median);
         println!(
-            "async-io    {async_io:>8.1}   net {:>8.1}   ratio to tokio (net, median of its rounds, tokio {:.1} net there) {:.2}",
+            "async-io    {async_io:>8.1}   net {:>8.1}   ratio to tokio (net, median of its rounds, tokio {:.1} net there) {:.2}, (best round of each) {:.2}",
             async_io - bare,
             tokio - bare,
-            ratio(&async_io_results)
+            ratio(&async_io_results),
+            best_ratio(&async_io_results)
         );
     }
     churn_mix(quick)

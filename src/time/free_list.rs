@@ -35,7 +35,7 @@ impl FreeList {
     }
 
     /// The lowest free index.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&mut self) -> Option<u32> {
         if self.hot != NONE && self.heap.peek().is_none_or(|&Reverse(low)| self.hot < low) {
             return Some(std::mem::replace(&mut self.hot, NONE));
@@ -43,7 +43,7 @@ impl FreeList {
         self.heap.pop().map(|Reverse(index)| index)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, index: u32) {
         if self.hot == NONE {
             self.hot = index;

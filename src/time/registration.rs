@@ -242,7 +242,6 @@ impl OneShot {
     /// calling thread's shard (one lock of that shard, not the driver's;
     /// see [`shards`]), or, where it cannot be staged, in the driver as
     /// [`wait`](OneShot::wait) does.
-    #[inline]
     pub(crate) fn stage(&mut self, cx: &mut Context<'_>) {
         let shared = self.timers.shared();
         // After a shutdown, `wait` finds out what fires the timers.
@@ -269,7 +268,7 @@ impl OneShot {
     /// Takes a staged timeout out of its shard: after it the timeout is
     /// armed in the driver (the slot it was moved to, kept armed), or not
     /// at all, and then the waker it was staged with is returned.
-    #[inline]
+    #[inline(always)]
     fn unstage(&mut self) -> Option<Waker> {
         let taken = self.timers.shared().shards().take(self.slot);
         self.flags &= !STAGED;

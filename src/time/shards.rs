@@ -122,7 +122,7 @@ thread_local! {
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// The shard of the calling thread (the same for every `Timers`).
-#[inline]
+#[inline(always)]
 pub(crate) fn mine() -> usize {
     MINE.with(|mine| {
         let shard = mine.get();
@@ -158,7 +158,7 @@ impl Shards {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn lock(&self, shard: usize) -> SpinGuard<'_, Shard> {
         self.shards[shard].0.lock()
     }
@@ -170,7 +170,7 @@ impl Shards {
     /// The caller clones the waker before: no waker code (a clone, a
     /// drop) runs while a shard is locked, so a waker that uses these
     /// timers cannot deadlock on the lock.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn stage(
         &self,
         shard: usize,
@@ -244,7 +244,7 @@ impl Shards {
     /// Takes a staged timeout out of its shard (it is dropped, or moves
     /// to the driver's deadlines): what it held. `None` only if the entry
     /// is not the timeout's (not reached).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(&self, code: u32) -> Option<Taken> {
         let (shard, index) = split(code);
         let mut guard = self.lock(shard);
@@ -335,6 +335,7 @@ impl Shards {
 impl Shard {
     /// Takes the entry at `place` off the list of staged entries (the
     /// last one takes its place).
+    #[inline(always)]
     fn unlist(&mut self, place: u32) {
         let place = place as usize;
         self.staged.swap_remove(place);
@@ -348,7 +349,7 @@ impl Shard {
 
     /// A free entry (reusing the most recently freed), or `None` when
     /// 2²⁸ are in use.
-    #[inline]
+    #[inline(always)]
     fn alloc(&mut self) -> Option<u32> {
         while let Some(index) = self.free.pop() {
             if matches!(self.entries.get(index as usize), Some(Entry::Free)) {
@@ -369,7 +370,7 @@ impl Shard {
     /// stays at a past peak, as in the driver's slab: with none in use,
     /// all of it goes; a sparse slab drops its free tail, and the free
     /// list is purged when stale indices outnumber the free entries.
-    #[inline]
+    #[inline(always)]
     fn release(&mut self, index: usize) {
         self.in_use -= 1;
         if self.in_use == 0 && self.entries.capacity() > KEEP {

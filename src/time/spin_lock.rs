@@ -61,6 +61,7 @@ impl<T> SpinLock<T> {
     }
 
     /// Takes the lock, waiting while another thread holds it.
+    #[inline(always)]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
         let mut spins: u32 = 0;
         // `Acquire`: what the previous holder wrote before its `Release`
