@@ -78,9 +78,9 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// before its bucket starts. A [`Sleep`] is 24 bytes; each armed timer
 /// costs the driver a 48-byte slot (a staged timeout, a 32-byte shard
 /// entry). Measured against tokio (README, "Performance"): arming and
-/// cancelling a timeout cost 0.43–0.45× of tokio's with 0 or 1 000 000
-/// other timers armed, and about a third of tokio's on 2 workers
-/// hammering one `Timers` (each worker arms in its own shard). A lone far
+/// cancelling a timeout cost 0.42–0.48× of tokio's with 0 or 1 000 000
+/// other timers armed, and under half of tokio's on 2 workers hammering
+/// one `Timers` (each worker arms in its own shard). A lone far
 /// timeout that does fire costs the driver two wake-ups, as a far sleep
 /// does: the move out of its shard (straight into the heap, as it is near
 /// then), and the firing.
