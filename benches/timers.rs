@@ -625,7 +625,8 @@ fn churn(quick: bool) -> io::Result<()> {
             .enable_all()
             .build()?;
         let (results, async_io_results) = rt.block_on(async {
-            let timers = Timers::new()?;
+            // The runtime's default: the one the drop-in functions use.
+            let timers = Timers::current()?;
             let waker = std::task::Waker::noop();
             let mut cx = std::task::Context::from_waker(waker);
             // The armed load: of each kind, so that each contender meets
@@ -670,7 +671,7 @@ fn churn(quick: bool) -> io::Result<()> {
                 }
                 per_op(t)
             };
-            let mut samples: [Vec<f64>; 3] = Default::default();
+            let mut samples: [Vec<f64>; 4] = Default::default();
             for _ in 0..rounds {
                 samples[0].push(bare(&mut cx));
                 samples[1].push(tokio_round(&mut cx));
@@ -680,6 +681,15 @@ fn churn(quick: bool) -> io::Result<()> {
                     let _ = f.as_mut().poll(&mut cx);
                 }
                 samples[2].push(per_op(t));
+                // The drop-in function, as a tokio user would switch to it
+                // (it finds the runtime's default first).
+                let t = Instant::now();
+                for _ in 0..n {
+                    let mut f =
+                        std::pin::pin!(iofd::time::timeout(ten, std::future::pending::<()>()));
+                    let _ = f.as_mut().poll(&mut cx);
+                }
+                samples[3].push(per_op(t));
             }
             drop((load_iofd, pacers.1));
             // async-io, with tokio again as the reference.
@@ -713,10 +723,10 @@ fn churn(quick: bool) -> io::Result<()> {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        let ratio = |results: &[Vec<f64>; 3]| {
+        let ratio_of = |results: &[Vec<f64>], k: usize| {
             median(
                 (0..rounds)
-                    .map(|r| (results[2][r] - results[0][r]) / (results[1][r] - results[0][r]))
+                    .map(|r| (results[k][r] - results[0][r]) / (results[1][r] - results[0][r]))
                     .collect(),
             )
         };
@@ -724,25 +734,31 @@ fn churn(quick: bool) -> io::Result<()> {
         // what a preemption adds to a round is never subtracted, so the
         // fastest round is the cost with the least noise in it.
         let best = |v: &Vec<f64>| v.iter().copied().fold(f64::INFINITY, f64::min);
-        let best_ratio = |results: &[Vec<f64>; 3]| {
-            (best(&results[2]) - best(&results[0])) / (best(&results[1]) - best(&results[0]))
+        let best_ratio_of = |results: &[Vec<f64>], k: usize| {
+            (best(&results[k]) - best(&results[0])) / (best(&results[1]) - best(&results[0]))
         };
-        let [bare, tokio, iofd] = results.clone().map(median);
+        let [bare, tokio, iofd, dropin] = results.clone().map(median);
         println!("bare future {bare:>8.1}");
         println!("tokio       {tokio:>8.1}   net {:>8.1}", tokio - bare);
         println!(
             "iofd::time  {iofd:>8.1}   net {:>8.1}   ratio to tokio (net, median of rounds) {:.2}, (best round of each) {:.2}",
             iofd - bare,
-            ratio(&results),
-            best_ratio(&results)
+            ratio_of(&results, 2),
+            best_ratio_of(&results, 2)
+        );
+        println!(
+            "  drop-in    {dropin:>8.1}   net {:>8.1}   ratio to tokio (net, median of rounds) {:.2}, (best round of each) {:.2}   (iofd::time::timeout)",
+            dropin - bare,
+            ratio_of(&results, 3),
+            best_ratio_of(&results, 3)
         );
         let [bare, tokio, async_io] = async_io_results.clone().map(median);
         println!(
             "async-io    {async_io:>8.1}   net {:>8.1}   ratio to tokio (net, median of its rounds, tokio {:.1} net there) {:.2}, (best round of each) {:.2}",
             async_io - bare,
             tokio - bare,
-            ratio(&async_io_results),
-            best_ratio(&async_io_results)
+            ratio_of(&async_io_results, 2),
+            best_ratio_of(&async_io_results, 2)
         );
     }
     churn_mix(quick)

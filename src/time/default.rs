@@ -11,9 +11,10 @@
 //! Lock order: this lock is never held while a `Timers` is made or
 //! dropped, nor while a `Timers`' state lock is taken.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use ::tokio::runtime::{Handle, Id};
 
@@ -21,6 +22,39 @@ use super::Timers;
 use super::driver::Shared;
 
 static DEFAULTS: Mutex<Option<HashMap<Id, Timers>>> = Mutex::new(None);
+
+thread_local! {
+    /// The last default this thread looked up, and its runtime: a drop-in
+    /// call on a worker asks for the same one every time, and the map's
+    /// lock is shared by every thread of the process. Weak, so that a
+    /// thread that outlives a runtime does not keep its timerfd open. A
+    /// runtime's id is never reused, so an entry can only be stale by
+    /// being dead.
+    static LAST: RefCell<Option<(Id, Weak<Shared>)>> = const { RefCell::new(None) };
+}
+
+/// The default of runtime `id`, if this thread looked it up last.
+fn last(id: Id) -> Option<Timers> {
+    LAST.try_with(|last| {
+        let last = last.try_borrow().ok()?;
+        let (last_id, shared) = last.as_ref()?;
+        (*last_id == id).then(|| shared.upgrade())?
+    })
+    .ok()
+    .flatten()
+    .map(Timers::from_shared)
+}
+
+/// Remembers `timers` as the default of runtime `id` on this thread.
+fn remember(id: Id, timers: &Timers) {
+    let _ = LAST.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            // The one replaced is only a `Weak`: its drop frees at most
+            // the allocation, and runs no other code.
+            *last = Some((id, Arc::downgrade(timers.shared())));
+        }
+    });
+}
 
 fn lock() -> MutexGuard<'static, Option<HashMap<Id, Timers>>> {
     // Nothing panics while it is held; a poisoned lock is used as is.
@@ -65,8 +99,13 @@ impl Timers {
                 )
             })?
             .id();
-        if let Some(timers) = lock().as_ref().and_then(|map| map.get(&id)) {
-            return Ok(timers.clone());
+        if let Some(timers) = last(id) {
+            return Ok(timers);
+        }
+        let known = lock().as_ref().and_then(|map| map.get(&id)).cloned();
+        if let Some(timers) = known {
+            remember(id, &timers);
+            return Ok(timers);
         }
         // Made (and, if another thread won the race, dropped) outside the
         // lock.
@@ -79,6 +118,8 @@ impl Timers {
         // A shutdown seen before the entry existed could not remove it.
         if made.shared().is_shut_down() {
             forget(id, made.shared());
+        } else {
+            remember(id, &timers);
         }
         drop(made);
         Ok(timers)
@@ -114,6 +155,34 @@ pub(crate) fn has_default(id: Id) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-thread cache of the last default keeps it weakly: once its
+    /// runtime is gone and no handle is left, the timers (and their
+    /// timerfd) are gone too, though this thread lives on.
+    #[test]
+    fn the_thread_cache_keeps_no_default_alive() {
+        let rt = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let weak = rt.block_on(async {
+            let timers = Timers::current().unwrap();
+            let again = Timers::current().unwrap();
+            assert!(Arc::ptr_eq(timers.shared(), again.shared()), "cached");
+            Arc::downgrade(timers.shared())
+        });
+        drop(rt);
+        assert!(weak.upgrade().is_none(), "kept alive by the cache");
+        // The next runtime on this thread gets its own.
+        let rt = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let timers = Timers::current().unwrap();
+            assert!(!timers.shared().is_shut_down());
+        });
+    }
 
     /// One default per runtime, the same on every call; forgotten when its
     /// runtime shuts down (a later runtime, with a new id, gets its own).

@@ -78,9 +78,11 @@ const MAX_SLACK: Duration = Duration::from_secs(1);
 /// before its bucket starts. A [`Sleep`] is 24 bytes; each armed timer
 /// costs the driver a 48-byte slot (a staged timeout, a 32-byte shard
 /// entry). Measured against tokio (README, "Performance"): arming and
-/// cancelling a timeout cost 0.42–0.48× of tokio's with 0 or 1 000 000
-/// other timers armed, and under half of tokio's on 2 workers hammering
-/// one `Timers` (each worker arms in its own shard). A lone far
+/// cancelling a timeout cost 0.41–0.50× of tokio's with 0 or 1 000 000
+/// other timers armed (the drop-in [`timeout`](super::timeout), which
+/// first finds the runtime's default, about half of tokio's), and under
+/// half of tokio's on 2 workers hammering one `Timers` (each worker arms
+/// in its own shard). A lone far
 /// timeout that does fire costs the driver two wake-ups, as a far sleep
 /// does: the move out of its shard (straight into the heap, as it is near
 /// then), and the firing.
@@ -469,6 +471,11 @@ impl Shared {
 }
 
 impl Timers {
+    /// A handle on `shared`.
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Timers {
+        Timers { shared }
+    }
+
     /// The clock its deadlines are on.
     pub fn clock(&self) -> Clock {
         self.shared.base.clock()
@@ -522,13 +529,20 @@ impl Timers {
     /// ns of a 55 ns timeout).
     #[inline]
     fn sleep_for(&self, duration: Duration, for_timeout: bool) -> Sleep {
+        self.clone().into_sleep(duration, for_timeout)
+    }
+
+    /// As [`sleep_for`](Timers::sleep_for), with this handle moved into
+    /// the sleep (the drop-in functions' own handle: no clone).
+    #[inline]
+    pub(crate) fn into_sleep(self, duration: Duration, for_timeout: bool) -> Sleep {
         // One clock reading; the deadline in the driver's nanoseconds
         // (saturating: `u64::MAX` is 584 years of uptime, never reached).
         let now = self.shared.now_key();
         let far = duration >= super::sleep::FAR_ENOUGH;
         let stageable = for_timeout && duration >= shards::STAGE_AHEAD;
         Sleep::new(
-            self.clone(),
+            self,
             now.saturating_add(saturating_nanos(duration)),
             far,
             stageable,

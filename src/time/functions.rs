@@ -55,7 +55,7 @@ fn current() -> Timers {
 /// ```
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    current().sleep(duration)
+    current().into_sleep(duration, false)
 }
 
 /// Waits until `deadline` (a `std::time::Instant` or a
@@ -135,7 +135,7 @@ pub fn interval_at(start: impl Into<Instant>, period: Duration) -> Interval {
 /// ```
 #[track_caller]
 pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
-    current().timeout(duration, future)
+    Timeout::new(future.into_future(), current().into_sleep(duration, true))
 }
 
 /// Runs `future` until `deadline` at most, as `tokio::time::timeout_at`
